@@ -1,0 +1,60 @@
+"""Outbox job kinds and the helpers that queue them, shared by every flow that causes them."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from sqlmodel import Session
+
+from app.domain.lifecycle import exception_label
+from app.store import outbox
+
+POST_CARD = "slack.post_card"
+UPDATE_CARD = "slack.update_card"
+THREAD_NOTE = "slack.thread_note"
+NOTIFY_USER = "slack.notify_user"
+RELEASE = "intacct.release"
+
+
+def release_key(exception_id: int, approval: str) -> str:
+    """The Idempotency-Key for releasing this exception's invoice, derived from the approval."""
+    digest = hashlib.sha256(f"{exception_id}:{approval}".encode()).hexdigest()[:32]
+    return f"countersign-{exception_label(exception_id)}-{digest}"
+
+
+def queue_release(session: Session, exception_id: int, *, approval: str, now: datetime) -> None:
+    key = release_key(exception_id, approval)
+    outbox.enqueue(
+        session,
+        kind=RELEASE,
+        payload={"exception_id": exception_id, "idempotency_key": key},
+        exception_id=exception_id,
+        idempotency_key=f"release:{key}",
+        now=now,
+    )
+
+
+def queue_card_update(session: Session, exception_id: int, *, now: datetime) -> None:
+    """Queue a refresh of the card; the worker renders the state as it is when it runs."""
+    outbox.enqueue(
+        session,
+        kind=UPDATE_CARD,
+        payload={"exception_id": exception_id},
+        exception_id=exception_id,
+        now=now,
+    )
+
+
+def queue_thread_note(session: Session, exception_id: int, text: str, *, now: datetime) -> None:
+    outbox.enqueue(
+        session,
+        kind=THREAD_NOTE,
+        payload={"exception_id": exception_id, "text": text},
+        exception_id=exception_id,
+        now=now,
+    )
+
+
+def queue_notify(session: Session, user: str, text: str, *, now: datetime) -> None:
+    outbox.enqueue(session, kind=NOTIFY_USER, payload={"user": user, "text": text}, now=now)

@@ -1,0 +1,83 @@
+"""The small interfaces through which flows talk to Slack and Intacct. Adapters live in
+app/slack and app/intacct; flows hand them plain values (an ExceptionCard, never blocks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from app.domain.invoice import InvoiceSnapshot
+
+
+class RetryLater(Exception):
+    """The other side is busy or down: try this delivery again after `after` seconds."""
+
+    def __init__(self, message: str, after: float | None = None) -> None:
+        super().__init__(message)
+        self.after = after
+
+
+class DeliveryFailed(Exception):
+    """The other side refused for good (bad channel, unknown user): retrying will not help."""
+
+
+@dataclass(frozen=True)
+class DecisionLine:
+    who: str  # Slack user id
+    outcome: str  # approve | reject
+    at: str  # already formatted for people
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ExceptionCard:
+    """Everything an approval card shows, as plain text; the Slack adapter renders it."""
+
+    exception_id: int
+    label: str
+    type_label: str
+    customer: str
+    invoice: str
+    amount: str
+    figures: tuple[tuple[str, str], ...]
+    reason: str | None
+    requester: str | None  # a Slack user id or an e-mail address
+    route: str
+    state: str
+    step_text: str  # e.g. "step 1 of 2: quorum 1 of U0FINMGR1, U0FINMGR2"
+    approvers: tuple[str, ...]
+    decisions: tuple[DecisionLine, ...] = field(default=())
+    note: str | None = None
+    open: bool = True  # buttons shown only while a decision is possible
+
+
+class ChatPort(Protocol):
+    def post_card(self, channel: str, card: ExceptionCard) -> str:
+        """Post the approval card; return the message ts."""
+
+    def update_card(self, channel: str, ts: str, card: ExceptionCard) -> None:
+        """Replace the card in place."""
+
+    def post_thread(self, channel: str, ts: str, text: str) -> None:
+        """Add a note in the card's thread."""
+
+    def post_text(self, channel: str, text: str) -> None:
+        """A plain message in a channel (admin notices)."""
+
+    def tell_user(self, channel: str, user: str, text: str) -> None:
+        """An ephemeral message only `user` sees."""
+
+    def notify_user(self, user: str, text: str) -> None:
+        """A direct message to one person."""
+
+
+class InvoicePort(Protocol):
+    def get_invoice(self, key: str) -> InvoiceSnapshot:
+        """Read an invoice as it is now."""
+
+    def submit_invoice(self, key: str, *, idempotency_key: str) -> InvoiceSnapshot:
+        """Post a draft invoice; a repeat with the same key must not post twice."""
+
+
+class InvoiceRefused(Exception):
+    """Intacct refused the read or the release for good (not found, not a draft, conflict)."""

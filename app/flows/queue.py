@@ -1,0 +1,54 @@
+"""Read-only views of the queue for people: what is open, one exception in full."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import col, select
+
+from app.domain.lifecycle import State, exception_label
+from app.domain.money import format_money
+from app.store.db import Database
+from app.store.tables import ExceptionRow
+
+
+@dataclass(frozen=True)
+class QueueLine:
+    label: str
+    type: str
+    customer: str
+    amount: str
+    state: str
+    route: str
+    approvers: tuple[str, ...]
+
+
+def _line(row: ExceptionRow) -> QueueLine:
+    assert row.id is not None
+    step = row.steps[row.current_step] if row.steps else {"approvers": []}
+    return QueueLine(
+        exception_label(row.id),
+        row.type,
+        row.customer_name,
+        format_money(row.amount, row.currency),
+        row.state,
+        row.route_name,
+        tuple(step["approvers"]),
+    )
+
+
+def open_exceptions(db: Database, limit: int = 50) -> list[QueueLine]:
+    with db.transaction() as session:
+        rows = session.exec(
+            select(ExceptionRow)
+            .where(ExceptionRow.state == State.OPEN)
+            .order_by(col(ExceptionRow.id))
+            .limit(limit)
+        ).all()
+        return [_line(r) for r in rows]
+
+
+def one_exception(db: Database, exception_id: int) -> QueueLine | None:
+    with db.transaction() as session:
+        row = session.get(ExceptionRow, exception_id)
+        return _line(row) if row is not None else None

@@ -1,0 +1,36 @@
+"""InvoicePort on the Intacct client: Intacct's errors become the outbox's vocabulary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from app.domain.invoice import InvoiceSnapshot
+from app.flows.ports import InvoiceRefused, RetryLater
+from app.intacct.client import IntacctClient
+from app.intacct.errors import IntacctAuthError, IntacctError, IntacctRetryable
+
+T = TypeVar("T")
+
+
+def _translate(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except IntacctRetryable as busy:
+        raise RetryLater(f"Intacct busy: {busy}", after=busy.retry_after) from None
+    except IntacctAuthError as auth:
+        # Credentials can be fixed without losing the release: keep retrying, loudly.
+        raise RetryLater(f"Intacct refused our credentials: {auth}", after=60) from None
+    except IntacctError as refused:
+        raise InvoiceRefused(f"Intacct refused: {refused}") from None
+
+
+class IntacctInvoices:
+    def __init__(self, client: IntacctClient) -> None:
+        self._client = client
+
+    def get_invoice(self, key: str) -> InvoiceSnapshot:
+        return _translate(lambda: self._client.get_invoice(key))
+
+    def submit_invoice(self, key: str, *, idempotency_key: str) -> InvoiceSnapshot:
+        return _translate(lambda: self._client.submit_invoice(key, idempotency_key=idempotency_key))

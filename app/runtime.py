@@ -1,0 +1,115 @@
+"""Wires one running Countersign from settings: store, policies, Slack, Intacct, outbox, timers.
+`serve`, `sandbox` and the end-to-end tests all build exactly this."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+
+from slack_sdk import WebClient
+
+from app.clock import Clock, SystemClock
+from app.config import Settings
+from app.flows import jobs
+from app.flows.intake import Intake
+from app.flows.notify import SlackJobs
+from app.flows.outbox_worker import Handler, OutboxWorker
+from app.flows.policy_holder import PolicyHolder, ReloadResult
+from app.flows.release import Release
+from app.intacct.client import IntacctClient
+from app.intacct.port import IntacctInvoices
+from app.routing import PolicySet
+from app.scheduler import Scheduler
+from app.slack.app import create_bolt_app
+from app.slack.chat import SlackChat
+from app.slack.deps import SlackDeps
+from app.slack.directory import Directory
+from app.slack.render import BlockRenderer
+from app.store.db import Database
+
+REQUIRED = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "BILLING_WEBHOOK_SECRET",
+    "INTACCT_CLIENT_ID",
+    "INTACCT_CLIENT_SECRET",
+    "INTACCT_USERNAME",
+)
+
+
+def _secret(settings: Settings, name: str) -> str:
+    value = getattr(settings, name)
+    return str(value.get_secret_value())
+
+
+class Runtime:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        settings.require(*REQUIRED)
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db = Database(settings.DATABASE_URL)
+        self.slack_client = WebClient(
+            token=_secret(settings, "SLACK_BOT_TOKEN"), base_url=settings.SLACK_API_URL
+        )
+        self.chat = SlackChat(self.slack_client, BlockRenderer())
+        self.policies = PolicyHolder(settings.COUNTERSIGN_POLICIES, self._tell_admins)
+        self.intacct = IntacctClient(
+            base_url=settings.INTACCT_API_URL,
+            client_id=settings.INTACCT_CLIENT_ID or "",
+            client_secret=_secret(settings, "INTACCT_CLIENT_SECRET"),
+            username=settings.INTACCT_USERNAME or "",
+            entity_id=settings.INTACCT_ENTITY_ID,
+            clock=self.clock.now,
+        )
+        self.intake = Intake(self.db, self.policies.current, wake=self.wake)
+        self.worker = OutboxWorker(
+            self.db,
+            self._handlers(),
+            self.clock,
+            worker_id=f"{socket.gethostname()}-{id(self):x}",
+            max_attempts=settings.OUTBOX_MAX_ATTEMPTS,
+        )
+        self.scheduler = Scheduler(self.worker.drain, settings.OUTBOX_POLL_SECONDS)
+        self.bolt = create_bolt_app(
+            self.slack_client,
+            _secret(settings, "SLACK_SIGNING_SECRET"),
+            SlackDeps(
+                self.db, self.clock, self.chat, Directory(self.slack_client), BlockRenderer()
+            ),
+        )
+
+    @property
+    def webhook_secret(self) -> str:
+        return _secret(self.settings, "BILLING_WEBHOOK_SECRET")
+
+    def _handlers(self) -> Mapping[str, Handler]:
+        slack = SlackJobs(self.db, self.chat)
+        return {
+            jobs.POST_CARD: slack.post_card,
+            jobs.UPDATE_CARD: slack.update_card,
+            jobs.THREAD_NOTE: slack.thread_note,
+            jobs.NOTIFY_USER: slack.notify_user,
+            jobs.RELEASE: Release(self.db, IntacctInvoices(self.intacct)),
+        }
+
+    def _tell_admins(self, kept: PolicySet, problems: str) -> None:
+        if kept.admin_channel:
+            self.chat.post_text(
+                kept.admin_channel,
+                f"Policy reload refused; policy {kept.content_hash[:12]} stays in force.\n"
+                f"```{problems[:2500]}```",
+            )
+
+    def reload_policies(self) -> ReloadResult:
+        return self.policies.reload()
+
+    def wake(self) -> None:
+        self.scheduler.wake()
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.intacct.close()
+        self.db.dispose()

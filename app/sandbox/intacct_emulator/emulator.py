@@ -1,0 +1,162 @@
+"""IntacctEmulator: the Sage Intacct REST API (AR invoice subset) on a loopback port."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Literal
+
+from app.sandbox.intacct_emulator.failures import FailureKind, FailureQueue, Operation
+from app.sandbox.intacct_emulator.recording import RecordedRequest, RequestLog
+from app.sandbox.intacct_emulator.server import API_PREFIX, EmulatorServer, Router
+from app.sandbox.intacct_emulator.state import CompanyState
+
+# Obviously fake sandbox credentials (the client secret the emulator expects by default).
+SANDBOX_CLIENT_ID = "sandbox-client-id"
+SANDBOX_CLIENT_KEY = "sandbox-client-secret-not-real"
+
+
+class IntacctEmulator:
+    """A real HTTP server in a background thread, with test controls for state and failures.
+
+    Credentials default to obviously fake sandbox values; nothing here talks to Sage.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str = SANDBOX_CLIENT_ID,
+        client_secret: str = SANDBOX_CLIENT_KEY,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token_ttl: int = 3600,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._state = CompanyState(
+            client_id=client_id, client_secret=client_secret, token_ttl=token_ttl
+        )
+        self._failures = FailureQueue()
+        self._log = RequestLog()
+        self._server: EmulatorServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._server else "stopped"
+        return f"IntacctEmulator({where})"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> IntacctEmulator:
+        """Bind (port 0 picks a free port) and serve in a daemon thread."""
+        if self._server is not None:
+            return self
+        server = EmulatorServer(
+            (self._host, self._port), Router(self._state, self._failures), self._log
+        )
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="intacct-emulator",
+            daemon=True,
+        )
+        self._server, self._thread = server, thread
+        thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Wake stalled handlers, stop serving, close the socket and join every thread."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> IntacctEmulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; call start()")
+        host, port = self._server.server_address[:2]
+        host_text = host.decode() if isinstance(host, bytes) else host
+        return f"http://{host_text}:{port}{API_PREFIX}"
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def add_invoice(
+        self,
+        key: str,
+        *,
+        number: str,
+        customer_id: str,
+        customer_name: str,
+        currency: str,
+        amount: str | Decimal,
+        state: str = "draft",
+        invoice_date: date | None = None,
+        due_date: date | None = None,
+    ) -> None:
+        """Store an AR invoice (draft by default); amounts are decimal strings or Decimal."""
+        self._state.add_invoice(
+            key,
+            number=number,
+            customer_id=customer_id,
+            customer_name=customer_name,
+            currency=currency,
+            amount=amount,
+            state=state,
+            invoice_date=invoice_date,
+            due_date=due_date,
+        )
+
+    def invoice(self, key: str) -> dict[str, Any]:
+        """The stored record, in the objects.accounts-receivable.invoice shape."""
+        return self._state.invoice(key)
+
+    def set_amount(self, key: str, amount: str | Decimal) -> None:
+        """Simulate someone editing the invoice total after it was approved."""
+        self._state.set_amount(key, amount)
+
+    def submissions(self, key: str | None = None) -> int:
+        """How many draft→posted transitions happened (for one invoice, or in total)."""
+        return self._state.submissions(key)
+
+    def requests(self, path_contains: str | None = None) -> list[RecordedRequest]:
+        """API requests received so far (admin calls excluded), credentials redacted."""
+        return self._log.select(path_contains)
+
+    # -- failures -------------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        operation: Operation,
+        kind: FailureKind,
+        *,
+        times: int = 1,
+        retry_after: int = 1,
+        delay: float = 2.0,
+    ) -> None:
+        """Make the next `times` requests of an operation fail this way (see failures.Failure)."""
+        self._failures.add(operation, kind, times=times, retry_after=retry_after, delay=delay)
+
+    def expire_tokens(self, *, status: Literal[400, 401] = 401) -> None:
+        """Invalidate every issued token; the next API call gets `status` with an ia::error.
+
+        status=400 reproduces the SDK-reported variant whose message is "Invalid token".
+        """
+        self._state.expire_tokens(status)

@@ -1,0 +1,93 @@
+"""Failures queued by tests: a 429, a 5xx, a business refusal, or a stalled answer."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from app.sandbox.intacct_emulator.records import Reply, ia_error, oauth_error
+
+Operation = Literal["token", "get", "submit"]
+FailureKind = Literal["429", "500", "503", "timeout", "business", "timeout_after_commit"]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One queued failure.
+
+    timeout: stall `delay` seconds, then answer 504 without applying the request.
+    timeout_after_commit: apply the request, stall `delay` seconds, then answer normally.
+    """
+
+    kind: FailureKind
+    retry_after: int = 1
+    delay: float = 2.0
+
+    @property
+    def applies_request(self) -> bool:
+        return self.kind == "timeout_after_commit"
+
+
+class FailureQueue:
+    """Per-operation FIFO of failures; each matching request consumes one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[str, deque[Failure]] = {op: deque() for op in get_args(Operation)}
+
+    def add(
+        self,
+        operation: Operation,
+        kind: FailureKind,
+        *,
+        times: int = 1,
+        retry_after: int = 1,
+        delay: float = 2.0,
+    ) -> None:
+        if operation not in self._queues:
+            raise ValueError(f"operation must be one of {sorted(self._queues)}, not {operation!r}")
+        if kind not in get_args(FailureKind):
+            raise ValueError(f"kind must be one of {get_args(FailureKind)}, not {kind!r}")
+        if times < 1 or retry_after < 0 or delay < 0:
+            raise ValueError("times must be >= 1; retry_after and delay must be >= 0")
+        with self._lock:
+            for _ in range(times):
+                self._queues[operation].append(Failure(kind, retry_after, delay))
+
+    def take(self, operation: Operation) -> Failure | None:
+        with self._lock:
+            queue = self._queues[operation]
+            return queue.popleft() if queue else None
+
+
+def injected_reply(operation: Operation, failure: Failure, key: str | None) -> Reply:
+    """The answer for a failure that does not apply the request (everything but *_after_commit)."""
+    retry = {"Retry-After": str(failure.retry_after)}
+    if operation == "token":
+        return _token_reply(failure, retry)
+    if failure.kind == "429":
+        message = f"Rate limit exceeded; retry after {failure.retry_after} seconds"
+        return ia_error(429, "rateLimitExceeded", message, "REST-1429", headers=retry)
+    if failure.kind == "500":
+        return ia_error(500, "internalServerError", "An internal error occurred", "REST-1500")
+    if failure.kind == "503":
+        message = "The service is temporarily unavailable"
+        return ia_error(503, "serviceUnavailable", message, "REST-1503", headers=retry)
+    if failure.kind == "timeout":
+        return ia_error(504, "gatewayTimeout", "The request timed out", "REST-1504")
+    what = f"Invoice {key}" if key else "The request"
+    message = f"{what} could not be processed: the accounting period is closed"
+    return ia_error(400, "invalidRequest", message, "BL01001973")
+
+
+def _token_reply(failure: Failure, retry: dict[str, str]) -> Reply:
+    if failure.kind == "429":
+        return Reply(429, {"error": "rate_limited"}, retry)
+    if failure.kind in ("500", "503"):
+        headers = retry if failure.kind == "503" else {}
+        return Reply(int(failure.kind), {"error": "temporarily_unavailable"}, headers)
+    if failure.kind == "timeout":
+        return Reply(504, {"error": "temporarily_unavailable"})
+    return oauth_error(400, "invalid_request", "The token request was refused")

@@ -1,0 +1,308 @@
+"""The Web API methods Countersign calls, answered as Slack answers them (FACTS.md section 3)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from app.sandbox.slack_emulator.models import (
+    APP_ID,
+    BOT_ID,
+    BOT_USER_ID,
+    TEAM_DOMAIN,
+    EphemeralMessage,
+    Json,
+    RecordedCall,
+)
+from app.sandbox.slack_emulator.workspace import Workspace
+from app.slack.blockkit import check_message, check_view
+
+MAX_TEXT = 40_000
+MAX_VIEW_BYTES = 250_000
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer: status, JSON body, extra headers."""
+
+    status: int
+    body: Json
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ApiError(Exception):
+    """Answer `{"ok": false, "error": error, **extra}` with HTTP 200."""
+
+    def __init__(self, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.error = error
+        self.extra = extra
+
+
+Handler = Callable[[Workspace, Json], Json]
+
+
+def dispatch(ws: Workspace, method: str, args: Json, token: str | None) -> Reply:
+    """Authenticate, apply any injected fault, run the method, and record the call."""
+    reply = _answer(ws, method, args, token)
+    recorded = {key: value for key, value in args.items() if key != "token"}
+    ws.record(RecordedCall(method, recorded, datetime.now(UTC), reply.status))
+    return reply
+
+
+def _answer(ws: Workspace, method: str, args: Json, token: str | None) -> Reply:
+    handler = HANDLERS.get(method)
+    if handler is None:
+        return Reply(200, {"ok": False, "error": "unknown_method"})
+    if not token:
+        return Reply(200, {"ok": False, "error": "not_authed"})
+    if token != ws.bot_token:
+        return Reply(200, {"ok": False, "error": "invalid_auth"})
+    fault = ws.take_fault(method)
+    if fault is not None:
+        headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+        return Reply(fault.status, {"ok": False, "error": fault.error}, headers)
+    try:
+        return Reply(200, {"ok": True, **handler(ws, args)})
+    except ApiError as exc:
+        return Reply(200, {"ok": False, "error": exc.error, **exc.extra})
+
+
+# --- argument helpers ----------------------------------------------------------------------
+
+
+def _text_arg(args: Json, key: str) -> str | None:
+    value = args.get(key)
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _required(args: Json, key: str, error: str) -> str:
+    value = _text_arg(args, key)
+    if value is None:
+        raise ApiError(error)
+    return value
+
+
+def _json_arg(args: Json, key: str, error: str) -> Any:
+    """A JSON value that clients send either as JSON or as a JSON string in a form field."""
+    value = args.get(key)
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ApiError(error) from exc
+    return value
+
+
+def _blocks(args: Json) -> list[Json] | None:
+    blocks = _json_arg(args, "blocks", "invalid_blocks_format")
+    if blocks is None:
+        return None
+    if not isinstance(blocks, list):
+        raise ApiError("invalid_blocks_format")
+    return blocks
+
+
+def _message_content(args: Json) -> tuple[str | None, list[Json] | None, Json]:
+    """(text, blocks, extra response fields) of a message, checked as Slack checks them."""
+    text = _text_arg(args, "text")
+    blocks = _blocks(args)
+    if text is None and not blocks:
+        raise ApiError("no_text")
+    if blocks is not None:
+        errors = check_message(blocks)
+        if errors:
+            raise ApiError("invalid_blocks", errors=errors)
+    extra: Json = {}
+    if text is not None and len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT]
+        extra = {"warning": "message_truncated"}
+        extra["response_metadata"] = {"warnings": ["message_truncated"]}
+    return text, blocks, extra
+
+
+def _channel(ws: Workspace, args: Json) -> str:
+    channel = ws.resolve_channel(_required(args, "channel", "channel_not_found"))
+    if channel is None:
+        raise ApiError("channel_not_found")
+    return channel
+
+
+def _user(ws: Workspace, args: Json, key: str) -> str:
+    user = _required(args, key, "user_not_found")
+    if user not in ws.users:
+        raise ApiError("user_not_found")
+    return user
+
+
+# --- methods -------------------------------------------------------------------------------
+
+
+def auth_test(ws: Workspace, args: Json) -> Json:
+    return {
+        "url": f"https://{TEAM_DOMAIN}.slack.com/",
+        "team": "Countersign Sandbox",
+        "user": "countersign",
+        "team_id": ws.team_id,
+        "user_id": BOT_USER_ID,
+        "bot_id": BOT_ID,
+        "is_enterprise_install": False,
+    }
+
+
+def chat_post_message(ws: Workspace, args: Json) -> Json:
+    channel = _channel(ws, args)
+    text, blocks, extra = _message_content(args)
+    thread_ts = _text_arg(args, "thread_ts")
+    if thread_ts is not None:
+        parent = ws.find(channel, thread_ts)
+        if parent is None:
+            raise ApiError("thread_not_found")
+        thread_ts = parent.thread_ts or parent.ts
+    message = ws.post(channel, text or "", blocks or [], thread_ts)
+    return {"channel": channel, "ts": message.ts, "message": message.to_api(ws.team_id), **extra}
+
+
+def chat_update(ws: Workspace, args: Json) -> Json:
+    channel = _channel(ws, args)
+    ts = _required(args, "ts", "message_not_found")
+    if ws.find(channel, ts) is None:
+        raise ApiError("message_not_found")
+    text, blocks, extra = _message_content(args)
+    message = ws.edit(channel, ts, text=text, blocks=blocks)
+    if message is None:
+        raise ApiError("message_not_found")
+    return {
+        "channel": channel,
+        "ts": ts,
+        "text": message.text,
+        "message": message.to_api(ws.team_id),
+        **extra,
+    }
+
+
+def chat_post_ephemeral(ws: Workspace, args: Json) -> Json:
+    channel = _channel(ws, args)
+    user = _user(ws, args, "user")
+    if not ws.may_see(user, channel):
+        raise ApiError("user_not_in_channel")
+    text, blocks, _ = _message_content(args)
+    ws.ephemerals.append(EphemeralMessage(channel, user, text or "", blocks or []))
+    return {"message_ts": ws.next_ts()}
+
+
+def conversations_open(ws: Workspace, args: Json) -> Json:
+    """A 1:1 DM only; group DMs are not emulated (Countersign never opens one)."""
+    users = [u.strip() for u in (_text_arg(args, "users") or "").split(",") if u.strip()]
+    if not users:
+        channel = _text_arg(args, "channel")
+        if channel is not None and ws.resolve_channel(channel) is not None:
+            return {"channel": {"id": ws.resolve_channel(channel)}, "no_op": True}
+        raise ApiError("users_list_not_supplied")
+    if len(users) > 1:
+        raise ApiError("not_supported", detail="the emulator opens 1:1 DMs only")
+    if users[0] not in ws.users:
+        raise ApiError("user_not_found")
+    already = users[0] in ws.dms
+    return {
+        "channel": {"id": ws.dm_channel(users[0])},
+        "no_op": already,
+        "already_open": already,
+    }
+
+
+def _view_arg(args: Json, expected_type: str) -> Json:
+    view = _json_arg(args, "view", "invalid_arguments")
+    if not isinstance(view, dict):
+        raise ApiError("invalid_arguments", response_metadata={"messages": ["[ERROR] no view"]})
+    if len(json.dumps(view)) > MAX_VIEW_BYTES:
+        raise ApiError("view_too_large")
+    errors = check_view(view)
+    if not errors and view.get("type") != expected_type:
+        errors = [f"must be {expected_type} [json-pointer:/type]"]
+    if errors:
+        messages = ["[ERROR] " + error.replace("[json-pointer:", "[json-pointer:/view") for error in errors]
+        raise ApiError("invalid_arguments", response_metadata={"messages": messages})
+    return view
+
+
+def _stored_view(ws: Workspace, view: Json, *, view_id: str | None = None) -> Json:
+    new_id = view_id or "V" + secrets.token_hex(5).upper()
+    return {
+        "id": new_id,
+        "team_id": ws.team_id,
+        "type": view["type"],
+        "blocks": copy.deepcopy(view.get("blocks", [])),
+        "private_metadata": view.get("private_metadata", ""),
+        "callback_id": view.get("callback_id", ""),
+        "state": {"values": {}},
+        "hash": secrets.token_hex(8),
+        "title": copy.deepcopy(view.get("title")),
+        "clear_on_close": bool(view.get("clear_on_close", False)),
+        "notify_on_close": bool(view.get("notify_on_close", False)),
+        "close": copy.deepcopy(view.get("close")),
+        "submit": copy.deepcopy(view.get("submit")),
+        "previous_view_id": None,
+        "root_view_id": new_id,
+        "app_id": APP_ID,
+        "external_id": view.get("external_id", ""),
+        "app_installed_team_id": ws.team_id,
+        "bot_id": BOT_ID,
+    }
+
+
+def views_open(ws: Workspace, args: Json) -> Json:
+    trigger_id = _required(args, "trigger_id", "invalid_trigger_id")
+    view = _view_arg(args, "modal")
+    error = ws.exchange_trigger(trigger_id)
+    if error is not None:
+        raise ApiError(error)
+    stored = _stored_view(ws, view)
+    with ws.lock:
+        ws.opened_views.append(stored)
+    return {"view": copy.deepcopy(stored)}
+
+
+def views_publish(ws: Workspace, args: Json) -> Json:
+    user = _user(ws, args, "user_id")
+    view = _view_arg(args, "home")
+    with ws.lock:
+        current = ws.home_views.get(user)
+        expected_hash = _text_arg(args, "hash")
+        if expected_hash is not None and current is not None and current["hash"] != expected_hash:
+            raise ApiError("hash_conflict")
+        stored = _stored_view(ws, view, view_id=current["id"] if current else None)
+        ws.home_views[user] = stored
+    return {"view": copy.deepcopy(stored)}
+
+
+def users_info(ws: Workspace, args: Json) -> Json:
+    user = _user(ws, args, "user")
+    return {"user": ws.users[user].to_api(ws.team_id)}
+
+
+def users_lookup_by_email(ws: Workspace, args: Json) -> Json:
+    user = ws.user_by_email(_required(args, "email", "users_not_found"))
+    if user is None:
+        raise ApiError("users_not_found")
+    return {"user": user.to_api(ws.team_id)}
+
+
+HANDLERS: dict[str, Handler] = {
+    "auth.test": auth_test,
+    "chat.postMessage": chat_post_message,
+    "chat.update": chat_update,
+    "chat.postEphemeral": chat_post_ephemeral,
+    "conversations.open": conversations_open,
+    "views.open": views_open,
+    "views.publish": views_publish,
+    "users.info": users_info,
+    "users.lookupByEmail": users_lookup_by_email,
+}

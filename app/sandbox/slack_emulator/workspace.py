@@ -1,0 +1,282 @@
+"""The emulated workspace's state: members, channels, messages, views, triggers and faults.
+
+Every read and write holds one lock: the HTTP server answers requests on many threads.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from app.sandbox.slack_emulator.models import (
+    BOT_USER_ID,
+    EmulatedUser,
+    EphemeralMessage,
+    Json,
+    PostedMessage,
+    RecordedCall,
+    ResponseTarget,
+)
+
+TRIGGER_TTL_SECONDS = 3.0
+RESPONSE_URL_TTL_SECONDS = 30 * 60.0
+RESPONSE_URL_MAX_USES = 5
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An injected answer for the next call of a method: a 429, or an `ok: false` error."""
+
+    error: str
+    status: int = 200
+    retry_after: int | None = None
+
+
+class Workspace:
+    """All state of one emulated Slack workspace; thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        bot_token: str,
+        team_id: str,
+        users: Iterable[EmulatedUser],
+        channels: Mapping[str, str],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bot_token = bot_token
+        self.team_id = team_id
+        self.users: dict[str, EmulatedUser] = {user.id: user for user in users}
+        self.channels: dict[str, str] = dict(channels)
+        self.monotonic = monotonic
+        self.lock = threading.RLock()
+        self.dms: dict[str, str] = {}
+        self.calls: list[RecordedCall] = []
+        self.ephemerals: list[EphemeralMessage] = []
+        self.opened_views: list[Json] = []
+        self.home_views: dict[str, Json] = {}
+        self.response_posts: list[Json] = []
+        self._messages: dict[str, list[PostedMessage]] = {}
+        self._triggers: dict[str, tuple[float, bool]] = {}
+        self._responses: dict[str, ResponseTarget] = {}
+        self._faults: dict[str, deque[Fault]] = {}
+        self._last_ts_us = 0
+
+    # --- directory ---------------------------------------------------------------------------
+
+    def user_by_email(self, email: str) -> EmulatedUser | None:
+        wanted = email.strip().lower()
+        return next((u for u in self.users.values() if u.email.lower() == wanted), None)
+
+    def dm_channel(self, user: str) -> str:
+        """The stable D… id of the bot's DM with `user` (what conversations.open answers)."""
+        with self.lock:
+            return self.dms.setdefault(user, "D" + user[1:])
+
+    def resolve_channel(self, channel: str) -> str | None:
+        """A channel id for an id, a `#name`, a DM id, or a user id (posting to a user = DM)."""
+        with self.lock:
+            if channel in self.channels or channel in self.dms.values():
+                return channel
+            if channel.startswith("#"):
+                name = channel[1:]
+                return next((cid for cid, cname in self.channels.items() if cname == name), None)
+            if channel in self.users:
+                return self.dm_channel(channel)
+            owner = "U" + channel[1:]
+            if channel.startswith("D") and owner in self.users:
+                return self.dm_channel(owner)
+            return None
+
+    def channel_name(self, channel: str) -> str:
+        return self.channels.get(channel, "directmessage")
+
+    def may_see(self, user: str, channel: str) -> bool:
+        """Everyone is in every public channel; a DM holds only its user and the bot."""
+        with self.lock:
+            owner = next((u for u, dm in self.dms.items() if dm == channel), None)
+            return owner is None or owner == user
+
+    # --- messages ----------------------------------------------------------------------------
+
+    def next_ts(self) -> str:
+        """A message ts ("1700000000.000100"): wall clock microseconds, strictly increasing."""
+        with self.lock:
+            now_us = max(time.time_ns() // 1000, self._last_ts_us + 1)
+            self._last_ts_us = now_us
+            return f"{now_us // 1_000_000}.{now_us % 1_000_000:06d}"
+
+    def post(
+        self, channel: str, text: str, blocks: list[Json], thread_ts: str | None
+    ) -> PostedMessage:
+        with self.lock:
+            message = PostedMessage(
+                channel=channel,
+                ts=self.next_ts(),
+                text=text,
+                blocks=copy.deepcopy(blocks),
+                thread_ts=thread_ts,
+                user=BOT_USER_ID,
+            )
+            self._messages.setdefault(channel, []).append(message)
+            return message
+
+    def find(self, channel: str, ts: str) -> PostedMessage | None:
+        with self.lock:
+            return next((m for m in self._messages.get(channel, []) if m.ts == ts), None)
+
+    def edit(
+        self, channel: str, ts: str, *, text: str | None, blocks: list[Json] | None
+    ) -> PostedMessage | None:
+        """Replace text and/or blocks (None keeps the old value); counts the edit."""
+        with self.lock:
+            messages = self._messages.get(channel, [])
+            for index, old in enumerate(messages):
+                if old.ts == ts:
+                    new = dataclasses.replace(
+                        old,
+                        text=old.text if text is None else text,
+                        blocks=old.blocks if blocks is None else copy.deepcopy(blocks),
+                        edits=old.edits + 1,
+                    )
+                    messages[index] = new
+                    return new
+            return None
+
+    def delete(self, channel: str, ts: str) -> bool:
+        with self.lock:
+            messages = self._messages.get(channel, [])
+            kept = [m for m in messages if m.ts != ts]
+            self._messages[channel] = kept
+            return len(kept) != len(messages)
+
+    def messages(self, channel: str) -> list[PostedMessage]:
+        with self.lock:
+            return list(self._messages.get(channel, []))
+
+    def all_messages(self) -> list[PostedMessage]:
+        with self.lock:
+            return [m for messages in self._messages.values() for m in messages]
+
+    # --- triggers and response URLs ----------------------------------------------------------
+
+    def issue_trigger(self) -> str:
+        trigger_id = (
+            f"{secrets.randbelow(10**13)}.{secrets.randbelow(10**13)}.{secrets.token_hex(16)}"
+        )
+        with self.lock:
+            self._triggers[trigger_id] = (self.monotonic(), False)
+        return trigger_id
+
+    def exchange_trigger(self, trigger_id: str) -> str | None:
+        """Use a trigger id once; the Slack error when that is not possible, else None."""
+        with self.lock:
+            entry = self._triggers.get(trigger_id)
+            if entry is None:
+                return "invalid_trigger_id"
+            issued, used = entry
+            if used:
+                return "exchanged_trigger_id"
+            if self.monotonic() - issued > TRIGGER_TTL_SECONDS:
+                return "expired_trigger_id"
+            self._triggers[trigger_id] = (issued, True)
+            return None
+
+    def issue_response_token(self, channel: str, user: str, message_ts: str | None) -> str:
+        token = secrets.token_urlsafe(18)
+        with self.lock:
+            self._responses[token] = ResponseTarget(channel, user, message_ts, self.monotonic())
+        return token
+
+    def respond(self, token: str, body: Json) -> tuple[int, str]:
+        """A POST to a response_url: record it and apply it. Returns (HTTP status, text body)."""
+        with self.lock:
+            target = self._responses.get(token)
+            if target is None:
+                return 404, "no_such_url"
+            if self.monotonic() - target.issued_at > RESPONSE_URL_TTL_SECONDS:
+                return 404, "expired_url"
+            if target.uses >= RESPONSE_URL_MAX_USES:
+                return 404, "used_url"
+            self._responses[token] = dataclasses.replace(target, uses=target.uses + 1)
+            self.response_posts.append(copy.deepcopy(body))
+            return self._apply_response(target, body)
+
+    def _apply_response(self, target: ResponseTarget, body: Json) -> tuple[int, str]:
+        text = body.get("text")
+        blocks = body.get("blocks")
+        if blocks is not None and not isinstance(blocks, list):
+            return 400, "invalid_blocks"
+        text = text if isinstance(text, str) else None
+        if body.get("delete_original") and target.message_ts:
+            self.delete(target.channel, target.message_ts)
+        elif body.get("replace_original") and target.message_ts:
+            if self.find(target.channel, target.message_ts) is None:
+                return 404, "message_not_found"
+            self.edit(target.channel, target.message_ts, text=text or "", blocks=blocks or [])
+        elif body.get("response_type") == "in_channel":
+            thread_ts = body.get("thread_ts")
+            self.post(target.channel, text or "", blocks or [], thread_ts)
+        else:
+            self.ephemerals.append(
+                EphemeralMessage(target.channel, target.user, text or "", blocks or [])
+            )
+        return 200, "ok"
+
+    # --- faults and the call log -------------------------------------------------------------
+
+    def add_fault(self, method: str, fault: Fault, times: int) -> None:
+        with self.lock:
+            self._faults.setdefault(method, deque()).extend([fault] * times)
+
+    def take_fault(self, method: str) -> Fault | None:
+        with self.lock:
+            queue = self._faults.get(method)
+            return queue.popleft() if queue else None
+
+    def record(self, call: RecordedCall) -> None:
+        with self.lock:
+            self.calls.append(call)
+
+    def find_view(self, view_id: str) -> Json | None:
+        with self.lock:
+            views = [*self.opened_views, *self.home_views.values()]
+            found = next((v for v in views if v.get("id") == view_id), None)
+            return copy.deepcopy(found)
+
+    def directory(self) -> Json:
+        """Team, members, channels and DM ids: what a delivery client needs to act as Slack."""
+        with self.lock:
+            return {
+                "team_id": self.team_id,
+                "users": [user.to_api(self.team_id) for user in self.users.values()],
+                "channels": dict(self.channels),
+                "dm_channels": {user: self.dm_channel(user) for user in self.users},
+            }
+
+    def snapshot(self) -> Json:
+        """Everything, as JSON (`GET /_emulator/state`)."""
+        with self.lock:
+            return {
+                **self.directory(),
+                "messages": [m.to_json() for m in self.all_messages()],
+                "ephemerals": [e.to_json() for e in self.ephemerals],
+                "opened_views": copy.deepcopy(self.opened_views),
+                "home_views": copy.deepcopy(self.home_views),
+                "response_url_posts": copy.deepcopy(self.response_posts),
+                "calls": [
+                    {
+                        "method": c.method,
+                        "args": c.args,
+                        "at": c.at.isoformat(),
+                        "status": c.status,
+                    }
+                    for c in self.calls
+                ],
+            }

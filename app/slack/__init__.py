@@ -1,0 +1,1 @@
+"""Slack edge: Bolt app, listeners, card rendering. Parses payloads into typed commands."""

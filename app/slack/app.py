@@ -1,0 +1,39 @@
+"""The Bolt app: one factory, listeners registered by kind, one error path."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+
+from app.slack.deps import SlackDeps
+from app.slack.listeners import actions, commands, views
+
+log = structlog.get_logger("countersign.slack")
+
+
+def create_bolt_app(client: WebClient, signing_secret: str, deps: SlackDeps) -> App:
+    """A Bolt App on `client` (whose base_url may point at the emulator)."""
+    app = App(client=client, signing_secret=signing_secret, process_before_response=False)
+    for listeners in (actions, views, commands):
+        listeners.register(app, deps)
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        error_id = uuid.uuid4().hex[:12]
+        log.error("slack.listener_failed", error_id=error_id, error=repr(error), exc_info=error)
+        user = (body.get("user") or {}).get("id") or body.get("user_id")
+        channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
+        if user and channel:
+            try:
+                deps.chat.tell_user(
+                    channel, user, f"Something went wrong on our side (error id {error_id})."
+                )
+            except Exception:
+                log.warning("slack.error_notice_failed", error_id=error_id)
+        return BoltResponse(status=500, body=f"error id {error_id}")
+
+    return app

@@ -1,0 +1,30 @@
+"""Every Slack identifier Countersign uses, in one place: templates, listeners, tests share it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ActionId(StrEnum):
+    APPROVE = "cs_approve"
+    REJECT = "cs_reject"
+    REQUEST_CHANGES = "cs_request_changes"
+    DETAILS = "cs_details"
+
+
+class BlockId(StrEnum):
+    HEADER = "cs_header"
+    SUMMARY = "cs_summary"
+    FIGURES = "cs_figures"
+    REASON = "cs_reason"
+    ACTIONS = "cs_actions"
+    OUTCOME = "cs_outcome"
+    REJECT_REASON = "cs_reject_reason"
+
+
+class CallbackId(StrEnum):
+    REJECT_MODAL = "cs_reject_modal"
+
+
+REJECT_REASON_ACTION = "cs_reject_reason_input"
+SLASH_COMMAND = "/billing-exceptions"

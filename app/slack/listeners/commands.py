@@ -1,0 +1,50 @@
+"""/billing-exceptions: help, list, show BX-000123. Answers are ephemeral."""
+
+from __future__ import annotations
+
+from slack_bolt import Ack, App, Respond
+
+from app.domain.lifecycle import parse_label
+from app.flows.queue import QueueLine, one_exception, open_exceptions
+from app.slack.blockkit import escape_mrkdwn
+from app.slack.deps import SlackDeps
+from app.slack.ids import SLASH_COMMAND
+from app.slack.render import person
+
+HELP = (
+    "*/billing-exceptions* — the billing exception queue\n"
+    "• `list` — open exceptions waiting for a decision\n"
+    "• `show BX-000123` — one exception\n"
+    "• `help` — this text"
+)
+
+
+def _describe(line: QueueLine) -> str:
+    who = ", ".join(person(a) for a in line.approvers) or "—"
+    return (
+        f"*{line.label}* {escape_mrkdwn(line.type)} · {escape_mrkdwn(line.customer)} · "
+        f"{escape_mrkdwn(line.amount)} · {line.state} · route {escape_mrkdwn(line.route)} · {who}"
+    )
+
+
+def answer(deps: SlackDeps, text: str) -> str:
+    """The reply to one command line."""
+    verb, _, rest = text.strip().partition(" ")
+    if verb in ("", "help"):
+        return HELP
+    if verb == "list":
+        lines = open_exceptions(deps.db)
+        return "\n".join(_describe(line) for line in lines) or "Nothing is waiting. 🎉"
+    if verb == "show":
+        try:
+            found = one_exception(deps.db, parse_label(rest))
+        except ValueError as error:
+            return str(error)
+        return _describe(found) if found else f"{escape_mrkdwn(rest)} does not exist."
+    return f"Unknown command `{escape_mrkdwn(verb)}`.\n{HELP}"
+
+
+def register(app: App, deps: SlackDeps) -> None:
+    @app.command(SLASH_COMMAND)
+    def billing_exceptions(ack: Ack, command: dict[str, str], respond: Respond) -> None:
+        ack(answer(deps, command.get("text", "")))

@@ -1,0 +1,68 @@
+"""Render Block Kit JSON from the Jinja2 templates in blocks/, safely.
+
+The environment is sandboxed; every value goes in through `tojson`; mrkdwn text is escaped;
+the result is fitted to Block Kit's limits (truncating with a logged warning) and checked."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import structlog
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from app.flows.ports import ExceptionCard
+from app.slack import blockkit, ids
+
+BLOCKS_DIR = Path(__file__).resolve().parents[2] / "blocks"
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+log = structlog.get_logger("countersign.slack.render")
+
+
+def person(value: str | None) -> str:
+    """A Slack user id becomes a mention; anything else is shown as escaped text."""
+    if not value:
+        return "—"
+    return f"<@{value}>" if _SLACK_USER.match(value) else blockkit.escape_mrkdwn(value)
+
+
+class BlockRenderer:
+    def __init__(self, directory: Path = BLOCKS_DIR) -> None:
+        self._env = SandboxedEnvironment(
+            loader=FileSystemLoader(directory), undefined=StrictUndefined, autoescape=False
+        )
+        self._env.filters["mrkdwn"] = lambda v: blockkit.escape_mrkdwn(str(v))
+        self._env.filters["person"] = person
+
+    def _render(self, template: str, **values: Any) -> Any:
+        text = self._env.get_template(template).render(ids=ids, **values)
+        return json.loads(text)
+
+    def card(self, card: ExceptionCard) -> tuple[str, list[dict[str, Any]]]:
+        """The card's fallback text and blocks, within Block Kit limits."""
+        outcome_lines = [
+            f"{'✅' if d.outcome == 'approve' else '❌'} {person(d.who)} "
+            f"{'approved' if d.outcome == 'approve' else 'rejected'} at {d.at}"
+            + (f": {blockkit.escape_mrkdwn(d.reason)}" if d.reason else "")
+            for d in card.decisions
+        ]
+        if card.note:
+            outcome_lines.append(f"⚠️ {blockkit.escape_mrkdwn(card.note)}")
+        blocks = self._render("approval_card.json.j2", card=card, outcome_lines=outcome_lines)
+        fitted, warnings = blockkit.fit_message(blocks)
+        for warning in warnings:
+            log.warning("card.truncated", exception=card.label, detail=warning)
+        problems = blockkit.check_message(fitted)
+        if problems:
+            raise ValueError(f"card for {card.label} breaks Block Kit limits: {problems}")
+        text = f"{card.label} {card.type_label}: {card.customer}, {card.amount} — {card.state}"
+        return text, fitted
+
+    def reject_modal(self, exception_id: int, label: str) -> dict[str, Any]:
+        view: dict[str, Any] = self._render(
+            "reject_modal.json.j2", exception_id=exception_id, label=label
+        )
+        return view

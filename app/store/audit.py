@@ -1,0 +1,119 @@
+"""The audit log: append-only, each entry chained to the previous one by sha256.
+
+hash(n) = sha256(hash(n-1) + "\n" + canonical JSON of entry n's fields). The head row is locked
+while appending (a row lock on PostgreSQL, the write lock on SQLite), so the chain has one order
+even with several app instances. `verify` recomputes everything and names the first bad entry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app.store.tables import AuditEntryRow, AuditHeadRow
+
+GENESIS = "0" * 64
+
+
+def _canonical(
+    seq: int, at: datetime, exception_id: int | None, actor: str, action: str, detail: Any
+) -> str:
+    body = {
+        "seq": seq,
+        "at": at.isoformat(timespec="microseconds"),
+        "exception_id": exception_id,
+        "actor": actor,
+        "action": action,
+        "detail": detail,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def chain_hash(prev_hash: str, canonical: str) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
+
+
+def append(
+    session: Session,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    exception_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEntryRow:
+    """Add one entry to the chain inside the caller's transaction."""
+    head = session.exec(select(AuditHeadRow).with_for_update()).first()
+    if head is None:
+        raise RuntimeError("the audit head row is missing: run `countersign db upgrade`")
+    # Round-trip through JSON so that what we hash is exactly what the store gives back.
+    clean = json.loads(json.dumps(detail or {}, default=str))
+    seq = head.seq + 1
+    digest = chain_hash(head.hash, _canonical(seq, at, exception_id, actor, action, clean))
+    entry = AuditEntryRow(
+        seq=seq,
+        at=at,
+        exception_id=exception_id,
+        actor=actor,
+        action=action,
+        detail=clean,
+        prev_hash=head.hash,
+        hash=digest,
+    )
+    session.add(entry)
+    head.seq, head.hash = seq, digest
+    session.add(head)
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    entries: int
+    problem: str | None = None
+    bad_seq: int | None = None
+
+
+def verify(session: Session, batch: int = 5000) -> VerifyResult:
+    """Recompute the chain from the first entry; report the first entry that does not hold."""
+    prev_hash, expected_seq, count = GENESIS, 1, 0
+    last_seq = 0
+    while True:
+        rows = session.exec(
+            select(AuditEntryRow)
+            .where(col(AuditEntryRow.seq) > last_seq)
+            .order_by(col(AuditEntryRow.seq))
+            .limit(batch)
+        ).all()
+        if not rows:
+            break
+        for row in rows:
+            if row.seq != expected_seq:
+                return VerifyResult(False, count, f"entry {expected_seq} is missing", expected_seq)
+            if row.prev_hash != prev_hash:
+                return VerifyResult(
+                    False, count, f"entry {row.seq} does not point at entry {row.seq - 1}", row.seq
+                )
+            canonical = _canonical(
+                row.seq, row.at, row.exception_id, row.actor, row.action, row.detail
+            )
+            if chain_hash(prev_hash, canonical) != row.hash:
+                return VerifyResult(
+                    False, count, f"entry {row.seq} was altered: its hash does not match", row.seq
+                )
+            prev_hash, expected_seq, count = row.hash, expected_seq + 1, count + 1
+        last_seq = rows[-1].seq
+    head = session.get(AuditHeadRow, 1)
+    if head is not None and (head.seq != count or head.hash != prev_hash):
+        return VerifyResult(
+            False,
+            count,
+            f"entries after {count} were removed (the head says {head.seq})",
+            count + 1,
+        )
+    return VerifyResult(True, count)

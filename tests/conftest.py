@@ -1,0 +1,64 @@
+"""Shared fixtures: a migrated database on SQLite and, when available, on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from app.store.db import Database, normalize_url
+from app.store.migrate import upgrade
+
+PG_URL = os.environ.get("COUNTERSIGN_TEST_PG_URL")
+IN_CI = os.environ.get("CI") == "true"
+
+
+def _postgres_database() -> Iterator[str]:
+    if not PG_URL:
+        if IN_CI:
+            pytest.fail("CI=true but COUNTERSIGN_TEST_PG_URL is unset: PostgreSQL tests must run")
+        pytest.skip("COUNTERSIGN_TEST_PG_URL not set (make test sets it up)")
+    admin = create_engine(normalize_url(PG_URL), isolation_level="AUTOCOMMIT")
+    name = f"cs_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    base, _, _ = PG_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database URL on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'countersign.db'}"
+        upgrade(url)
+        yield url
+        return
+    for url in _postgres_database():
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A Database handle on a migrated, empty database (both backends)."""
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A migrated SQLite database URL, for tests that need only one backend."""
+    url = f"sqlite:///{tmp_path / 'countersign.db'}"
+    upgrade(url)
+    return url

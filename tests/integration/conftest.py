@@ -1,0 +1,1 @@
+from tests.integration.intacct_fixtures import *  # noqa: F403
