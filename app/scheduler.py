@@ -5,6 +5,7 @@ after the transaction that queued it commits."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -17,6 +18,9 @@ log = structlog.get_logger("countersign.scheduler")
 class Scheduler:
     def __init__(self, drain: Callable[[], int], poll_seconds: float) -> None:
         self._drain = drain
+        self._lock = threading.Lock()
+        self._woken = threading.Event()
+        self._busy = False
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._scheduler.add_job(
             self._tick,
@@ -41,8 +45,12 @@ class Scheduler:
         self._scheduler.start()
 
     def wake(self) -> None:
-        if self._scheduler.running:
-            self._scheduler.modify_job("outbox", next_run_time=datetime.now(UTC))
+        """Drain now; if a drain is running, it goes round once more instead."""
+        with self._lock:
+            self._woken.set()
+            if self._busy or not self._scheduler.running:
+                return
+        self._scheduler.modify_job("outbox", next_run_time=datetime.now(UTC))
 
     def stop(self) -> None:
         if self._scheduler.running:

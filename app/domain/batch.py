@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from json.decoder import scanstring
 from typing import Any
 
 from app.domain.events import MAX_BATCH
@@ -59,7 +58,7 @@ def _events_array_start(text: str) -> int:
     index, found = _skip(text, 0) + 1, -1  # past the opening brace
     while True:
         index = _skip(text, index)
-        key, index = scanstring(text, index + 1)
+        key, index = _DECODER.raw_decode(text, index)
         index = _skip(text, _skip(text, index) + 1)  # past the colon
         if key == "events":
             found = index

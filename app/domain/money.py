@@ -44,7 +44,8 @@ def check_currency(code: str) -> str:
 
 def format_money(amount: Decimal, currency: str) -> str:
     """Show an amount for people: thousands separators, at least two decimals."""
-    places = (
-        max(2, -amount.as_tuple().exponent) if isinstance(amount.as_tuple().exponent, int) else 2
-    )
+    exponent = amount.as_tuple().exponent
+    places = 2
+    if isinstance(exponent, int):  # the other values, n/N/F, mean not finite
+        places = max(2, -exponent)
     return f"{currency} {amount:,.{places}f}"

@@ -36,7 +36,7 @@ def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
         .where(DecisionRow.exception_id == row.id)
         .order_by(col(DecisionRow.decided_at), col(DecisionRow.id))
     ).all()
-    step = row.steps[row.current_step] if row.steps else {"approvers": [], "quorum": 0}
+    step: dict[str, Any] = row.steps[row.current_step] if row.steps else {"approvers": []}
     step_text = (
         f"Step {row.current_step + 1} of {len(row.steps)}: "
         f"{step['quorum']} of {len(step['approvers'])} approver(s) must approve"

@@ -14,9 +14,19 @@ from app.routing.source import Pos, YMap, YNode, YScalar, YSeq, describe
 OPERATORS = ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte", "between", "matches", "exists")
 _NUMERIC_OPS = ("lt", "lte", "gt", "gte", "between")
 _SYMBOL_HINTS = {
-    "=": "eq", "==": "eq", "!=": "ne", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte",
-    "regex": "matches", "re": "matches", "not in": "not_in", "nin": "not_in", "range": "between",
-}  # fmt: skip
+    "=": "eq",
+    "==": "eq",
+    "!=": "ne",
+    "<": "lt",
+    "<=": "lte",
+    ">": "gt",
+    ">=": "gte",
+    "regex": "matches",
+    "re": "matches",
+    "not in": "not_in",
+    "nin": "not_in",
+    "range": "between",
+}
 COMBINATORS = ("any", "all", "not")
 
 
@@ -31,12 +41,18 @@ class WhenReader:
 
     def read(self, node: YNode) -> Cond | None:
         if not isinstance(node, YMap):
-            self._err(node.pos, f"`when` must be a mapping of field: condition, not {describe(node)}",
-                      "e.g. when: {type: invoice_dispute}")  # fmt: skip
+            self._err(
+                node.pos,
+                f"`when` must be a mapping of field: condition, not {describe(node)}",
+                "e.g. when: {type: invoice_dispute}",
+            )
             return None
         if not node.entries:
-            self._err(node.pos, "an empty condition matches every event",
-                      "remove `when` to write a catch-all route")  # fmt: skip
+            self._err(
+                node.pos,
+                "an empty condition matches every event",
+                "remove `when` to write a catch-all route",
+            )
             return None
         parts: list[Cond | None] = []
         for key, value in node.entries:
@@ -55,9 +71,12 @@ class WhenReader:
     def _group(self, key: YScalar, value: YNode) -> Cond | None:
         if not isinstance(value, YSeq) or not value.items:
             what = "an empty list" if isinstance(value, YSeq) else describe(value)
-            self._err(value.pos, f"`{key.text}` needs a list of conditions, not {what}",
-                      f"e.g. {key.text}: [{{details.discount_pct: {{gte: 20}}}}, "
-                      "{invoice.amount: {gte: 50000}}]")  # fmt: skip
+            self._err(
+                value.pos,
+                f"`{key.text}` needs a list of conditions, not {what}",
+                f"e.g. {key.text}: [{{details.discount_pct: {{gte: 20}}}}, "
+                "{invoice.amount: {gte: 50000}}]",
+            )
             return None
         children = [self.read(item) for item in value.items]
         if any(child is None for child in children):
@@ -76,8 +95,11 @@ class WhenReader:
         if isinstance(value, YScalar):
             return [self._test(path, kind, "eq", value, key.pos)]
         if isinstance(value, YSeq):
-            self._err(value.pos, f"a list after `{path}` is ambiguous",
-                      f"write {path}: {{in: [...]}} to match any of several values")  # fmt: skip
+            self._err(
+                value.pos,
+                f"a list after `{path}` is ambiguous",
+                f"write {path}: {{in: [...]}} to match any of several values",
+            )
             return [None]
         if not value.entries:
             self._err(value.pos, f"no operator for `{path}`", f"e.g. {path}: {{gte: 20}}")
@@ -86,13 +108,19 @@ class WhenReader:
 
     def _test(self, path: str, kind: str, op: str, node: YNode, pos: Pos) -> Cond | None:
         if op not in OPERATORS:
-            hint = (f"write `{_SYMBOL_HINTS[op]}`" if op in _SYMBOL_HINTS
-                    else did_you_mean(op, OPERATORS)) or "operators: " + ", ".join(OPERATORS)
-            self._err(pos, f"unknown operator `{op}`", hint)  # fmt: skip
+            hint = (
+                f"write `{_SYMBOL_HINTS[op]}`"
+                if op in _SYMBOL_HINTS
+                else did_you_mean(op, OPERATORS)
+            ) or "operators: " + ", ".join(OPERATORS)
+            self._err(pos, f"unknown operator `{op}`", hint)
             return None
         if op in _NUMERIC_OPS and kind == TEXT:
-            self._err(pos, f"`{op}` compares numbers, but `{path}` is text",
-                      "use eq, in, ne, not_in or matches for text fields")  # fmt: skip
+            self._err(
+                pos,
+                f"`{op}` compares numbers, but `{path}` is text",
+                "use eq, in, ne, not_in or matches for text fields",
+            )
             return None
         if op == "exists":
             if not (isinstance(node, YScalar) and node.kind == "bool"):
@@ -114,13 +142,18 @@ class WhenReader:
     def _members(self, path: str, kind: str, op: str, node: YNode) -> Cond | None:
         if not isinstance(node, YSeq) or not node.items:
             what = "an empty list" if isinstance(node, YSeq) else describe(node)
-            self._err(node.pos, f"`{op}` needs a list of values, not {what}",
-                      f"e.g. {path}: {{{op}: [a, b]}}")  # fmt: skip
+            self._err(
+                node.pos,
+                f"`{op}` needs a list of values, not {what}",
+                f"e.g. {path}: {{{op}: [a, b]}}",
+            )
             return None
         operands = []
         for item in node.items:
             if not isinstance(item, YScalar):
-                self._err(item.pos, f"a value in `{op}` must be a single value, not {describe(item)}")
+                self._err(
+                    item.pos, f"a value in `{op}` must be a single value, not {describe(item)}"
+                )
                 continue
             operands.append(self._value(path, kind, item))
         if len(operands) != len(node.items) or any(o is None for o in operands):
@@ -129,8 +162,11 @@ class WhenReader:
 
     def _between(self, path: str, node: YNode) -> Cond | None:
         if not (isinstance(node, YSeq) and len(node.items) == 2):
-            self._err(node.pos, "`between` needs a list of two numbers [low, high]",
-                      f"e.g. {path}: {{between: [10, 20]}} (both ends included)")  # fmt: skip
+            self._err(
+                node.pos,
+                "`between` needs a list of two numbers [low, high]",
+                f"e.g. {path}: {{between: [10, 20]}} (both ends included)",
+            )
             return None
         low_node, high_node = node.items
         if not isinstance(low_node, YScalar) or not isinstance(high_node, YScalar):
@@ -139,23 +175,33 @@ class WhenReader:
         low, high = self._numeric(low_node), self._numeric(high_node)
         if low is None or high is None:
             return None
-        assert isinstance(low.value, Decimal) and isinstance(high.value, Decimal)
+        assert isinstance(low.value, Decimal)
+        assert isinstance(high.value, Decimal)
         if low.value > high.value:
-            self._err(node.pos, f"`between` low end {low.text} is above high end {high.text}",
-                      "write [low, high]; this condition could never match")  # fmt: skip
+            self._err(
+                node.pos,
+                f"`between` low end {low.text} is above high end {high.text}",
+                "write [low, high]; this condition could never match",
+            )
             return None
         return FieldTest(path, "between", (low, high), None)
 
     def _regex(self, path: str, node: YNode) -> Cond | None:
         if not (isinstance(node, YScalar) and node.kind == "str"):
-            self._err(node.pos, "`matches` takes a regular expression as text",
-                      "quote it: matches: '^ACME-.*'")  # fmt: skip
+            self._err(
+                node.pos,
+                "`matches` takes a regular expression as text",
+                "quote it: matches: '^ACME-.*'",
+            )
             return None
         try:
             pattern = re.compile(node.text)
         except re.error as exc:
-            self._err(node.pos, f"bad regular expression: {exc.msg} at position {exc.pos}",
-                      "quote the pattern with single quotes and escape special characters")  # fmt: skip
+            self._err(
+                node.pos,
+                f"bad regular expression: {exc.msg} at position {exc.pos}",
+                "quote the pattern with single quotes and escape special characters",
+            )
             return None
         return FieldTest(path, "matches", (Operand(node.text, node.text),), pattern)
 
@@ -169,8 +215,11 @@ class WhenReader:
 
     def _value(self, path: str, kind: str, node: YScalar) -> Operand | None:
         if node.kind == "null":
-            self._err(node.pos, "null is not a value to compare with",
-                      f"to test for an absent field write {path}: {{exists: false}}")  # fmt: skip
+            self._err(
+                node.pos,
+                "null is not a value to compare with",
+                f"to test for an absent field write {path}: {{exists: false}}",
+            )
             return None
         if kind == NUMBER:
             return self._numeric(node)
@@ -184,16 +233,22 @@ class WhenReader:
 
     def _text(self, path: str, node: YScalar) -> Operand | None:
         if node.kind == "bool":
-            self._err(node.pos, f"`{path}` is text; {node.text} would never match",
-                      f"quote it if you mean the word: '{node.text}'")  # fmt: skip
+            self._err(
+                node.pos,
+                f"`{path}` is text; {node.text} would never match",
+                f"quote it if you mean the word: '{node.text}'",
+            )
             return None
         if path == "type" and node.text not in EVENT_TYPES:
             hint = did_you_mean(node.text, EVENT_TYPES) or "event types: " + ", ".join(EVENT_TYPES)
             self._err(node.pos, f"unknown event type `{node.text}`", hint)
             return None
         if path == "invoice.currency" and node.text not in ISO_4217:
-            self._err(node.pos, f"`{node.text}` is not an ISO 4217 currency code",
-                      "use upper-case codes such as USD, EUR, GBP")  # fmt: skip
+            self._err(
+                node.pos,
+                f"`{node.text}` is not an ISO 4217 currency code",
+                "use upper-case codes such as USD, EUR, GBP",
+            )
             return None
         return Operand(node.text, node.text)
 

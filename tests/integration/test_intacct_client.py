@@ -21,7 +21,7 @@ from app.intacct import (
 )
 from app.intacct.client import snapshot_from_record
 from app.intacct.errors import load_json
-from app.sandbox.intacct_emulator import IntacctEmulator
+from app.sandbox.intacct_emulator import FailureKind, IntacctEmulator
 from tests.integration.intacct_fixtures import (
     DRAFT_KEY,
     INTACCT_CLIENT_ID,
@@ -256,10 +256,10 @@ def test_429_is_retryable_with_retry_after(
 
 @pytest.mark.parametrize("kind", ["500", "503"])
 def test_server_errors_are_retryable(
-    intacct_client: IntacctClient, intacct_emulator: IntacctEmulator, kind: str
+    intacct_client: IntacctClient, intacct_emulator: IntacctEmulator, kind: FailureKind
 ) -> None:
     """A 500 or 503 on submit becomes IntacctRetryable and posts nothing."""
-    intacct_emulator.fail_next("submit", kind)  # type: ignore[arg-type]
+    intacct_emulator.fail_next("submit", kind)
     with pytest.raises(IntacctRetryable) as caught:
         intacct_client.submit_invoice(DRAFT_KEY, idempotency_key="release-5")
     assert caught.value.status == int(kind)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ CREDENTIALS = {
 
 
 @pytest.fixture
-def api(intacct_emulator: IntacctEmulator) -> Any:
+def api(intacct_emulator: IntacctEmulator) -> Iterator[httpx.Client]:
     """An httpx client at the emulator's base URL, already holding a bearer token."""
     with httpx.Client(base_url=intacct_emulator.base_url, timeout=5.0) as http:
         token = http.post("/oauth2/token", json=CREDENTIALS).json()["access_token"]
@@ -40,8 +41,9 @@ def api(intacct_emulator: IntacctEmulator) -> Any:
 
 def _submit(http: httpx.Client, key: str, idem: str | None = None) -> httpx.Response:
     headers = {"Idempotency-Key": idem} if idem else {}
-    return http.post("/workflows/accounts-receivable/invoice/submit", json={"key": key},
-                     headers=headers)
+    return http.post(
+        "/workflows/accounts-receivable/invoice/submit", json={"key": key}, headers=headers
+    )
 
 
 def test_token_endpoint_accepts_json_and_form(intacct_emulator: IntacctEmulator) -> None:
@@ -155,8 +157,14 @@ def test_idempotency_key_with_other_body_is_409(
     api: httpx.Client, intacct_emulator: IntacctEmulator
 ) -> None:
     """The same Idempotency-Key with a different body gets 409 with an error body."""
-    intacct_emulator.add_invoice("INV-KEY-2", number="N2", customer_id="C2",
-                                 customer_name="Two Ltd", currency="EUR", amount="10")
+    intacct_emulator.add_invoice(
+        "INV-KEY-2",
+        number="N2",
+        customer_id="C2",
+        customer_name="Two Ltd",
+        currency="EUR",
+        amount="10",
+    )
     assert _submit(api, DRAFT_KEY, "k-2").status_code == 200
     response = _submit(api, "INV-KEY-2", "k-2")
     assert response.status_code == 409
@@ -176,9 +184,11 @@ def test_set_amount_changes_the_served_total(
 
 def test_add_invoice_refuses_float_amounts(intacct_emulator: IntacctEmulator) -> None:
     """Amounts must be decimal strings or Decimal: a float is refused."""
+    a_float: Any = 12.3
     with pytest.raises(ValueError, match="decimal string"):
-        intacct_emulator.add_invoice("F", number="F", customer_id="C", customer_name="C",
-                                     currency="USD", amount=12.3)  # type: ignore[arg-type]
+        intacct_emulator.add_invoice(
+            "F", number="F", customer_id="C", customer_name="C", currency="USD", amount=a_float
+        )
 
 
 def test_admin_http_seeds_invoices_and_queues_failures(
@@ -186,15 +196,23 @@ def test_admin_http_seeds_invoices_and_queues_failures(
 ) -> None:
     """POST/GET /_emulator/invoices and POST /_emulator/failures work from another process."""
     admin = intacct_emulator.base_url.removesuffix("/ia/api/v1") + "/_emulator"
-    created = httpx.post(f"{admin}/invoices", json={
-        "key": "INV-KEY-9", "number": "N9", "customer_id": "C9", "customer_name": "Nine Co",
-        "currency": "EUR", "amount": "99.90",
-    })
+    created = httpx.post(
+        f"{admin}/invoices",
+        json={
+            "key": "INV-KEY-9",
+            "number": "N9",
+            "customer_id": "C9",
+            "customer_name": "Nine Co",
+            "currency": "EUR",
+            "amount": "99.90",
+        },
+    )
     assert created.status_code == 201
     keys = [r["key"] for r in httpx.get(f"{admin}/invoices").json()["invoices"]]
     assert keys == [DRAFT_KEY, "INV-KEY-9"]
-    queued = httpx.post(f"{admin}/failures",
-                        json={"operation": "get", "kind": "503", "retry_after": 4})
+    queued = httpx.post(
+        f"{admin}/failures", json={"operation": "get", "kind": "503", "retry_after": 4}
+    )
     assert queued.status_code == 200
     failed = api.get("/objects/accounts-receivable/invoice/INV-KEY-9")
     assert (failed.status_code, failed.headers["Retry-After"]) == (503, "4")
@@ -204,9 +222,7 @@ def test_admin_http_seeds_invoices_and_queues_failures(
     assert intacct_emulator.requests("/_emulator") == []
 
 
-def test_requests_redact_credentials(
-    api: httpx.Client, intacct_emulator: IntacctEmulator
-) -> None:
+def test_requests_redact_credentials(api: httpx.Client, intacct_emulator: IntacctEmulator) -> None:
     """Recorded requests show neither the bearer token nor the client secret."""
     api.get(f"/objects/accounts-receivable/invoice/{DRAFT_KEY}")
     token = str(api.headers["Authorization"]).split(" ", 1)[1]
@@ -218,21 +234,25 @@ def test_requests_redact_credentials(
     assert INTACCT_CLIENT_SECRET not in repr(intacct_emulator.requests())
 
 
-def test_timeout_failure_stalls_without_applying_and_stop_wakes_it(
-    api: httpx.Client,
-) -> None:
+def test_timeout_failure_stalls_without_applying_and_stop_wakes_it() -> None:
     """A queued timeout stalls the submit unapplied; stop() still returns promptly."""
-    with IntacctEmulator(client_id=INTACCT_CLIENT_ID,
-                         client_secret=INTACCT_CLIENT_SECRET) as emulator:
-        emulator.add_invoice("K", number="N", customer_id="C", customer_name="C",
-                             currency="USD", amount="1.00")
-        token = httpx.post(f"{emulator.base_url}/oauth2/token",
-                           json=CREDENTIALS).json()["access_token"]
+    with IntacctEmulator(
+        client_id=INTACCT_CLIENT_ID, client_secret=INTACCT_CLIENT_SECRET
+    ) as emulator:
+        emulator.add_invoice(
+            "K", number="N", customer_id="C", customer_name="C", currency="USD", amount="1.00"
+        )
+        token = httpx.post(f"{emulator.base_url}/oauth2/token", json=CREDENTIALS).json()[
+            "access_token"
+        ]
         emulator.fail_next("submit", "timeout", delay=30.0)
         with pytest.raises(httpx.ReadTimeout):
-            httpx.post(f"{emulator.base_url}/workflows/accounts-receivable/invoice/submit",
-                       json={"key": "K"}, headers={"Authorization": f"Bearer {token}"},
-                       timeout=0.3)
+            httpx.post(
+                f"{emulator.base_url}/workflows/accounts-receivable/invoice/submit",
+                json={"key": "K"},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=0.3,
+            )
         assert emulator.invoice("K")["state"] == "draft"
         started = time.monotonic()
     assert time.monotonic() - started < 2.0

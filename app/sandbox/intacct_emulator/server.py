@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -93,6 +94,9 @@ class Router:
             key = args.pop("key", None)
             if not isinstance(key, str):
                 raise ValueError("key (a string) is required")
+            for name in ("invoice_date", "due_date"):
+                if isinstance(args.get(name), str):
+                    args[name] = date.fromisoformat(args[name])
             return Reply(201, self.state.add_invoice(key, **args))
         if route.startswith("/invoices/") and method == "PATCH":
             key = unquote(route[len("/invoices/") :])
@@ -114,6 +118,7 @@ class EmulatorServer(ThreadingHTTPServer):
 
     daemon_threads = False
     block_on_close = True
+    request_queue_size = 128  # bursts of worker threads must not overflow the listen backlog
 
     def __init__(self, address: tuple[str, int], router: Router, log: RequestLog) -> None:
         self.router = router
@@ -146,7 +151,11 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         headers = dict(self.headers.items())
         body = self._read_body()
-        plan = self.server.router.handle(self.command, path, headers, body)
+        try:
+            plan = self.server.router.handle(self.command, path, headers, body)
+        except Exception as exc:  # an emulator bug must still answer, not drop the connection
+            message = f"Emulator error: {type(exc).__name__}: {exc}"
+            plan = Plan(ia_error(500, "internalServerError", message, "REST-1500"))
         if plan.delay:
             self.server.stopping.wait(plan.delay)
         if plan.record:

@@ -120,12 +120,27 @@ def _message_content(args: Json) -> tuple[str | None, list[Json] | None, Json]:
         errors = check_message(blocks)
         if errors:
             raise ApiError("invalid_blocks", errors=errors)
+        blocks = _with_ids(blocks)
     extra: Json = {}
     if text is not None and len(text) > MAX_TEXT:
         text = text[:MAX_TEXT]
         extra = {"warning": "message_truncated"}
         extra["response_metadata"] = {"warnings": ["message_truncated"]}
     return text, blocks, extra
+
+
+def _with_ids(blocks: list[Json]) -> list[Json]:
+    """Slack gives every block a block_id and every element an action_id if the app did not."""
+    stored = copy.deepcopy(blocks)
+    for block in stored:
+        block.setdefault("block_id", secrets.token_urlsafe(3))
+        elements = [block.get("accessory"), block.get("element")]
+        if block["type"] == "actions":
+            elements.extend(block.get("elements") or [])
+        for element in elements:
+            if isinstance(element, dict) and element.get("type") not in (None, "image"):
+                element.setdefault("action_id", secrets.token_urlsafe(3))
+    return stored
 
 
 def _channel(ws: Workspace, args: Json) -> str:
@@ -228,7 +243,9 @@ def _view_arg(args: Json, expected_type: str) -> Json:
     if not errors and view.get("type") != expected_type:
         errors = [f"must be {expected_type} [json-pointer:/type]"]
     if errors:
-        messages = ["[ERROR] " + error.replace("[json-pointer:", "[json-pointer:/view") for error in errors]
+        messages = [
+            "[ERROR] " + error.replace("[json-pointer:", "[json-pointer:/view") for error in errors
+        ]
         raise ApiError("invalid_arguments", response_metadata={"messages": messages})
     return view
 

@@ -8,7 +8,6 @@ Create Date: 2026-11-23 15:31:03.334455
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 import app.store.types
@@ -26,11 +25,11 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("at", app.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("exception_id", sa.Integer(), nullable=True),
-        sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
-        sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+        sa.Column("actor", sa.String(length=254), nullable=False),
+        sa.Column("action", sa.String(length=60), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=False),
-        sa.Column("prev_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("seq"),
     )
     with op.batch_alter_table("audit_entry", schema=None) as batch_op:
@@ -42,7 +41,7 @@ def upgrade() -> None:
         "audit_head",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     # The chain's head exists from the start, so the first appends lock it like all later ones.
@@ -50,32 +49,32 @@ def upgrade() -> None:
     op.create_table(
         "billing_exception",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("type", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("event_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("customer_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("customer_name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("customer_tier", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
-        sa.Column("invoice_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("invoice_number", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+        sa.Column("type", sa.String(length=40), nullable=False),
+        sa.Column("source", sa.String(length=200), nullable=False),
+        sa.Column("event_id", sa.String(length=200), nullable=False),
+        sa.Column("customer_id", sa.String(length=200), nullable=False),
+        sa.Column("customer_name", sa.String(length=200), nullable=False),
+        sa.Column("customer_tier", sa.String(length=100), nullable=True),
+        sa.Column("invoice_key", sa.String(length=200), nullable=False),
+        sa.Column("invoice_number", sa.String(length=200), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("amount", app.store.types.Money(length=48), nullable=False),
         sa.Column("details", sa.JSON(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column(
-            "requested_by_email", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True
+            "requested_by_email", sa.String(length=254), nullable=True
         ),
-        sa.Column("requested_by_slack", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
-        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-        sa.Column("route_name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("requested_by_slack", sa.String(length=40), nullable=True),
+        sa.Column("state", sa.String(length=20), nullable=False),
+        sa.Column("route_name", sa.String(length=200), nullable=False),
         sa.Column("route_reason", sa.Text(), nullable=False),
-        sa.Column("policy_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("policy_hash", sa.String(length=64), nullable=False),
         sa.Column("steps", sa.JSON(), nullable=False),
         sa.Column("current_step", sa.Integer(), nullable=False),
-        sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
-        sa.Column("message_ts", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+        sa.Column("channel", sa.String(length=100), nullable=True),
+        sa.Column("message_ts", sa.String(length=40), nullable=True),
         sa.Column(
-            "invoice_fingerprint", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False
+            "invoice_fingerprint", sa.String(length=64), nullable=False
         ),
         sa.Column("state_note", sa.Text(), nullable=True),
         sa.Column("created_at", app.store.types.UTCDateTime(timezone=True), nullable=False),
@@ -89,14 +88,14 @@ def upgrade() -> None:
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
-        sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
         sa.Column("exception_id", sa.Integer(), nullable=True),
-        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("available_at", app.store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("claimed_by", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("claimed_by", sa.String(length=100), nullable=True),
         sa.Column("claim_expires_at", app.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", app.store.types.UTCDateTime(timezone=True), nullable=False),
@@ -111,23 +110,23 @@ def upgrade() -> None:
     op.create_table(
         "rejected_event",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("event_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("source", sa.String(length=200), nullable=True),
+        sa.Column("event_id", sa.String(length=200), nullable=True),
         sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("errors", sa.JSON(), nullable=False),
-        sa.Column("via", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("via", sa.String(length=20), nullable=False),
         sa.Column("received_at", app.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
         "billing_event",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("event_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("source", sa.String(length=200), nullable=False),
+        sa.Column("event_id", sa.String(length=200), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("via", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("via", sa.String(length=20), nullable=False),
         sa.Column("received_at", app.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("exception_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -147,8 +146,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("exception_id", sa.Integer(), nullable=False),
         sa.Column("step", sa.Integer(), nullable=False),
-        sa.Column("approver", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-        sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("approver", sa.String(length=40), nullable=False),
+        sa.Column("outcome", sa.String(length=20), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("decided_at", app.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,21 @@
+"""Routing policies: strict loading with every error placed, compiled router, explain, backtest."""
+
+from app.routing.errors import PolicyLoadError, Problem
+from app.routing.explain import Explanation, RouteTrial, render_explain
+from app.routing.loader import content_hash, load_policy_set
+from app.routing.policy_set import CalendarSpec, CompiledRoute, PolicySet, RouteDecision, StepPlan
+
+__all__ = [
+    "CalendarSpec",
+    "CompiledRoute",
+    "Explanation",
+    "PolicyLoadError",
+    "PolicySet",
+    "Problem",
+    "RouteDecision",
+    "RouteTrial",
+    "StepPlan",
+    "content_hash",
+    "load_policy_set",
+    "render_explain",
+]

@@ -1,0 +1,349 @@
+"""Stage two: merge the files as written, check cross-references, and build the PolicySet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.routing.conditions import Always, Cond
+from app.routing.errors import Problem
+from app.routing.fields import did_you_mean
+from app.routing.policy_set import CalendarSpec, CompiledRoute, PolicySet, StepPlan
+from app.routing.schema import CalendarDoc, FileDoc, Ref, RouteDoc, StepDoc, Timers
+from app.routing.source import Pos
+
+_SINGLE = ("timezone", "admin_channel", "defaults", "routes", "unmatched")
+
+
+@dataclass
+class _Merged:
+    sections: dict[str, tuple[FileDoc, Pos]] = field(default_factory=dict)
+    calendars: dict[str, CalendarDoc] = field(default_factory=dict)
+    groups: dict[str, tuple[Pos, list[Ref]]] = field(default_factory=dict)
+    broken_calendars: set[str] = field(default_factory=set)
+    broken_groups: set[str] = field(default_factory=set)
+
+    def doc(self, section: str) -> FileDoc | None:
+        return self.sections[section][0] if section in self.sections else None
+
+
+class Compiler:
+    """Turns the files as written into a PolicySet, or lists every problem it finds."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+
+    def err(self, pos: Pos, message: str, hint: str | None = None) -> None:
+        self.problems.append(pos.problem(message, hint))
+
+    def compile(self, docs: list[FileDoc], content_hash: str, where: str) -> PolicySet | None:
+        merged = self._merge(docs)
+        zone_doc, admin_doc = merged.doc("timezone"), merged.doc("admin_channel")
+        zone = zone_doc.timezone.value if zone_doc and zone_doc.timezone else None
+        calendars = self._calendars(merged, zone)
+        defaults_doc = merged.doc("defaults")
+        defaults = defaults_doc.defaults if defaults_doc else Timers()
+        if defaults.calendar is not None:
+            self._calendar_ref(defaults.calendar, merged)
+        routes_doc, unmatched_doc = merged.doc("routes"), merged.doc("unmatched")
+        written = list(routes_doc.routes) if routes_doc else []
+        if unmatched_doc is not None and unmatched_doc.unmatched is not None:
+            written.append(unmatched_doc.unmatched)
+        compiled = [self._route(route, defaults, merged) for route in written]
+        self._check_order(written, merged, where)
+        if self.problems or any(route is None for route in compiled):
+            return None
+        return PolicySet(
+            content_hash=content_hash,
+            timezone=zone or "UTC",
+            admin_channel=admin_doc.admin_channel.value
+            if admin_doc and admin_doc.admin_channel
+            else None,
+            routes=tuple(r[0] for r in compiled if r is not None),
+            conditions=tuple(r[1] for r in compiled if r is not None),
+            calendars=calendars,
+            groups={name: self._members(refs) for name, (_, refs) in merged.groups.items()},
+            files=tuple(doc.file for doc in docs),
+        )
+
+    def _merge(self, docs: list[FileDoc]) -> _Merged:
+        merged = _Merged()
+        for doc in docs:
+            for section in _SINGLE:
+                if section not in doc.sections:
+                    continue
+                if section in merged.sections:
+                    first = merged.sections[section][1]
+                    hint = (
+                        "keep all routes in one file: their order matters"
+                        if section == "routes"
+                        else None
+                    )
+                    self.err(
+                        doc.sections[section], f"`{section}` is already set in {first.short}", hint
+                    )
+                else:
+                    merged.sections[section] = (doc, doc.sections[section])
+            for kind in ("calendars", "groups"):
+                target: dict[str, object] = getattr(merged, kind)
+                for name, value in getattr(doc, kind).items():
+                    pos = value.pos if isinstance(value, CalendarDoc) else value[0]
+                    if name in target:
+                        other = target[name]
+                        first = other.pos if isinstance(other, CalendarDoc) else other[0]  # type: ignore[index]
+                        self.err(pos, f"{kind[:-1]} `{name}` is already defined at {first.short}")
+                    else:
+                        target[name] = value
+            merged.broken_calendars |= doc.broken_calendars
+            merged.broken_groups |= doc.broken_groups
+        return merged
+
+    def _calendars(self, merged: _Merged, zone: str | None) -> dict[str, CalendarSpec]:
+        specs = {}
+        for name, cal in merged.calendars.items():
+            tz = cal.timezone.value if cal.timezone else zone
+            if tz is None:
+                self.err(
+                    cal.pos,
+                    f"calendar `{name}` has no time zone",
+                    "set `timezone:` at the top of the policy or in the calendar",
+                )
+                continue
+            specs[name] = CalendarSpec(
+                name,
+                tz,
+                cal.days,
+                cal.start,
+                cal.end,
+                cal.holiday_country,
+                cal.holiday_subdiv,
+                cal.extra_holidays,
+            )
+        return specs
+
+    def _calendar_ref(self, ref: Ref, merged: _Merged) -> str | None:
+        if ref.value == "none":
+            return None
+        if ref.value not in merged.calendars and ref.value not in merged.broken_calendars:
+            choices = [*merged.calendars, "none"]
+            hint = did_you_mean(ref.value, choices) or "defined calendars: " + ", ".join(choices)
+            self.err(ref.pos, f"undefined calendar `{ref.value}`", hint)
+        return ref.value
+
+    def _resolve(self, refs: list[Ref], merged: _Merged) -> tuple[str, ...] | None:
+        people: list[str] = []
+        ok = True
+        for ref in refs:
+            if not ref.value.startswith("group:"):
+                people.append(ref.value)
+                continue
+            name = ref.value[6:]
+            if name in merged.groups:
+                people.extend(ref.value for ref in merged.groups[name][1])
+            elif name in merged.broken_groups:
+                ok = False
+            else:
+                choices = list(merged.groups)
+                hint = did_you_mean(name, choices) or "defined groups: " + (
+                    ", ".join(choices) or "none"
+                )
+                self.err(ref.pos, f"undefined group `{name}`", hint)
+                ok = False
+        return tuple(dict.fromkeys(people)) if ok else None
+
+    @staticmethod
+    def _members(refs: list[Ref]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(ref.value for ref in refs))
+
+    def _route(
+        self, route: RouteDoc, defaults: Timers, merged: _Merged
+    ) -> tuple[CompiledRoute, Cond] | None:
+        name, t = route.name.value, route.timers
+        channel = t.channel or defaults.channel
+        self._shape(route, defaults)
+        calendar_ref = t.calendar or defaults.calendar
+        calendar = self._calendar_ref(calendar_ref, merged) if calendar_ref else None
+        expire = t.expire_after or defaults.expire_after
+        if t.on_expire is not None and expire is None:
+            self.err(
+                t.on_expire.pos,
+                "on_expire has no effect without expire_after",
+                "add expire_after: 5d to the route or to defaults",
+            )
+        steps = [self._step(step, number, merged) for number, step in enumerate(route.steps, 1)]
+        if route.broken or channel is None or any(step is None for step in steps):
+            return None
+        on_expire = (t.on_expire or defaults.on_expire or Ref("keep", route.pos)).value
+        remind = t.remind_every or defaults.remind_every
+        compiled = CompiledRoute(
+            name=name,
+            auto_approve=route.auto_approve,
+            channel=channel.value,
+            steps=tuple(step for step in steps if step is not None),
+            calendar=calendar,
+            remind_every=remind[0] if remind and not route.auto_approve else None,
+            expire_after=expire[0] if expire and not route.auto_approve else None,
+            on_expire=on_expire,
+            source=route.pos.short,
+            notify_only=route.notify_only,
+            catch_all=route.when is None,
+        )
+        return compiled, route.when or Always()
+
+    def _shape(self, route: RouteDoc, defaults: Timers) -> None:
+        name, pos = route.name.value, route.pos
+        if route.notify_only:
+            if route.steps or route.auto_approve:
+                self.err(
+                    pos,
+                    f"route `{name}` has `continue: true` and also decides",
+                    "a continue route only notifies its channel; drop steps/auto_approve",
+                )
+            if route.timers.channel is None and not route.broken:
+                self.err(pos, f"route `{name}` has `continue: true` but no `channel` to notify")
+            return
+        if route.auto_approve and route.steps:
+            self.err(
+                pos,
+                f"route `{name}` has both auto_approve: true and steps",
+                "an auto-approved event needs no approvers; remove one of them",
+            )
+        elif not route.auto_approve and not route.steps and not route.broken:
+            self.err(
+                pos,
+                f"route `{name}` has no steps",
+                "add steps: [{approvers: [...]}] or auto_approve: true",
+            )
+        if route.timers.channel is None and defaults.channel is None and not route.broken:
+            self.err(
+                pos,
+                f"route `{name}` has no channel",
+                "set `channel:` on the route or in `defaults`",
+            )
+        if route.auto_approve:
+            for attr in ("remind_every", "expire_after", "on_expire", "calendar"):
+                value = getattr(route.timers, attr)
+                if value is not None:
+                    where = value.pos if isinstance(value, Ref) else value[1]
+                    self.err(where, f"`{attr}` has no effect on an auto-approved route")
+
+    def _step(self, step: StepDoc, number: int, merged: _Merged) -> StepPlan | None:
+        approvers = self._resolve(step.approvers, merged)
+        escalate_to = self._resolve(step.escalate_to, merged)
+        if step.escalate_after is not None and not step.escalate_to:
+            self.err(
+                step.escalate_after[1],
+                f"step {number} has escalate_after but no escalate_to",
+                "say who is asked after the delay: escalate_to: [group:controller]",
+            )
+        if step.escalate_to and step.escalate_after is None:
+            self.err(
+                step.pos,
+                f"step {number} has escalate_to but no escalate_after",
+                "say how long to wait first: escalate_after: 8h",
+            )
+        if approvers is None or escalate_to is None:
+            return None
+        rule = step.quorum.value if step.quorum else "1"
+        quorum = self._quorum(rule, approvers, number, step.quorum.pos if step.quorum else step.pos)
+        if quorum is None:
+            return None
+        after = step.escalate_after[0] if step.escalate_after else None
+        return StepPlan(approvers, quorum, rule, after, escalate_to)
+
+    def _quorum(self, rule: str, approvers: tuple[str, ...], number: int, pos: Pos) -> int | None:
+        if rule == "all":
+            return len(approvers)
+        if rule == "majority":
+            return len(approvers) // 2 + 1
+        if not rule.isdigit() or int(rule) < 1:
+            self.err(
+                pos, f"quorum {rule!r} is not allowed", "write a number from 1, all or majority"
+            )
+            return None
+        if int(rule) > len(approvers):
+            who = ", ".join(approvers)
+            self.err(
+                pos,
+                f"quorum {rule} is larger than the {len(approvers)} approvers of step {number}",
+                f"approvers are: {who}",
+            )
+            return None
+        return int(rule)
+
+    def _check_order(self, routes: list[RouteDoc], merged: _Merged, where: str) -> None:
+        deciders: list[tuple[RouteDoc, Cond]] = []
+        names: dict[str, Pos] = {}
+        for route in routes:
+            name = route.name.value
+            if name in names:
+                self.err(
+                    route.name.pos, f"route name `{name}` is already used at {names[name].short}"
+                )
+            elif name:
+                names[name] = route.name.pos
+            cond = route.when or Always()
+            if not route.broken:
+                self._reachable(route, cond, deciders)
+            if not route.notify_only and not (route.broken and route.when is None):
+                deciders.append((route, cond))
+        if any(isinstance(cond, Always) for _, cond in deciders):
+            return
+        if not routes and "routes" not in merged.sections:
+            self.problems.append(
+                Problem(
+                    where,
+                    0,
+                    0,
+                    "no routes are defined",
+                    "add `routes:` ending with a catch-all route",
+                )
+            )
+            return
+        pos = merged.sections["routes"][1] if "routes" in merged.sections else routes[-1].pos
+        if not any(route.broken for route in routes):
+            self.err(
+                pos,
+                "events that match no route have nowhere to go",
+                "end `routes` with a catch-all (a route without `when`) "
+                "or add an `unmatched:` section",
+            )
+
+    def _reachable(
+        self, route: RouteDoc, cond: Cond, deciders: list[tuple[RouteDoc, Cond]]
+    ) -> None:
+        for earlier, earlier_cond in deciders:
+            other = f"route `{earlier.name.value}` ({earlier.pos.short})"
+            if isinstance(earlier_cond, Always):
+                what = (
+                    "the `unmatched` section"
+                    if route.name.value == "unmatched" and route.when is None
+                    else f"route `{route.name.value}`"
+                )
+                self.err(
+                    route.pos,
+                    f"{what} can never match: {other} above it matches every event",
+                    "move the catch-all route to the end",
+                )
+                return
+            if earlier_cond.key() == cond.key():
+                self.err(
+                    route.pos,
+                    f"route `{route.name.value}` can never match: {other} has the same `when`",
+                    "merge the two routes or change one condition",
+                )
+                return
+            earlier_types, types = earlier_cond.type_set(), cond.type_set()
+            if (
+                earlier_cond.type_only()
+                and earlier_types is not None
+                and types is not None
+                and types <= earlier_types
+            ):
+                listed = ", ".join(sorted(types))
+                self.err(
+                    route.pos,
+                    f"route `{route.name.value}` can never match: "
+                    f"every {listed} event is taken by {other}",
+                    "put the more specific route first",
+                )
+                return

@@ -1,0 +1,133 @@
+"""Explain a routing decision: every route tried, why it matched or not, and the plan chosen."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from app.routing.durations import format_duration
+from app.routing.fields import show
+
+if TYPE_CHECKING:
+    from app.routing.policy_set import CompiledRoute, PolicySet, RouteDecision
+
+DECIDES, NOTIFIES, NO_MATCH, SHADOWED = "decides", "notifies", "no match", "not reached"
+
+
+@dataclass(frozen=True)
+class RouteTrial:
+    """One route tried against the event; `outcome` is decides, notifies, no match, not reached.
+
+    "not reached" routes come after the deciding route: `matched` still says whether their
+    condition would have matched, to show routes shadowed by an earlier one.
+    """
+
+    name: str
+    matched: bool
+    reasons: tuple[str, ...]
+    source: str
+    outcome: str = NO_MATCH
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Every route tried, in policy order, and the resulting decision."""
+
+    trials: tuple[RouteTrial, ...]
+    decision: RouteDecision
+    content_hash: str = ""
+
+
+def explain_event(policy: PolicySet, event: Mapping[str, Any]) -> Explanation:
+    """Try every route against the event with reasons; the decision is the router's own."""
+    from app.routing.policy_set import RouteDecision
+
+    trials: list[RouteTrial] = []
+    decided: CompiledRoute | None = None
+    notified: list[CompiledRoute] = []
+    reason = ""
+    for route in policy.routes:
+        matched, reasons = policy.condition(route.name).explain(event)
+        if decided is not None:
+            outcome = SHADOWED
+        elif not matched:
+            outcome = NO_MATCH
+        elif route.notify_only:
+            outcome = NOTIFIES
+            notified.append(route)
+        else:
+            outcome, decided, reason = DECIDES, route, "; ".join(reasons)
+        trials.append(RouteTrial(route.name, matched, tuple(reasons), route.source, outcome))
+    assert decided is not None, "a loaded policy set always has a catch-all"
+    decision = RouteDecision(
+        route=decided,
+        reason=reason,
+        matched_routes=(*(r.name for r in notified), decided.name),
+        notify_channels=tuple(dict.fromkeys(r.channel for r in notified)),
+    )
+    return Explanation(tuple(trials), decision, policy.content_hash)
+
+
+_MARK = {DECIDES: "✓", NOTIFIES: "+", NO_MATCH: "✗", SHADOWED: "·"}
+
+
+def render_explain(explanation: Explanation, event: Mapping[str, Any] | None = None) -> str:
+    """The tree shown by `countersign policies explain`: trials, then the plan."""
+    lines: list[str] = []
+    if event is not None:
+        lines.append(
+            f"event {show(event.get('event_id'))} ({show(event.get('type'))}) "
+            f"from {show(event.get('source'))}"
+        )
+    if explanation.content_hash:
+        lines.append(f"policy set {explanation.content_hash[:12]}")
+    lines.append("routes, top to bottom:")
+    width = max((len(t.name) for t in explanation.trials), default=0)
+    for trial in explanation.trials:
+        note = {
+            DECIDES: "MATCH, decides",
+            NOTIFIES: "match, notifies its channel and continues",
+            NO_MATCH: "no match",
+            SHADOWED: "would match, but an earlier route decided"
+            if trial.matched
+            else "not reached",
+        }[trial.outcome]
+        lines.append(f"  {_MARK[trial.outcome]} {trial.name:<{width}}  {trial.source}  {note}")
+        if trial.outcome != SHADOWED or trial.matched:
+            lines.extend(
+                f"      {'because' if trial.matched else 'since'} {r}" for r in trial.reasons
+            )
+    lines.extend(render_plan(explanation.decision))
+    return "\n".join(lines)
+
+
+def render_plan(decision: RouteDecision) -> list[str]:
+    """The decided route's plan in words: channel, timers, each step."""
+    route = decision.route
+    lines = ["", f"decision: {route.name}  ({route.source})", f"  reason: {decision.reason}"]
+    if decision.notify_channels:
+        lines.append("  also notifies: " + ", ".join(decision.notify_channels))
+    lines.append(f"  channel: {route.channel}")
+    if route.auto_approve:
+        lines.append("  AUTO-APPROVED: no approval is requested")
+        return lines
+    clock = f"calendar {route.calendar}" if route.calendar else "wall-clock time (no calendar)"
+    timers = [clock]
+    if route.remind_every:
+        timers.append(f"remind every {format_duration(route.remind_every)}")
+    if route.expire_after:
+        timers.append(f"expire after {format_duration(route.expire_after)} → {route.on_expire}")
+    lines.append("  timers: " + "; ".join(timers))
+    for number, step in enumerate(route.steps, start=1):
+        rule = "" if step.quorum_rule == str(step.quorum) else f" ({step.quorum_rule})"
+        lines.append(
+            f"  step {number}: {step.quorum} of {len(step.approvers)}{rule} must approve: "
+            + ", ".join(step.approvers)
+        )
+        if step.escalate_after is not None:
+            lines.append(
+                f"          escalate after {format_duration(step.escalate_after)} to "
+                + ", ".join(step.escalate_to)
+            )
+    return lines

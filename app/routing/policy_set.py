@@ -1,0 +1,145 @@
+"""The compiled policy set: routes with their plans, and the router that picks one per event."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from app.routing.conditions import ALL_TYPES, Cond, Predicate
+
+if TYPE_CHECKING:
+    from app.routing.explain import Explanation
+
+
+@dataclass(frozen=True)
+class CalendarSpec:
+    """Business days and hours in a time zone, with public and extra holidays (mon = 0)."""
+
+    name: str
+    timezone: str
+    days: frozenset[int]
+    start: time
+    end: time
+    holiday_country: str | None
+    holiday_subdiv: str | None
+    extra_holidays: frozenset[date]
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One approval step: who may approve, how many must, and when to escalate to whom."""
+
+    approvers: tuple[str, ...]  # group refs resolved to Slack user ids / e-mails, deduplicated
+    quorum: int  # resolved number (all → len, majority → len // 2 + 1)
+    quorum_rule: str  # "1", "all", "majority": as written
+    escalate_after: timedelta | None
+    escalate_to: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    """A route ready to use; `source` is "file:line" of its definition."""
+
+    name: str
+    auto_approve: bool
+    channel: str
+    steps: tuple[StepPlan, ...]
+    calendar: str | None
+    remind_every: timedelta | None
+    expire_after: timedelta | None
+    on_expire: str
+    source: str
+    notify_only: bool = False  # `continue: true`: tells its channel, never decides
+    catch_all: bool = False  # no `when` (or the `unmatched:` section): takes what is left
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    """The route that decides an event, why, and which `continue` routes also saw it.
+
+    `route` is the first matching route without `continue: true`; it decides channel, steps and
+    timers. `matched_routes` lists, in policy order, every `continue: true` route that matched
+    before it and then the deciding route; `notify_channels` are those routes' channels.
+    """
+
+    route: CompiledRoute
+    reason: str
+    matched_routes: tuple[str, ...]
+    notify_channels: tuple[str, ...] = ()
+
+
+_Candidates = tuple[tuple[CompiledRoute, Predicate], ...]
+
+
+class PolicySet:
+    """A complete, validated policy set. Build it with `load_policy_set`, not directly."""
+
+    def __init__(
+        self,
+        *,
+        content_hash: str,
+        timezone: str,
+        admin_channel: str | None,
+        routes: tuple[CompiledRoute, ...],
+        conditions: tuple[Cond, ...],
+        calendars: Mapping[str, CalendarSpec],
+        groups: Mapping[str, tuple[str, ...]],
+        files: tuple[str, ...],
+    ) -> None:
+        self.content_hash = content_hash
+        self.timezone = timezone
+        self.admin_channel = admin_channel
+        self.routes = routes
+        self.calendars = dict(calendars)
+        self.groups = dict(groups)
+        self.files = files
+        self._conditions = dict(zip((r.name for r in routes), conditions, strict=True))
+        full = tuple((r, c.predicate()) for r, c in zip(routes, conditions, strict=True))
+        self._fallback: _Candidates = full
+        self._index: dict[str, _Candidates] = {}
+        for event_type in sorted(ALL_TYPES):
+            chosen = []
+            for route, cond in zip(routes, conditions, strict=True):
+                types = cond.type_set()
+                if types is None or event_type in types:
+                    chosen.append((route, cond.without_type().predicate()))
+            self._index[event_type] = tuple(chosen)
+
+    def condition(self, route_name: str) -> Cond:
+        """The compiled condition of a route (for explain and tests)."""
+        return self._conditions[route_name]
+
+    def route(self, event: Mapping[str, Any]) -> RouteDecision:
+        """The decision for one event (its routing view). Always returns: the loader made sure."""
+        kind = event.get("type")
+        candidates = self._index.get(kind, self._fallback) if kind.__class__ is str else None
+        notified: list[CompiledRoute] = []
+        for route, test in candidates if candidates is not None else self._fallback:
+            if test(event):
+                if route.notify_only:
+                    notified.append(route)
+                    continue
+                return self._decision(route, notified, event)
+        raise AssertionError("a loaded policy set always has a catch-all")  # pragma: no cover
+
+    def _decision(
+        self, route: CompiledRoute, notified: list[CompiledRoute], event: Mapping[str, Any]
+    ) -> RouteDecision:
+        _, reasons = self._conditions[route.name].explain(event)
+        return RouteDecision(
+            route=route,
+            reason="; ".join(reasons),
+            matched_routes=(*(r.name for r in notified), route.name),
+            notify_channels=tuple(dict.fromkeys(r.channel for r in notified)),
+        )
+
+    def explain(self, event: Mapping[str, Any]) -> Explanation:
+        """Every route tried, in order, with why it matched or not, and the decision."""
+        from app.routing.explain import explain_event
+
+        return explain_event(self, event)
+
+    def __repr__(self) -> str:
+        return f"<PolicySet {self.content_hash[:12]} routes={len(self.routes)}>"

@@ -1,0 +1,265 @@
+"""Stage one: read one policy file's located nodes into the as-written model (`FileDoc`)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+
+from app.routing.conditions import Cond
+from app.routing.errors import Problem
+from app.routing.holidays_check import check_holidays
+from app.routing.schema import NAME, CalendarDoc, FileDoc, Ref, RouteDoc, StepDoc, Timers, Values
+from app.routing.source import YMap, YNode, YScalar, YSeq, describe
+from app.routing.when import WhenReader
+
+TOP = (
+    "version",
+    "timezone",
+    "admin_channel",
+    "calendars",
+    "groups",
+    "defaults",
+    "routes",
+    "unmatched",
+)
+TIMER_KEYS = ("channel", "calendar", "remind_every", "expire_after", "on_expire")
+ROUTE = ("name", "description", "when", "continue", "auto_approve", "steps", *TIMER_KEYS)
+UNMATCHED = ("description", "auto_approve", "steps", *TIMER_KEYS)
+STEP = ("approvers", "quorum", "escalate_after", "escalate_to")
+CALENDAR = ("timezone", "days", "hours", "holidays")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class FileReader(Values):
+    """Reads every section of one file, reporting all problems it finds."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems)
+        self.when = WhenReader(problems)
+
+    def read(self, node: YNode, file: str) -> FileDoc | None:
+        found = self.keys(node, "a policy file", TOP)
+        if found is None:
+            return None
+        assert isinstance(node, YMap)
+        doc = FileDoc(file=file, pos=node.pos)
+        doc.sections = {name: key.pos for name, (key, _) in found.items()}
+        version = found.get("version")
+        if version is None:
+            self.err(node.pos, "the file has no `version`", "start it with `version: 1`")
+        elif not (isinstance(version[1], YScalar) and version[1].text == "1"):
+            self.err(
+                version[1].pos, "unsupported policy version", "this Countersign reads version: 1"
+            )
+        if "timezone" in found:
+            doc.timezone = self.zone(found["timezone"][1], "timezone")
+        if "admin_channel" in found:
+            doc.admin_channel = self.channel(found["admin_channel"][1], "admin_channel")
+        if "calendars" in found:
+            self._calendars(found["calendars"][1], doc)
+        if "groups" in found:
+            self._groups(found["groups"][1], doc)
+        if "defaults" in found:
+            fields = self.keys(found["defaults"][1], "defaults", TIMER_KEYS)
+            if fields is not None:
+                self.timers(fields, doc.defaults)
+        if "routes" in found:
+            self._routes(found["routes"][1], doc)
+        if "unmatched" in found:
+            key, value = found["unmatched"]
+            doc.unmatched = self._route(value, UNMATCHED, Ref("unmatched", key.pos))
+        return doc
+
+    def _named(self, node: YNode, section: str) -> list[tuple[YScalar, YNode]]:
+        if not isinstance(node, YMap):
+            self.err(
+                node.pos, f"`{section}` must be a mapping of name: definition, not {describe(node)}"
+            )
+            return []
+        good = []
+        for key, value in node.entries:
+            if NAME.match(key.text) and key.text != "none":
+                good.append((key, value))
+            else:
+                self.err(
+                    key.pos,
+                    f"bad name {key.text!r} in {section}",
+                    "use lower-case letters, digits, - and _; `none` is reserved",
+                )
+        return good
+
+    def _groups(self, node: YNode, doc: FileDoc) -> None:
+        for key, value in self._named(node, "groups"):
+            members = self.approvers(value, f"group `{key.text}`", allow_groups=False)
+            if members is None:
+                doc.broken_groups.add(key.text)
+            else:
+                doc.groups[key.text] = (key.pos, members)
+
+    def _calendars(self, node: YNode, doc: FileDoc) -> None:
+        for key, value in self._named(node, "calendars"):
+            calendar = self._calendar(key, value)
+            if calendar is None:
+                doc.broken_calendars.add(key.text)
+            else:
+                doc.calendars[key.text] = calendar
+
+    def _calendar(self, key: YScalar, node: YNode) -> CalendarDoc | None:
+        where = f"calendar `{key.text}`"
+        found = self.keys(node, where, CALENDAR, required=("days", "hours"))
+        if found is None or "days" not in found or "hours" not in found:
+            return None
+        zone = self.zone(found["timezone"][1], "timezone") if "timezone" in found else None
+        days = self._days(found["days"][1])
+        hours = self._hours(found["hours"][1])
+        holidays = (
+            self._holidays(found["holidays"][1])
+            if "holidays" in found
+            else (None, None, frozenset())
+        )
+        if days is None or hours is None or holidays is None or ("timezone" in found and not zone):
+            return None
+        country, subdiv, extra = holidays
+        return CalendarDoc(
+            key.text, key.pos, zone, days, hours[0], hours[1], country, subdiv, extra
+        )
+
+    def _days(self, node: YNode) -> frozenset[int] | None:
+        items = node.items if isinstance(node, YSeq) else ()
+        if not items:
+            self.err(node.pos, "days must be a list such as [mon, tue, wed, thu, fri]")
+            return None
+        days = set()
+        for item in items:
+            text = item.text.lower() if isinstance(item, YScalar) else ""
+            if text not in DAYS:
+                self.err(
+                    item.pos,
+                    f"unknown day {getattr(item, 'text', describe(item))!r}",
+                    "days are mon, tue, wed, thu, fri, sat, sun",
+                )
+                return None
+            days.add(DAYS.index(text))
+        return frozenset(days)
+
+    def _hours(self, node: YNode) -> tuple[time, time] | None:
+        if not isinstance(node, YScalar) or (match := _HOURS.match(node.text)) is None:
+            self.err(node.pos, 'hours must look like "09:00-18:00"', "24-hour clock, quoted")
+            return None
+        h1, m1, h2, m2 = (int(part) for part in match.groups())
+        if (h2, m2) > (24, 0) or (h1, m1) >= (h2, m2):
+            self.err(
+                node.pos,
+                f"hours {node.text!r} end before they start",
+                "business hours cannot cross midnight",
+            )
+            return None
+        return time(h1, m1), (time(h2, m2) if h2 < 24 else time.max)
+
+    def _holidays(self, node: YNode) -> tuple[str | None, str | None, frozenset[date]] | None:
+        found = self.keys(node, "holidays", ("country", "subdiv", "extra"))
+        if found is None:
+            return None
+        country = self.text(found["country"][1], "country") if "country" in found else None
+        subdiv = self.text(found["subdiv"][1], "subdiv") if "subdiv" in found else None
+        ok = ("country" not in found or country is not None) and ("subdiv" not in found or subdiv)
+        if subdiv is not None and country is None and "country" not in found:
+            self.err(subdiv.pos, "`subdiv` needs `country`")
+            ok = False
+        if country is not None:
+            ok = check_holidays(country, subdiv, self.problems) and ok
+        extra: set[date] = set()
+        node_extra = found["extra"][1] if "extra" in found else YSeq((), node.pos)
+        for item in node_extra.items if isinstance(node_extra, YSeq) else (node_extra,):
+            try:
+                assert isinstance(item, YScalar)
+                extra.add(date.fromisoformat(item.text))
+            except (AssertionError, ValueError):
+                self.err(item.pos, "extra holidays are dates like 2026-12-24")
+                ok = False
+        if not ok:
+            return None
+        return (
+            country.value if country else None,
+            subdiv.value if subdiv else None,
+            frozenset(extra),
+        )
+
+    def _routes(self, node: YNode, doc: FileDoc) -> None:
+        if not isinstance(node, YSeq):
+            self.err(
+                node.pos,
+                f"`routes` must be a list of routes, not {describe(node)}",
+                "each route starts with `- name: ...`",
+            )
+            return
+        for item in node.items:
+            name_node = item.get("name") if isinstance(item, YMap) else None
+            name = self.text(name_node, "route name") if name_node is not None else None
+            if name is not None and not NAME.match(name.value):
+                self.err(
+                    name.pos,
+                    f"bad route name {name.value!r}",
+                    "use lower-case letters, digits, - and _",
+                )
+            route = self._route(item, ROUTE, name or Ref("", item.pos))
+            if route is not None:
+                route.broken |= name is None
+                doc.routes.append(route)
+
+    def _route(self, node: YNode, allowed: tuple[str, ...], name: Ref) -> RouteDoc | None:
+        where = f"route `{name.value}`" if name.value else "a route"
+        required = ("name",) if "name" in allowed else ()
+        found = self.keys(node, where, allowed, required)
+        if found is None:
+            return None
+        timers = Timers()
+        route = RouteDoc(pos=node.pos, name=name, when=None, timers=timers)
+        route.broken = not self.timers(found, timers)
+        if "when" in found:
+            when: Cond | None = self.when.read(found["when"][1])
+            route.when = when
+            route.broken |= when is None
+        for flag, attr in (("continue", "notify_only"), ("auto_approve", "auto_approve")):
+            if flag in found:
+                value = self.flag(found[flag][1], f"`{flag}`")
+                setattr(route, attr, bool(value))
+                route.broken |= value is None
+        if "steps" in found:
+            steps = self._steps(found["steps"][1])
+            route.steps = steps or []
+            route.broken |= steps is None
+        return route
+
+    def _steps(self, node: YNode) -> list[StepDoc] | None:
+        if not isinstance(node, YSeq) or not node.items:
+            self.err(
+                node.pos,
+                "`steps` must be a non-empty list",
+                "e.g. steps: [{approvers: [group:billing_ops]}]",
+            )
+            return None
+        steps: list[StepDoc] = []
+        all_ok = True
+        for number, item in enumerate(node.items, start=1):
+            found = self.keys(item, f"step {number}", STEP, required=("approvers",))
+            if found is None or "approvers" not in found:
+                all_ok = False
+                continue
+            approvers = self.approvers(found["approvers"][1], "approvers")
+            step = StepDoc(pos=item.pos, approvers=approvers or [])
+            ok = approvers is not None
+            if "quorum" in found:
+                step.quorum = self.text(found["quorum"][1], "quorum")
+                ok &= step.quorum is not None
+            if "escalate_after" in found:
+                step.escalate_after = self.duration(found["escalate_after"][1], "escalate_after")
+                ok &= step.escalate_after is not None
+            if "escalate_to" in found:
+                escalate_to = self.approvers(found["escalate_to"][1], "escalate_to")
+                step.escalate_to = escalate_to or []
+                ok &= escalate_to is not None
+            all_ok &= ok
+            steps.append(step)
+        return steps if all_ok else None

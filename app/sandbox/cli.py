@@ -1,0 +1,151 @@
+"""`countersign sandbox`: run Countersign against the local emulators and click through it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from app.sandbox.local import (
+    INTACCT_USERNAME,
+    INVOICES,
+    SIGNING_SECRET,
+    WEBHOOK_SECRET,
+    Ports,
+    walkthrough,
+)
+
+sandbox_app = typer.Typer(
+    help="The local sandbox: emulated Slack and Intacct on this machine.", no_args_is_help=True
+)
+SANDBOX_DB = "sqlite:///./countersign-sandbox.db"
+
+
+def _database_url() -> str:
+    return os.environ.get("DATABASE_URL", SANDBOX_DB)
+
+
+@sandbox_app.command("up")
+def up(
+    port: Annotated[int, typer.Option(help="Countersign's port.")] = 3000,
+    slack_port: Annotated[int, typer.Option(help="The Slack emulator's port.")] = 3001,
+    intacct_port: Annotated[int, typer.Option(help="The Intacct emulator's port.")] = 3002,
+) -> None:
+    """Start the emulators and Countersign wired to them, then print what to try."""
+    import uvicorn
+
+    from app.config import load_settings
+    from app.logs import configure_logging
+    from app.runtime import Runtime
+    from app.sandbox.intacct_emulator import IntacctEmulator
+    from app.sandbox.intacct_emulator.emulator import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_KEY
+    from app.sandbox.slack_emulator import SlackEmulator
+    from app.store.migrate import upgrade
+    from app.web import create_web_app
+
+    ports = Ports(port, slack_port, intacct_port)
+    slack = SlackEmulator(port=ports.slack).start()
+    intacct = IntacctEmulator(port=ports.intacct).start()
+    for invoice in INVOICES:
+        intacct.add_invoice(
+            invoice.key, number=invoice.number, customer_id=invoice.customer_id,
+            customer_name=invoice.customer_name, currency=invoice.currency, amount=invoice.amount,
+        )
+    settings = load_settings(
+        DATABASE_URL=_database_url(),
+        SLACK_BOT_TOKEN=slack.bot_token,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.api_url,
+        BILLING_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        INTACCT_API_URL=intacct.base_url,
+        INTACCT_CLIENT_ID=SANDBOX_CLIENT_ID,
+        INTACCT_CLIENT_SECRET=SANDBOX_CLIENT_KEY,
+        INTACCT_USERNAME=INTACCT_USERNAME,
+        LOG_FORMAT=os.environ.get("LOG_FORMAT", "console"),
+    )
+    configure_logging(settings.LOG_FORMAT, settings.LOG_LEVEL)
+    upgrade(settings.DATABASE_URL)
+    runtime = Runtime(settings)
+    typer.echo(walkthrough(ports))
+    try:
+        uvicorn.run(create_web_app(runtime), host="127.0.0.1", port=ports.app,
+                    log_config=None, access_log=False)
+    finally:
+        slack.stop()
+        intacct.stop()
+
+
+@sandbox_app.command("send")
+def send(
+    file: Annotated[Path, typer.Argument(help="A billing event (or {\"events\": [...]}) as JSON.")],
+    port: Annotated[int, typer.Option(help="Countersign's port.")] = 3000,
+) -> None:
+    """Sign a billing event with the sandbox webhook secret and POST it to Countersign."""
+    from app import webhook
+
+    body = file.read_bytes()
+    stamp = int(time.time())
+    response = httpx.post(
+        f"{Ports(app=port).app_url}/billing-events",
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Countersign-Timestamp": str(stamp),
+            "X-Countersign-Signature": webhook.sign(WEBHOOK_SECRET, stamp, body),
+        },
+        timeout=10,
+    )
+    typer.echo(f"{response.status_code} {response.text}")
+
+
+@sandbox_app.command("click")
+def click(
+    exception: Annotated[str, typer.Argument(help="The exception, e.g. BX-000001.")],
+    action: Annotated[str, typer.Argument(help="approve or reject.")],
+    user: Annotated[str, typer.Option("--as", help="The Slack user who clicks, e.g. U0FINMGR1.")],
+    reason: Annotated[str, typer.Option(help="Why, when rejecting.")] = "Rejected in the sandbox",
+    port: Annotated[int, typer.Option(help="Countersign's port.")] = 3000,
+    slack_port: Annotated[int, typer.Option(help="The Slack emulator's port.")] = 3001,
+) -> None:
+    """Click Approve or Reject on an exception's card, signed as Slack would sign it."""
+    from app.domain.lifecycle import parse_label
+    from app.sandbox.slack_delivery import SlackDelivery
+    from app.slack.ids import REJECT_REASON_ACTION, ActionId, BlockId
+    from app.store.db import Database
+    from app.store.tables import ExceptionRow
+
+    if action not in ("approve", "reject"):
+        raise typer.BadParameter("approve or reject", param_hint="ACTION")
+    database = Database(_database_url())
+    with database.transaction() as session:
+        row = session.get(ExceptionRow, parse_label(exception))
+    database.dispose()
+    if row is None or not row.message_ts or not row.channel:
+        typer.echo(f"{exception} has no card (yet).", err=True)
+        raise typer.Exit(1)
+    ports = Ports(port, slack_port)
+    with SlackDelivery(app_url=f"{ports.app_url}/slack/events", signing_secret=SIGNING_SECRET,
+                       emulator_url=ports.slack_url) as delivery:
+        action_id = ActionId.APPROVE if action == "approve" else ActionId.REJECT
+        answer = delivery.click(row.channel, row.message_ts, action_id, user)
+        typer.echo(f"click: {answer.status_code}")
+        if action == "reject":
+            time.sleep(0.5)
+            views = httpx.get(f"{ports.slack_url}_emulator/views", timeout=10).json()
+            view = views[-1] if isinstance(views, list) else views["opened"][-1]
+            answer = delivery.submit_view(
+                view["id"], user, {BlockId.REJECT_REASON: {REJECT_REASON_ACTION: reason}}
+            )
+            typer.echo(f"reason submitted: {answer.status_code} {answer.text}")
+
+
+@sandbox_app.command("show")
+def show(slack_port: Annotated[int, typer.Option(help="The Slack emulator's port.")] = 3001) -> None:
+    """Print what the emulated Slack shows: channel cards, threads, private notices and DMs."""
+    state = httpx.get(f"{Ports(slack=slack_port).slack_url}_emulator/state", timeout=10).json()
+    typer.echo(json.dumps(state, indent=2)[:20000])

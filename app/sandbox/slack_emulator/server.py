@@ -1,0 +1,176 @@
+"""`SlackEmulator`: a real loopback HTTP server answering the Slack Web API, and its inspectors."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+
+from app.sandbox.slack_emulator.handler import EmulatorServer
+from app.sandbox.slack_emulator.models import (
+    DEFAULT_BOT_TOKEN,
+    DEFAULT_CHANNELS,
+    DEFAULT_TEAM_ID,
+    DEFAULT_USERS,
+    EmulatedUser,
+    EphemeralMessage,
+    Json,
+    PostedMessage,
+    RecordedCall,
+)
+from app.sandbox.slack_emulator.workspace import Fault, Workspace
+
+
+class SlackEmulator:
+    """The Slack Web API on loopback, for `WebClient(base_url=emulator.api_url)`.
+
+    Use as a context manager, or call start() and stop(). Inspection methods read the state
+    directly; another process uses the HTTP surface under `/_emulator/` instead.
+    `monotonic` is the clock for trigger_id and response_url expiry (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        bot_token: str = DEFAULT_BOT_TOKEN,
+        team_id: str = DEFAULT_TEAM_ID,
+        users: Iterable[EmulatedUser] | None = None,
+        channels: Mapping[str, str] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._workspace = Workspace(
+            bot_token=bot_token,
+            team_id=team_id,
+            users=DEFAULT_USERS if users is None else users,
+            channels=DEFAULT_CHANNELS if channels is None else channels,
+            monotonic=monotonic,
+        )
+        self._address = (host, port)
+        self._server: EmulatorServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> SlackEmulator:
+        """Bind (port 0 picks a free port) and serve on a background thread."""
+        if self._server is not None:
+            raise RuntimeError("the Slack emulator is already running")
+        self._server = EmulatorServer(self._address, self._workspace)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="slack-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, wait for in-flight requests, close the socket. Safe to call twice."""
+        server, thread = self._server, self._thread
+        self._server, self._thread = None, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=10)
+
+    def __enter__(self) -> SlackEmulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:PORT/`"""
+        if self._server is None:
+            raise RuntimeError("the Slack emulator is not running; call start()")
+        return self._server.base_url
+
+    @property
+    def api_url(self) -> str:
+        """`http://127.0.0.1:PORT/api/` (ends with "/", as WebClient's urljoin needs)."""
+        return self.url + "api/"
+
+    @property
+    def bot_token(self) -> str:
+        return self._workspace.bot_token
+
+    @property
+    def team_id(self) -> str:
+        return self._workspace.team_id
+
+    # --- inspection --------------------------------------------------------------------------
+
+    def calls(self, method: str | None = None) -> list[RecordedCall]:
+        with self._workspace.lock:
+            return [c for c in self._workspace.calls if method is None or c.method == method]
+
+    def messages(self, channel: str) -> list[PostedMessage]:
+        """Messages in `channel` (id, #name, or DM id), oldest first, as currently edited."""
+        resolved = self._workspace.resolve_channel(channel) or channel
+        return self._workspace.messages(resolved)
+
+    def message(self, channel: str, ts: str) -> PostedMessage:
+        resolved = self._workspace.resolve_channel(channel) or channel
+        found = self._workspace.find(resolved, ts)
+        if found is None:
+            raise LookupError(f"no message {ts} in {channel}")
+        return found
+
+    def thread(self, channel: str, ts: str) -> list[PostedMessage]:
+        """Replies to the message `ts`, oldest first (the parent itself not included)."""
+        return [m for m in self.messages(channel) if m.thread_ts == ts and m.ts != ts]
+
+    def ephemerals(self, user: str | None = None) -> list[EphemeralMessage]:
+        with self._workspace.lock:
+            return [e for e in self._workspace.ephemerals if user is None or e.user == user]
+
+    def dm_channel(self, user: str) -> str:
+        return self._workspace.dm_channel(user)
+
+    def opened_views(self) -> list[Json]:
+        with self._workspace.lock:
+            return copy.deepcopy(self._workspace.opened_views)
+
+    def home_view(self, user: str) -> Json | None:
+        with self._workspace.lock:
+            return copy.deepcopy(self._workspace.home_views.get(user))
+
+    def response_url_posts(self) -> list[Json]:
+        with self._workspace.lock:
+            return copy.deepcopy(self._workspace.response_posts)
+
+    def state(self) -> Json:
+        """Everything, as `GET /_emulator/state` answers it."""
+        return self._workspace.snapshot()
+
+    # --- fault injection and interaction helpers ---------------------------------------------
+
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
+        """The next `times` calls of `method` answer HTTP 429, Retry-After, `ratelimited`."""
+        self._workspace.add_fault(method, Fault("ratelimited", 429, retry_after), times)
+
+    def fail(self, method: str, error: str, times: int = 1) -> None:
+        """The next `times` calls of `method` answer HTTP 200 `{"ok": false, "error": error}`."""
+        self._workspace.add_fault(method, Fault(error), times)
+
+    def issue_trigger_id(self) -> str:
+        """A trigger_id as an interaction carries it: single use, valid for 3 seconds."""
+        return self._workspace.issue_trigger()
+
+    def issue_response_url(self, channel: str, user: str, message_ts: str | None = None) -> str:
+        """A response_url for an interaction by `user` in `channel` (on message_ts, if any)."""
+        token = self._workspace.issue_response_token(channel, user, message_ts)
+        return f"{self.url}response/{token}"

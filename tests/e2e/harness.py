@@ -1,0 +1,131 @@
+"""A whole Countersign on loopback: the Slack and Intacct emulators as separate HTTP servers,
+the app served by uvicorn over real HTTP, and signed clients to drive it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+import uvicorn
+
+from app import webhook
+from app.config import load_settings
+from app.runtime import Runtime
+from app.sandbox.intacct_emulator import IntacctEmulator
+from app.sandbox.intacct_emulator.emulator import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_KEY
+from app.sandbox.slack_delivery import SlackDelivery
+from app.sandbox.slack_emulator import SlackEmulator
+from app.web import create_web_app
+
+SIGNING_SECRET = "test-signing-secret-not-real"
+WEBHOOK_SECRET = "test-webhook-secret-not-real"
+T = TypeVar("T")
+
+
+class ServerThread:
+    """uvicorn in a background thread on a free loopback port."""
+
+    def __init__(self, app: Any) -> None:
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the app server did not start")
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 10.0, what: str = "condition") -> T:
+    """Poll until `probe` returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Stack:
+    slack: SlackEmulator
+    intacct: IntacctEmulator
+    runtime: Runtime
+    url: str
+    delivery: SlackDelivery
+    http: httpx.Client
+
+    def send_event(
+        self, document: Any, *, secret: str = WEBHOOK_SECRET, skew: int = 0
+    ) -> httpx.Response:
+        """POST a billing event (or batch) signed as the billing system signs it."""
+        body = json.dumps(document).encode()
+        stamp = int(time.time()) + skew
+        return self.http.post(
+            f"{self.url}/billing-events",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Countersign-Timestamp": str(stamp),
+                "X-Countersign-Signature": webhook.sign(secret, stamp, body),
+            },
+        )
+
+    def card(self, channel: str = "C0BILLING", index: int = -1) -> Any:
+        """The latest card posted in `channel`, waiting for it to arrive."""
+        messages = wait_for(lambda: self.slack.messages(channel), what=f"a card in {channel}")
+        return messages[index]
+
+
+def start_stack(database_url: str, policies: str) -> Stack:
+    slack = SlackEmulator().start()
+    intacct = IntacctEmulator().start()
+    settings = load_settings(
+        DATABASE_URL=database_url,
+        SLACK_BOT_TOKEN=slack.bot_token,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.api_url,
+        BILLING_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        INTACCT_API_URL=intacct.base_url,
+        INTACCT_CLIENT_ID=SANDBOX_CLIENT_ID,
+        INTACCT_CLIENT_SECRET=SANDBOX_CLIENT_KEY,
+        INTACCT_USERNAME="countersign@sandbox",
+        COUNTERSIGN_POLICIES=policies,
+        OUTBOX_POLL_SECONDS=0.2,
+        LOG_FORMAT="console",
+    )
+    runtime = Runtime(settings)
+    server = ServerThread(create_web_app(runtime))
+    url = server.start()
+    delivery = SlackDelivery(
+        app_url=f"{url}/slack/events", signing_secret=SIGNING_SECRET, emulator_url=slack.url
+    )
+    stack = Stack(slack, intacct, runtime, url, delivery, httpx.Client(timeout=10))
+    stack._server = server  # type: ignore[attr-defined]
+    return stack
+
+
+def stop_stack(stack: Stack) -> None:
+    stack.http.close()
+    stack.delivery.close()
+    stack._server.stop()  # type: ignore[attr-defined]
+    stack.slack.stop()
+    stack.intacct.stop()

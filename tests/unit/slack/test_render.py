@@ -1,0 +1,72 @@
+"""The approval card: rendered from blocks/, escaped, within Block Kit limits."""
+
+from __future__ import annotations
+
+import json
+
+from app.flows.ports import DecisionLine, ExceptionCard
+from app.slack import blockkit
+from app.slack.ids import ActionId
+from app.slack.render import BlockRenderer
+
+
+def card(**changes: object) -> ExceptionCard:
+    base = dict(
+        exception_id=7,
+        label="BX-000007",
+        type_label="Non standard discount",
+        customer="Acme <script> & Co",
+        invoice="INV-7",
+        amount="USD 1,234.50",
+        figures=(("discount_pct", "25"),),
+        reason="Because *reasons*",
+        requester="U0REQUEST1",
+        route="big-discount",
+        state="Waiting for approval",
+        step_text="Step 1 of 2: 1 of 2 approver(s) must approve",
+        approvers=("U0FINMGR1", "fin.two@example.com"),
+    )
+    base.update(changes)
+    return ExceptionCard(**base)  # type: ignore[arg-type]
+
+
+def test_open_card_has_buttons_carrying_the_exception_id() -> None:
+    """An open card ends with Approve and Reject buttons whose value is the exception id."""
+    _, blocks = BlockRenderer().card(card())
+    actions = blocks[-1]
+    assert [e["action_id"] for e in actions["elements"]] == [ActionId.APPROVE, ActionId.REJECT]
+    assert {e["value"] for e in actions["elements"]} == {"7"}
+
+
+def test_user_text_is_escaped_and_mentions_are_not() -> None:
+    """Customer text is mrkdwn-escaped; approver ids become mentions, e-mails stay text."""
+    _, blocks = BlockRenderer().card(card())
+    text = json.dumps(blocks)
+    assert "Acme &lt;script&gt; &amp; Co" in text
+    assert "<@U0FINMGR1>" in text and "fin.two@example.com" in text  # noqa: PT018
+
+
+def test_decided_card_has_no_buttons_and_says_who() -> None:
+    """A closed card shows the decision line and no actions block."""
+    decided = card(
+        open=False, decisions=(DecisionLine("U0FINMGR1", "approve", "2026-11-23 14:00 UTC"),)
+    )
+    _, blocks = BlockRenderer().card(decided)
+    assert all(b["type"] != "actions" for b in blocks)
+    assert "<@U0FINMGR1> approved at 2026-11-23 14:00 UTC" in json.dumps(blocks)
+
+
+def test_huge_values_are_truncated_to_fit() -> None:
+    """A 10,000-character reason and 30 figures still give a card Slack accepts."""
+    big = card(reason="x" * 10_000, figures=tuple((f"f{n}", "1") for n in range(30)))
+    _, blocks = BlockRenderer().card(big)
+    assert blockkit.check_message(blocks) == []
+    assert blocks[-1]["type"] == "actions"
+
+
+def test_template_injection_is_inert() -> None:
+    """Jinja syntax and JSON quotes in values come out as literal text."""
+    sneaky = card(customer='{{ 7*7 }}", "type": "divider')
+    _, blocks = BlockRenderer().card(sneaky)
+    assert '{{ 7*7 }}\\", \\"type\\": \\"divider' in json.dumps(blocks)
+    assert [b["type"] for b in blocks].count("divider") == 0

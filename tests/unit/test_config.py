@@ -1,0 +1,64 @@
+"""Settings come from the environment; a bad one stops start-up with a line naming it."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import ConfigError, Settings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts from an environment with none of Countersign's settings."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults() -> None:
+    """With nothing set, the documented defaults apply."""
+    settings = load_settings()
+    assert settings.DATABASE_URL == "sqlite:///./countersign.db"
+    assert settings.SLACK_API_URL == "https://slack.com/api/"
+    assert settings.INTACCT_API_URL == "https://api.intacct.com/ia/api/v1"
+    assert settings.PORT == 3000
+    assert settings.slack_configured is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "abc"),
+        ("PORT", "70000"),
+        ("DATABASE_URL", "mysql://x"),
+        ("LOG_FORMAT", "xml"),
+        ("SLACK_API_URL", "slack.com/api"),
+    ],
+)
+def test_malformed_setting_is_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    """A malformed value raises ConfigError whose one line starts with the setting's name."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(f"{name}:")
+    assert "\n" not in str(caught.value)
+
+
+def test_required_setting_is_named() -> None:
+    """A command that needs an unset setting says which one."""
+    with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN is not set"):
+        load_settings().require("SLACK_BOT_TOKEN")
+
+
+def test_secrets_do_not_leak_into_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tokens and secrets are hidden when settings are printed or logged."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-fake-but-secret")
+    assert "xoxb-fake-but-secret" not in repr(load_settings())
+
+
+def test_api_urls_are_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Slack base URL gains its trailing slash; Intacct's loses it."""
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:3001/api")
+    monkeypatch.setenv("INTACCT_API_URL", "http://127.0.0.1:3002/ia/api/v1/")
+    settings = load_settings()
+    assert settings.SLACK_API_URL == "http://127.0.0.1:3001/api/"
+    assert settings.INTACCT_API_URL == "http://127.0.0.1:3002/ia/api/v1"
