@@ -16,6 +16,8 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper(), force=True)
+    # APScheduler reports every tick at INFO; only its warnings and errors matter to operators.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -46,7 +46,7 @@ def authorize(actor: Actor, step: StepRule, requester: Requester) -> None:
         raise NotAuthorized("You are not an approver on the current step of this exception.")
     requested_by = [p for p in (requester.slack_user_id, requester.email) if p]
     if requested_by and actor.is_one_of(requested_by):
-        raise NotAuthorized("You requested this exception, so you cannot approve it yourself.")
+        raise NotAuthorized("You requested this exception, so you cannot decide it yourself.")
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ class FieldTest(Cond):
         self.test: Predicate = self.predicate()
 
     def key(self) -> tuple[Any, ...]:
-        values = tuple(sorted(repr(o.value) for o in self.operands))
+        values = tuple(sorted(repr(_canonical(o.value)) for o in self.operands))
         return ("field", self.path, self.op, values)
 
     def type_set(self) -> frozenset[str] | None:
@@ -176,6 +176,12 @@ class FieldTest(Cond):
         if isinstance(operand, Decimal) and isinstance(value, str) and as_number(value) is None:
             return " (not a number)"
         return ""
+
+
+def _canonical(value: str | Decimal | bool) -> object:
+    if isinstance(value, Decimal):
+        return ("number", value.normalize())
+    return (type(value).__name__, value)
 
 
 def _text(value: Any) -> str | None:

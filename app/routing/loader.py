@@ -62,6 +62,10 @@ def load_policy_set(directory: Path) -> PolicySet:
         doc = reader.read(node, shown) if node is not None else None
         if doc is not None:
             docs.append(doc)
+    if len(docs) < len(ymls):
+        # A file we could not read at all may hold the groups or routes the others refer to:
+        # cross-file checks would only report ghosts of that one mistake.
+        raise PolicyLoadError(problems)
     policy = Compiler(problems).compile(docs, content_hash(raw), where)
     if problems or policy is None:
         raise PolicyLoadError(problems or [Problem(where, 0, 0, "the policy set is incomplete")])

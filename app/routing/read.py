@@ -28,6 +28,14 @@ UNMATCHED = ("description", "auto_approve", "steps", *TIMER_KEYS)
 STEP = ("approvers", "quorum", "escalate_after", "escalate_to")
 CALENDAR = ("timezone", "days", "hours", "holidays")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_STEP_HINT = "this belongs inside a step: steps: [{approvers: [...], quorum: 1}]"
+_WHEN_HINT = "conditions go under `when:`, e.g. when: {type: invoice_dispute}"
+ROUTE_HINTS = {
+    **{key: _STEP_HINT for key in ("approvers", "approver", "quorum", "escalate_after",
+                                   "escalate_to")},
+    **{key: _WHEN_HINT for key in ("type", "any", "all", "not", "condition", "conditions",
+                                   "match", "if")},
+}
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
@@ -211,12 +219,13 @@ class FileReader(Values):
     def _route(self, node: YNode, allowed: tuple[str, ...], name: Ref) -> RouteDoc | None:
         where = f"route `{name.value}`" if name.value else "a route"
         required = ("name",) if "name" in allowed else ()
-        found = self.keys(node, where, allowed, required)
+        before = len(self.problems)
+        found = self.keys(node, where, allowed, required, ROUTE_HINTS)
         if found is None:
             return None
         timers = Timers()
         route = RouteDoc(pos=node.pos, name=name, when=None, timers=timers)
-        route.broken = not self.timers(found, timers)
+        route.broken = not self.timers(found, timers) or len(self.problems) > before
         if "when" in found:
             when: Cond | None = self.when.read(found["when"][1])
             route.when = when

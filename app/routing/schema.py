@@ -108,7 +108,12 @@ class Values:
         self.problems.append(pos.problem(message, hint))
 
     def keys(
-        self, node: YNode, where: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()
+        self,
+        node: YNode,
+        where: str,
+        allowed: tuple[str, ...],
+        required: tuple[str, ...] = (),
+        hints: Mapping[str, str] | None = None,
     ) -> dict[str, tuple[YScalar, YNode]] | None:
         """The entries of a mapping whose keys are all allowed; unknown keys are reported."""
         if not isinstance(node, YMap):
@@ -119,7 +124,8 @@ class Values:
             if key.text in allowed:
                 found[key.text] = (key, value)
             else:
-                hint = did_you_mean(key.text, allowed) or "allowed keys: " + ", ".join(allowed)
+                hint = (hints or {}).get(key.text) or did_you_mean(key.text, allowed)
+                hint = hint or "allowed keys: " + ", ".join(allowed)
                 self.err(key.pos, f"unknown key `{key.text}` in {where}", hint)
         for name in required:
             if name not in found:
@@ -135,7 +141,8 @@ class Values:
     def flag(self, node: YNode, what: str) -> bool | None:
         if isinstance(node, YScalar) and node.kind == "bool":
             return node.text.lower() == "true"
-        self.err(node.pos, f"{what} must be true or false, not {describe(node)}")
+        self.err(node.pos, f"{what} must be true or false, not {describe(node)}",
+                 "write true or false without quotes")
         return None
 
     def duration(self, node: YNode, what: str) -> tuple[timedelta, Pos] | None:
@@ -183,8 +190,8 @@ class Values:
                 "use the Slack user id (U…) or the e-mail address",
             )
         else:
-            hint = "write group:<name>, a Slack user id such as U0FINMGR1, or an e-mail address"
-            self.err(ref.pos, f"{what} {value!r} is not an approver", hint)
+            hint = "e.g. group:finance_managers, U0FINMGR1 or ana@example.com"
+            self.err(ref.pos, f"{value!r} is not a group:<name>, Slack user id or e-mail address", hint)
         return None
 
     def approvers(self, node: YNode, what: str, allow_groups: bool = True) -> list[Ref] | None:

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -145,7 +145,36 @@ def click(
 
 
 @sandbox_app.command("show")
-def show(slack_port: Annotated[int, typer.Option(help="The Slack emulator's port.")] = 3001) -> None:
-    """Print what the emulated Slack shows: channel cards, threads, private notices and DMs."""
+def show(
+    slack_port: Annotated[int, typer.Option(help="The Slack emulator's port.")] = 3001,
+    raw: Annotated[bool, typer.Option(help="Print the emulator's whole state as JSON.")] = False,
+) -> None:
+    """Print what the emulated Slack shows: cards, their threads, private notices and DMs."""
     state = httpx.get(f"{Ports(slack=slack_port).slack_url}_emulator/state", timeout=10).json()
-    typer.echo(json.dumps(state, indent=2)[:20000])
+    if raw:
+        typer.echo(json.dumps(state, indent=2))
+        return
+    for line in describe_workspace(state):
+        typer.echo(line)
+
+
+def describe_workspace(state: dict[str, Any]) -> list[str]:
+    """One readable line per message: where, what, and the buttons still on it."""
+    names: dict[str, str] = state.get("channels", {})
+    dms = {channel: user for user, channel in state.get("dm_channels", {}).items()}
+    lines: list[str] = []
+    for message in state.get("messages", []):
+        channel = message["channel"]
+        where = f"DM to {dms[channel]}" if channel in dms else f"#{names.get(channel, channel)}"
+        indent = "    ↳ " if message.get("thread_ts") else ""
+        buttons = [
+            element.get("text", {}).get("text", "?")
+            for block in message.get("blocks") or []
+            if block.get("type") == "actions"
+            for element in block.get("elements", [])
+        ]
+        suffix = f"  [{' | '.join(buttons)}]" if buttons else ""
+        lines.append(f"{indent}{where} {message['ts']}: {message['text']}{suffix}")
+    for notice in state.get("ephemerals", []):
+        lines.append(f"(only {notice['user']} sees, in {notice['channel']}): {notice['text']}")
+    return lines or ["Nothing posted yet."]
