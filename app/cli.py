@@ -35,7 +35,7 @@ def _settings() -> Settings:
 
 @cli.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Interface to listen on (default: HOST).")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default: PORT).")] = None,
 ) -> None:
     """Run the web server: Slack at /slack/events, billing events at /billing-events."""
@@ -60,7 +60,8 @@ def serve(
     if settings.SLACK_APP_TOKEN is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        SocketModeHandler(runtime.bolt, settings.SLACK_APP_TOKEN.get_secret_value()).connect()
+        handler = SocketModeHandler(runtime.bolt, settings.SLACK_APP_TOKEN.get_secret_value())
+        handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
     uvicorn.run(
         create_web_app(runtime),
         host=host or settings.HOST,
@@ -99,7 +100,9 @@ def audit_verify() -> None:
 
 @events_cli.command("import")
 def events_import(
-    file: Annotated[Path, typer.Argument(help="A JSON file: one event, a list, or {\"events\": [...]}.")],
+    file: Annotated[
+        Path, typer.Argument(help='A JSON file: one event, a list, or {"events": [...]}.')
+    ],
 ) -> None:
     """Import billing events from a file, exactly as if they came over the webhook."""
     from app.clock import SystemClock

@@ -16,6 +16,7 @@ from app.flows.notify import SlackJobs
 from app.flows.outbox_worker import Handler, OutboxWorker
 from app.flows.policy_holder import PolicyHolder, ReloadResult
 from app.flows.release import Release
+from app.flows.sweep import TimerSweep
 from app.intacct.client import IntacctClient
 from app.intacct.port import IntacctInvoices
 from app.routing import PolicySet
@@ -69,7 +70,13 @@ class Runtime:
             worker_id=f"{socket.gethostname()}-{id(self):x}",
             max_attempts=settings.OUTBOX_MAX_ATTEMPTS,
         )
-        self.scheduler = Scheduler(self.worker.drain, settings.OUTBOX_POLL_SECONDS)
+        self.timers = TimerSweep(self.db, self.clock, worker_id=self.worker.worker_id)
+        self.scheduler = Scheduler(
+            self.worker.drain,
+            settings.OUTBOX_POLL_SECONDS,
+            sweep=self.timers.sweep,
+            sweep_seconds=settings.TIMER_SWEEP_SECONDS,
+        )
         self.bolt = create_bolt_app(
             self.slack_client,
             _secret(settings, "SLACK_SIGNING_SECRET"),
@@ -89,6 +96,7 @@ class Runtime:
             jobs.UPDATE_CARD: slack.update_card,
             jobs.THREAD_NOTE: slack.thread_note,
             jobs.NOTIFY_USER: slack.notify_user,
+            jobs.DM_CARD: slack.dm_card,
             jobs.RELEASE: Release(self.db, IntacctInvoices(self.intacct)),
         }
 

@@ -1,4 +1,4 @@
-"""Background jobs on APScheduler: the outbox drain (and, later, timer sweeps and digests).
+"""Background jobs on APScheduler: the outbox drain and the timer sweep.
 
 `wake()` runs the drain now instead of waiting for the next tick, so a card goes out right
 after the transaction that queued it commits."""
@@ -16,7 +16,13 @@ log = structlog.get_logger("countersign.scheduler")
 
 
 class Scheduler:
-    def __init__(self, drain: Callable[[], int], poll_seconds: float) -> None:
+    def __init__(
+        self,
+        drain: Callable[[], int],
+        poll_seconds: float,
+        sweep: Callable[[], object] | None = None,
+        sweep_seconds: float = 5.0,
+    ) -> None:
         self._drain = drain
         self._lock = threading.Lock()
         self._woken = threading.Event()

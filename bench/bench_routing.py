@@ -16,7 +16,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.routing import PolicySet, load_policy_set  # noqa: E402
+from app.routing import PolicySet, load_policy_set
 
 ROUTES = 200
 EVENTS = 20_000
@@ -40,7 +40,7 @@ def _condition(rng: random.Random, index: int) -> str:
     choices = [
         f"{{type: {event_type}, details.discount_pct: {{gte: {low}}}}}",
         f"{{type: {event_type}, invoice.amount: {{between: [{amount}, {amount * 4}]}}}}",
-        f"{{type: {event_type}, customer.tier: {{in: [{rng.choice(TIERS)}, {rng.choice(TIERS)}]}}}}",
+        f"{{type: {event_type}, customer.tier: {{in: [{', '.join(rng.sample(TIERS, 2))}]}}}}",
         f"{{type: {event_type}, source: {rng.choice(SOURCES)}, invoice.currency: "
         f"{rng.choice(CURRENCIES)}}}",
         f"{{type: {event_type}, customer.name: {{matches: 'C{index:03d}.*'}}}}",

@@ -22,6 +22,7 @@ from app.domain.approval import (
 from app.domain.errors import NotAuthorized
 from app.domain.lifecycle import State, exception_label, move
 from app.flows import jobs
+from app.flows.timing import cancel_timers, schedule_step
 from app.store import audit
 from app.store.db import Database
 from app.store.tables import DecisionRow, ExceptionRow
@@ -101,7 +102,12 @@ def decide(db: Database, command: DecisionCommand, *, now: datetime) -> Decision
             command.outcome, step=step, steps=steps, approvals_in_step=approvals
         )
         row.state = move(State(row.state), progress.state)
+        moved_on = progress.step != row.current_step
         row.current_step, row.updated_at = progress.step, now
+        if progress.final:
+            cancel_timers(session, row.id)
+        elif moved_on:
+            schedule_step(session, row, now)
         session.add(row)
         audit.append(
             session,

@@ -20,6 +20,7 @@ from app.domain.events import BillingEvent
 from app.domain.invoice import InvoiceSnapshot
 from app.domain.lifecycle import State, exception_label
 from app.flows import jobs
+from app.flows.timing import schedule_step, timing_snapshot
 from app.routing import PolicySet, RouteDecision
 from app.store import audit, outbox
 from app.store.db import Database
@@ -180,6 +181,7 @@ class Intake:
             steps=_steps_snapshot(decision),
             channel=route.channel,
             invoice_fingerprint=snapshot.fingerprint(),
+            timing=timing_snapshot(policies, decision),
             created_at=now,
             updated_at=now,
         )
@@ -225,6 +227,7 @@ class Intake:
             )
             jobs.queue_release(session, row.id, approval="auto", now=now)
         else:
+            schedule_step(session, row, now)
             outbox.enqueue(
                 session,
                 kind=jobs.POST_CARD,

@@ -14,6 +14,7 @@ POST_CARD = "slack.post_card"
 UPDATE_CARD = "slack.update_card"
 THREAD_NOTE = "slack.thread_note"
 NOTIFY_USER = "slack.notify_user"
+DM_CARD = "slack.dm_card"
 RELEASE = "intacct.release"
 
 
@@ -58,3 +59,16 @@ def queue_thread_note(session: Session, exception_id: int, text: str, *, now: da
 
 def queue_notify(session: Session, user: str, text: str, *, now: datetime) -> None:
     outbox.enqueue(session, kind=NOTIFY_USER, payload={"user": user, "text": text}, now=now)
+
+
+def queue_dm_card(
+    session: Session, exception_id: int, user: str, intro: str, *, now: datetime
+) -> None:
+    """DM one person the card, with a line saying why they get it."""
+    outbox.enqueue(
+        session,
+        kind=DM_CARD,
+        payload={"exception_id": exception_id, "user": user, "intro": intro},
+        exception_id=exception_id,
+        now=now,
+    )

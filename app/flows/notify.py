@@ -115,3 +115,11 @@ class SlackJobs:
 
     def notify_user(self, payload: dict[str, Any], now: datetime) -> None:
         self._chat.notify_user(str(payload["user"]), str(payload["text"]))
+
+    def dm_card(self, payload: dict[str, Any], now: datetime) -> None:
+        with self._db.transaction() as session:
+            row = session.get(ExceptionRow, int(payload["exception_id"]))
+            if row is None or row.state != State.OPEN:
+                return  # decided since: a reminder about it would only confuse
+            card = build_card(session, row)
+        self._chat.dm_card(str(payload["user"]), str(payload["intro"]), card)

@@ -68,7 +68,10 @@ class ChatPort(Protocol):
         """An ephemeral message only `user` sees."""
 
     def notify_user(self, user: str, text: str) -> None:
-        """A direct message to one person."""
+        """A direct message to one person (a Slack user id or an e-mail address)."""
+
+    def dm_card(self, user: str, intro: str, card: ExceptionCard) -> None:
+        """DM one person the card, under a line saying why they get it."""
 
 
 class InvoicePort(Protocol):

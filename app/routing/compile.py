@@ -276,9 +276,8 @@ class Compiler:
         for route in routes:
             name = route.name.value
             if name in names:
-                self.err(
-                    route.name.pos, f"route name `{name}` is already used at {names[name].short}"
-                )
+                first = names[name].seen_from(route.name.pos)
+                self.err(route.name.pos, f"route name `{name}` is already used at {first}")
             elif name:
                 names[name] = route.name.pos
             cond = route.when or Always()
@@ -312,7 +311,7 @@ class Compiler:
         self, route: RouteDoc, cond: Cond, deciders: list[tuple[RouteDoc, Cond]]
     ) -> None:
         for earlier, earlier_cond in deciders:
-            other = f"route `{earlier.name.value}` ({earlier.pos.short})"
+            other = f"route `{earlier.name.value}` ({earlier.pos.seen_from(route.pos)})"
             if isinstance(earlier_cond, Always):
                 what = (
                     "the `unmatched` section"

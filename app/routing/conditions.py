@@ -154,6 +154,9 @@ class FieldTest(Cond):
             same = (op == "eq") == ok
             if same:
                 return f"{path} = {first}" if shown == first else f"{path} {shown} = {first}"
+            operand = self.operands[0].value
+            if isinstance(operand, str) and not isinstance(value, str) and as_number(value):
+                return f'{path} is the number {shown}, not the text "{first}" (quoted in policy)'
             return f"{path} is {shown}, not {first}" + self._kind_note(value)
         if op in ("in", "not_in"):
             inside = (op == "in") == ok
@@ -171,8 +174,6 @@ class FieldTest(Cond):
 
     def _kind_note(self, value: Any) -> str:
         operand = self.operands[0].value
-        if isinstance(operand, str) and not isinstance(value, str) and as_number(value) is not None:
-            return " (the event has a number; the policy has quoted text)"
         if isinstance(operand, Decimal) and isinstance(value, str) and as_number(value) is None:
             return " (not a number)"
         return ""

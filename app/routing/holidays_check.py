@@ -7,7 +7,6 @@ from functools import lru_cache
 import holidays as holidays_lib
 
 from app.routing.errors import Problem
-from app.routing.fields import did_you_mean
 from app.routing.schema import Ref
 
 
@@ -21,7 +20,7 @@ def check_holidays(country: Ref, subdiv: Ref | None, problems: list[Problem]) ->
     """True if the country (and subdivision, if given) have a public-holiday calendar."""
     supported = _supported()
     if country.value not in supported:
-        hint = did_you_mean(country.value, list(supported)) or "use an ISO 3166 code such as US, GB"
+        hint = "use an ISO 3166 country code such as US, GB, DE or CA"
         problems.append(
             country.pos.problem(f"no public holidays known for {country.value!r}", hint)
         )

@@ -30,12 +30,9 @@ CALENDAR = ("timezone", "days", "hours", "holidays")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _STEP_HINT = "this belongs inside a step: steps: [{approvers: [...], quorum: 1}]"
 _WHEN_HINT = "conditions go under `when:`, e.g. when: {type: invoice_dispute}"
-ROUTE_HINTS = {
-    **{key: _STEP_HINT for key in ("approvers", "approver", "quorum", "escalate_after",
-                                   "escalate_to")},
-    **{key: _WHEN_HINT for key in ("type", "any", "all", "not", "condition", "conditions",
-                                   "match", "if")},
-}
+_STEP_KEYS = ("approvers", "approver", "quorum", "escalate_after", "escalate_to")
+_WHEN_KEYS = ("type", "any", "all", "not", "condition", "conditions", "match", "if")
+ROUTE_HINTS = {**dict.fromkeys(_STEP_KEYS, _STEP_HINT), **dict.fromkeys(_WHEN_KEYS, _WHEN_HINT)}
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 

@@ -141,8 +141,11 @@ class Values:
     def flag(self, node: YNode, what: str) -> bool | None:
         if isinstance(node, YScalar) and node.kind == "bool":
             return node.text.lower() == "true"
-        self.err(node.pos, f"{what} must be true or false, not {describe(node)}",
-                 "write true or false without quotes")
+        self.err(
+            node.pos,
+            f"{what} must be true or false, not {describe(node)}",
+            "write true or false without quotes",
+        )
         return None
 
     def duration(self, node: YNode, what: str) -> tuple[timedelta, Pos] | None:
@@ -191,7 +194,8 @@ class Values:
             )
         else:
             hint = "e.g. group:finance_managers, U0FINMGR1 or ana@example.com"
-            self.err(ref.pos, f"{value!r} is not a group:<name>, Slack user id or e-mail address", hint)
+            message = f"{value!r} is not a group:<name>, Slack user id or e-mail address"
+            self.err(ref.pos, message, hint)
         return None
 
     def approvers(self, node: YNode, what: str, allow_groups: bool = True) -> list[Ref] | None:

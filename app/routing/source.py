@@ -42,6 +42,10 @@ class Pos:
         """`file:line`, the form routes carry as their `source`."""
         return f"{self.file}:{self.line}"
 
+    def seen_from(self, other: Pos) -> str:
+        """This place as named in a message about `other`: `line 12` in the same file."""
+        return f"line {self.line}" if self.file == other.file else self.short
+
 
 @dataclass(frozen=True, slots=True)
 class YScalar:

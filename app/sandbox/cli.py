@@ -53,8 +53,12 @@ def up(
     intacct = IntacctEmulator(port=ports.intacct).start()
     for invoice in INVOICES:
         intacct.add_invoice(
-            invoice.key, number=invoice.number, customer_id=invoice.customer_id,
-            customer_name=invoice.customer_name, currency=invoice.currency, amount=invoice.amount,
+            invoice.key,
+            number=invoice.number,
+            customer_id=invoice.customer_id,
+            customer_name=invoice.customer_name,
+            currency=invoice.currency,
+            amount=invoice.amount,
         )
     settings = load_settings(
         DATABASE_URL=_database_url(),
@@ -73,8 +77,13 @@ def up(
     runtime = Runtime(settings)
     typer.echo(walkthrough(ports))
     try:
-        uvicorn.run(create_web_app(runtime), host="127.0.0.1", port=ports.app,
-                    log_config=None, access_log=False)
+        uvicorn.run(
+            create_web_app(runtime),
+            host="127.0.0.1",
+            port=ports.app,
+            log_config=None,
+            access_log=False,
+        )
     finally:
         slack.stop()
         intacct.stop()
@@ -82,7 +91,7 @@ def up(
 
 @sandbox_app.command("send")
 def send(
-    file: Annotated[Path, typer.Argument(help="A billing event (or {\"events\": [...]}) as JSON.")],
+    file: Annotated[Path, typer.Argument(help='A billing event (or {"events": [...]}) as JSON.')],
     port: Annotated[int, typer.Option(help="Countersign's port.")] = 3000,
 ) -> None:
     """Sign a billing event with the sandbox webhook secret and POST it to Countersign."""
@@ -129,8 +138,11 @@ def click(
         typer.echo(f"{exception} has no card (yet).", err=True)
         raise typer.Exit(1)
     ports = Ports(port, slack_port)
-    with SlackDelivery(app_url=f"{ports.app_url}/slack/events", signing_secret=SIGNING_SECRET,
-                       emulator_url=ports.slack_url) as delivery:
+    with SlackDelivery(
+        app_url=f"{ports.app_url}/slack/events",
+        signing_secret=SIGNING_SECRET,
+        emulator_url=ports.slack_url,
+    ) as delivery:
         action_id = ActionId.APPROVE if action == "approve" else ActionId.REJECT
         answer = delivery.click(row.channel, row.message_ts, action_id, user)
         typer.echo(f"click: {answer.status_code}")

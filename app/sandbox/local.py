@@ -57,7 +57,8 @@ In another terminal (source .venv/bin/activate first):
   countersign sandbox click BX-000001 approve --as U0FINMGR1   # step 1: a finance manager
   countersign sandbox click BX-000001 approve --as U0CFO1      # step 2: the CFO -> posted
   countersign sandbox click BX-000001 approve --as U0OUTSIDER  # refused, privately
-  countersign sandbox send examples/dispute.json; countersign sandbox click BX-000002 reject --as U0BILLOPS1 --reason "credit note instead"
+  countersign sandbox send examples/dispute.json         # routed to #ar-disputes
+  countersign sandbox click BX-000002 reject --as U0BILLOPS1 --reason "credit note instead"
   countersign audit verify                               # with DATABASE_URL of the sandbox
 Stop with Ctrl-C.
 """

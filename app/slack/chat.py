@@ -74,6 +74,18 @@ class SlackChat:
         slack_call(lambda: self._client.chat_postEphemeral(channel=channel, user=user, text=text))
 
     def notify_user(self, user: str, text: str) -> None:
-        opened = slack_call(lambda: self._client.conversations_open(users=user))
-        channel = str(opened["channel"]["id"])
+        channel = self._dm_channel(user)
         slack_call(lambda: self._client.chat_postMessage(channel=channel, text=text))
+
+    def dm_card(self, user: str, intro: str, card: ExceptionCard) -> None:
+        text, blocks = self._renderer.card(card, intro=intro)
+        channel = self._dm_channel(user)
+        slack_call(lambda: self._client.chat_postMessage(channel=channel, text=text, blocks=blocks))
+
+    def _dm_channel(self, user: str) -> str:
+        """The DM channel with a person named by Slack id or by e-mail address."""
+        if "@" in user:
+            found = slack_call(lambda: self._client.users_lookupByEmail(email=user))
+            user = str(found["user"]["id"])
+        opened = slack_call(lambda: self._client.conversations_open(users=user))
+        return str(opened["channel"]["id"])

@@ -41,8 +41,10 @@ class BlockRenderer:
         text = self._env.get_template(template).render(ids=ids, **values)
         return json.loads(text)
 
-    def card(self, card: ExceptionCard) -> tuple[str, list[dict[str, Any]]]:
-        """The card's fallback text and blocks, within Block Kit limits."""
+    def card(
+        self, card: ExceptionCard, intro: str | None = None
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """The card's fallback text and blocks, within Block Kit limits; `intro` leads a DM."""
         outcome_lines = [
             f"{'✅' if d.outcome == 'approve' else '❌'} {person(d.who)} "
             f"{'approved' if d.outcome == 'approve' else 'rejected'} at {d.at}"
@@ -51,7 +53,9 @@ class BlockRenderer:
         ]
         if card.note:
             outcome_lines.append(f"⚠️ {blockkit.escape_mrkdwn(card.note)}")
-        blocks = self._render("approval_card.json.j2", card=card, outcome_lines=outcome_lines)
+        blocks = self._render(
+            "approval_card.json.j2", card=card, outcome_lines=outcome_lines, intro=intro
+        )
         fitted, warnings = blockkit.fit_message(blocks)
         for warning in warnings:
             log.warning("card.truncated", exception=card.label, detail=warning)
@@ -59,6 +63,8 @@ class BlockRenderer:
         if problems:
             raise ValueError(f"card for {card.label} breaks Block Kit limits: {problems}")
         text = f"{card.label} {card.type_label}: {card.customer}, {card.amount} — {card.state}"
+        if intro:
+            text = f"{intro} {text}"
         return text, fitted
 
     def reject_modal(self, exception_id: int, label: str) -> dict[str, Any]:

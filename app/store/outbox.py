@@ -1,8 +1,5 @@
-"""The outbox: rows written with the decision that causes them, claimed atomically by workers.
-
-Claiming is one statement: `FOR UPDATE SKIP LOCKED` on PostgreSQL, a conditional UPDATE on
-SQLite (whose write lock already serialises writers). A claim is a lease: a worker that dies
-leaves a row that becomes claimable again when the lease runs out."""
+"""The outbox: rows written with the decision that causes them, claimed atomically by workers
+(see app/store/claims.py), run after that decision commits."""
 
 from __future__ import annotations
 
@@ -10,13 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, TextClause, bindparam, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app.store.claims import claim_due
 from app.store.db import Database
 from app.store.tables import OutboxRow
-from app.store.types import UTCDateTime
 
 LEASE = timedelta(minutes=2)
 
@@ -62,36 +58,21 @@ def enqueue(
         return  # another transaction queued the same idempotency key first
 
 
-_CLAIM_SQL = """
-    UPDATE outbox SET claimed_by = :worker, claim_expires_at = :lease, attempts = attempts + 1
-    WHERE id IN (
-        SELECT id FROM outbox
-        WHERE state = 'pending' AND available_at <= :now
-          AND (claim_expires_at IS NULL OR claim_expires_at < :now)
-        ORDER BY available_at, id
-        LIMIT :limit
-        {lock})
-    RETURNING id, kind, payload, attempts, idempotency_key
-"""
-
-
-def _claim_statement(dialect: str) -> TextClause:
-    lock = "FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""
-    return text(_CLAIM_SQL.format(lock=lock)).bindparams(
-        bindparam("now", type_=UTCDateTime()), bindparam("lease", type_=UTCDateTime())
-    )
-
-
 def claim(db: Database, *, worker: str, now: datetime, limit: int = 50) -> list[Job]:
     """Claim up to `limit` due rows for this worker; no two workers get the same row."""
-    statement = _claim_statement(db.dialect).columns(
-        id=Integer, kind=String, payload=JSON, attempts=Integer, idempotency_key=String
+    table = OutboxRow.__table__  # type: ignore[attr-defined]
+    rows = claim_due(
+        db,
+        table,
+        due_column="available_at",
+        worker=worker,
+        now=now,
+        lease=LEASE,
+        limit=limit,
+        returning=("id", "kind", "payload", "attempts", "idempotency_key"),
+        also_set={"attempts": table.c.attempts + 1},
     )
-    params = {"worker": worker, "now": now, "lease": now + LEASE, "limit": limit}
-    with db.transaction() as session:
-        rows = session.connection().execute(statement, params).all()
-    jobs = [Job(r.id, r.kind, r.payload, r.attempts, r.idempotency_key) for r in rows]
-    return sorted(jobs, key=lambda job: job.id)
+    return [Job(r.id, r.kind, r.payload, r.attempts, r.idempotency_key) for r in rows]
 
 
 def complete(db: Database, job_id: int, *, now: datetime) -> None:

@@ -76,6 +76,7 @@ class ExceptionRow(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=100)
     message_ts: str | None = Field(default=None, max_length=40)
     invoice_fingerprint: str = Field(max_length=64)
+    timing: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     state_note: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _when()
     updated_at: datetime = _when()
@@ -142,3 +143,25 @@ class OutboxRow(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _when()
     finished_at: datetime | None = _when(default=None)
+
+
+class TimerRow(SQLModel, table=True):
+    """A reminder, escalation or expiry of one step, due at an instant on the route's calendar.
+
+    Claimed atomically by the sweep like outbox rows; fired at most once; the next reminder is
+    a new row computed from the moment this one fired, so downtime never causes a burst."""
+
+    __tablename__ = "timer"
+    __table_args__ = (Index("ix_timer_due", "state", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    exception_id: int = Field(foreign_key="billing_exception.id", index=True)
+    step: int
+    kind: str = Field(max_length=20)
+    level: int = 0
+    due_at: datetime = _when()
+    state: str = Field(default="pending", max_length=20)
+    claimed_by: str | None = Field(default=None, max_length=100)
+    claim_expires_at: datetime | None = _when(default=None)
+    created_at: datetime = _when()
+    fired_at: datetime | None = _when(default=None)

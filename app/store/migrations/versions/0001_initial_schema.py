@@ -61,9 +61,7 @@ def upgrade() -> None:
         sa.Column("amount", app.store.types.Money(length=48), nullable=False),
         sa.Column("details", sa.JSON(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column(
-            "requested_by_email", sa.String(length=254), nullable=True
-        ),
+        sa.Column("requested_by_email", sa.String(length=254), nullable=True),
         sa.Column("requested_by_slack", sa.String(length=40), nullable=True),
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("route_name", sa.String(length=200), nullable=False),
@@ -73,9 +71,7 @@ def upgrade() -> None:
         sa.Column("current_step", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(length=100), nullable=True),
         sa.Column("message_ts", sa.String(length=40), nullable=True),
-        sa.Column(
-            "invoice_fingerprint", sa.String(length=64), nullable=False
-        ),
+        sa.Column("invoice_fingerprint", sa.String(length=64), nullable=False),
         sa.Column("state_note", sa.Text(), nullable=True),
         sa.Column("created_at", app.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", app.store.types.UTCDateTime(timezone=True), nullable=False),

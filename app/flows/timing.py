@@ -1,0 +1,106 @@
+"""When each open step's reminders, escalation and expiry fall due, on the route's calendar.
+
+The route's timing (calendar included) is snapshotted on the exception when it opens, so its
+timers keep the rules it was routed under even if the policy changes later."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, update
+
+from app.domain.business_time import WALL_CLOCK, BusinessCalendar, Clockwork
+from app.routing import CalendarSpec, PolicySet, RouteDecision
+from app.store.tables import ExceptionRow, TimerRow
+
+REMIND, ESCALATE, EXPIRE = "remind", "escalate", "expire"
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return value.total_seconds() if value is not None else None
+
+
+def timing_snapshot(policies: PolicySet, decision: RouteDecision) -> dict[str, Any]:
+    """The route's timers and calendar, as plain JSON for the exception row."""
+    route = decision.route
+    spec = policies.calendars.get(route.calendar) if route.calendar else None
+    return {
+        "calendar": _calendar_json(spec) if spec is not None else None,
+        "remind_every_s": _seconds(route.remind_every),
+        "expire_after_s": _seconds(route.expire_after),
+        "on_expire": route.on_expire,
+    }
+
+
+def _calendar_json(spec: CalendarSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "timezone": spec.timezone,
+        "days": sorted(spec.days),
+        "start": spec.start.isoformat(),
+        "end": spec.end.isoformat(),
+        "holiday_country": spec.holiday_country,
+        "holiday_subdiv": spec.holiday_subdiv,
+        "extra_holidays": sorted(d.isoformat() for d in spec.extra_holidays),
+    }
+
+
+def clockwork(timing: dict[str, Any]) -> Clockwork:
+    """The calendar an exception's timers count on (wall-clock time when it has none)."""
+    spec = timing.get("calendar")
+    if not spec:
+        return WALL_CLOCK
+    return BusinessCalendar(
+        name=spec["name"],
+        timezone=spec["timezone"],
+        days=frozenset(spec["days"]),
+        start=time.fromisoformat(spec["start"]),
+        end=time.fromisoformat(spec["end"]),
+        holiday_country=spec["holiday_country"],
+        holiday_subdiv=spec["holiday_subdiv"],
+        extra_holidays=frozenset(date.fromisoformat(d) for d in spec["extra_holidays"]),
+    )
+
+
+def cancel_timers(session: Session, exception_id: int) -> None:
+    """Retire every pending timer of an exception (decided, or moved to another step)."""
+    session.execute(
+        update(TimerRow)
+        .where(col(TimerRow.exception_id) == exception_id, col(TimerRow.state) == "pending")
+        .values(state="cancelled")
+    )
+
+
+def schedule_step(session: Session, row: ExceptionRow, now: datetime) -> None:
+    """The current step just opened: replace the exception's timers with this step's."""
+    assert row.id is not None
+    cancel_timers(session, row.id)
+    row.timing = {**row.timing, "step_opened_at": now.isoformat()}
+    if not row.steps:
+        return
+    clock = clockwork(row.timing)
+    step = row.steps[row.current_step]
+    plans = [
+        (REMIND, row.timing.get("remind_every_s")),
+        (ESCALATE, step.get("escalate_after_s") if step.get("escalate_to") else None),
+        (EXPIRE, row.timing.get("expire_after_s")),
+    ]
+    for kind, seconds in plans:
+        if seconds:
+            add_timer(
+                session,
+                row.id,
+                row.current_step,
+                kind,
+                clock.add(now, timedelta(seconds=seconds)),
+                now,
+            )
+
+
+def add_timer(
+    session: Session, exception_id: int, step: int, kind: str, due: datetime, now: datetime
+) -> None:
+    session.add(
+        TimerRow(exception_id=exception_id, step=step, kind=kind, due_at=due, created_at=now)
+    )

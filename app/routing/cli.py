@@ -1,0 +1,257 @@
+"""`countersign policies …`: check, explain and backtest routing policies from a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from app.domain.events import BillingEvent
+from app.routing.backtest import StoredEvent, backtest, render_backtest_table
+from app.routing.durations import format_duration
+from app.routing.errors import PolicyLoadError
+from app.routing.explain import Explanation, render_explain
+from app.routing.loader import load_policy_set
+from app.routing.policy_set import PolicySet
+
+policies_app = typer.Typer(
+    name="policies",
+    help="Check, explain and backtest the routing policies that decide who approves what.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class ExplainFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _default_dir() -> Path:
+    return Path(os.environ.get("COUNTERSIGN_POLICIES", "policies/"))
+
+
+def _load(directory: Path, label: str = "policy") -> PolicySet:
+    try:
+        return load_policy_set(directory)
+    except PolicyLoadError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        typer.echo(f"{label} {directory}: {_plural(len(exc.problems), 'problem')}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(2)
+
+
+DirArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="Folder of policy files (*.yml). Default: $COUNTERSIGN_POLICIES or policies/.",
+        show_default=False,
+    ),
+]
+
+
+@policies_app.command("check")
+def check(directory: DirArg = None) -> None:
+    """Check every policy file and list EVERY mistake with file:line:column.
+
+    Exit code 0 when the policy set is valid, 1 when it has problems.
+    """
+    folder = directory or _default_dir()
+    policy = _load(folder)
+    typer.echo(
+        f"{folder}: OK: {_plural(len(policy.routes), 'route')}, "
+        f"{_plural(len(policy.groups), 'group')}, {_plural(len(policy.calendars), 'calendar')}; "
+        f"content hash {policy.content_hash}"
+    )
+
+
+def _read_event(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+    except OSError as exc:
+        raise _fail(f"{path}: cannot read: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise _fail(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    return _validate(data, str(path))
+
+
+def _validate(data: Any, where: str) -> dict[str, Any]:
+    try:
+        return BillingEvent.model_validate(data).routing_view()
+    except ValidationError as exc:
+        lines = [f"{where}: not a valid billing event (schema v1):"]
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "(event)"
+            lines.append(f"  {field}: {error['msg']}")
+        raise _fail("\n".join(lines)) from None
+
+
+def _duration(value: timedelta | None) -> str | None:
+    return format_duration(value) if value is not None else None
+
+
+def explanation_json(explanation: Explanation) -> dict[str, Any]:
+    """An Explanation as JSON-ready data (durations as policy-style text such as 8h)."""
+    decision = explanation.decision
+    route = asdict(decision.route)
+    for key in ("remind_every", "expire_after"):
+        route[key] = _duration(getattr(decision.route, key))
+    for step, plan in zip(route["steps"], decision.route.steps, strict=True):
+        step["escalate_after"] = _duration(plan.escalate_after)
+    return {
+        "content_hash": explanation.content_hash,
+        "trials": [asdict(trial) for trial in explanation.trials],
+        "decision": {
+            "route": route,
+            "reason": decision.reason,
+            "matched_routes": list(decision.matched_routes),
+            "notify_channels": list(decision.notify_channels),
+        },
+    }
+
+
+@policies_app.command("explain")
+def explain(
+    event_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="EVENT.json",
+            help="A billing event as JSON (the same format the webhook accepts).",
+        ),
+    ],
+    policies: Annotated[
+        Path | None,
+        typer.Option(
+            "--policies",
+            help="Folder of policy files. Default: $COUNTERSIGN_POLICIES or policies/.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        ExplainFormat, typer.Option("--format", help="text for people, json for tools.")
+    ] = ExplainFormat.text,
+) -> None:
+    """Show how one event would be routed, and why.
+
+    Lists every route top to bottom: whether it matched and the reason, then the chosen
+    channel, approval steps, approvers, quorum and timers.
+    Exit code 0 on success, 1 when the policy has problems, 2 when the event is not valid.
+    """
+    view = _read_event(event_file)
+    policy = _load(policies or _default_dir())
+    explanation = policy.explain(view)
+    if output is ExplainFormat.json:
+        typer.echo(json.dumps(explanation_json(explanation), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_explain(explanation, view))
+
+
+def _events_file(path: Path, since: datetime | None) -> Iterator[StoredEvent]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise _fail(f"{path}: cannot read: {exc.strerror}") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line, parse_float=Decimal)
+        except json.JSONDecodeError as exc:
+            raise _fail(f"{path}:{number}:{exc.colno}: not valid JSON: {exc.msg}") from None
+        view = _validate(data, f"{path}:{number}")
+        received = datetime.fromisoformat(view["occurred_at"])
+        if since is None or received >= since:
+            yield StoredEvent(label=view["event_id"], received_at=received, view=view)
+
+
+def _stored_events(since: datetime | None) -> Iterator[StoredEvent]:
+    try:
+        from app.store.history import iter_stored_events  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise _fail(
+            "stored events are not available in this installation; use --events FILE.jsonl"
+        ) from None
+    database_url = os.environ.get("DATABASE_URL", "sqlite:///./countersign.db")
+    events: Iterator[StoredEvent] = iter_stored_events(database_url, since)
+    return events
+
+
+@policies_app.command("backtest")
+def backtest_command(
+    directory: Annotated[
+        Path,
+        typer.Argument(metavar="DIR", help="Folder with the PROPOSED policy files to try out."),
+    ],
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            "--since",
+            formats=["%Y-%m-%d"],
+            metavar="YYYY-MM-DD",
+            help="Only replay events received on or after this day (YYYY-MM-DD, UTC).",
+            show_default=False,
+        ),
+    ] = None,
+    current: Annotated[
+        Path | None,
+        typer.Option(
+            "--current",
+            help="Folder with the policy in use today. "
+            "Default: $COUNTERSIGN_POLICIES or policies/.",
+            show_default=False,
+        ),
+    ] = None,
+    events_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--events",
+            metavar="FILE.jsonl",
+            help="Replay billing events from a file (one JSON event per line) instead of the "
+            "database ($DATABASE_URL).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Format, typer.Option("--format", help="table for people, json for tools.")
+    ] = Format.table,
+) -> None:
+    """Replay stored events against a proposed policy before it goes live.
+
+    Shows, for the current and the proposed policy: how many events each route takes,
+    how many requests each approver would get, the events that change route, the events
+    that would now be auto-approved, and the events that no route matches.
+    Nothing is sent and nothing is changed.
+    Exit code 0 on success, 1 when either policy has problems, 2 when events cannot be read.
+    """
+    start = since.replace(tzinfo=UTC) if since is not None else None
+    proposed = _load(directory, "proposed policy")
+    in_use = _load(current or _default_dir(), "current policy")
+    events = _events_file(events_file, start) if events_file else _stored_events(start)
+    report = backtest(in_use, proposed, events)
+    if output is Format.json:
+        typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_backtest_table(report))

@@ -1,0 +1,127 @@
+"""`countersign policies check | explain | backtest` as a terminal user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from app.routing.cli import policies_app
+
+from .conftest import make_event
+
+ROOT = Path(__file__).resolve().parents[3]
+POLICIES = ROOT / "policies"
+GOLDEN = Path(__file__).parent / "golden"
+runner = CliRunner()
+
+
+def test_check_valid_policy_exits_zero() -> None:
+    """`check` on the example policy reports OK with counts and the content hash."""
+    result = runner.invoke(policies_app, ["check", str(POLICIES)])
+    assert result.exit_code == 0
+    assert ": OK: 9 routes, 4 groups, 1 calendar; content hash " in result.stdout
+
+
+def test_check_uses_environment_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a folder, `check` reads $COUNTERSIGN_POLICIES."""
+    monkeypatch.setenv("COUNTERSIGN_POLICIES", str(POLICIES))
+    result = runner.invoke(policies_app, ["check"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith(str(POLICIES))
+
+
+def test_check_lists_every_error_and_exits_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`check` on a broken policy prints every problem, then a count, and exits 1."""
+    monkeypatch.chdir(GOLDEN / "multiple_errors")
+    result = runner.invoke(policies_app, ["check", "."])
+    assert result.exit_code == 1
+    expected = (GOLDEN / "multiple_errors" / "expected.txt").read_text()
+    assert result.stderr == expected + "policy .: 5 problems\n"
+
+
+def test_explain_prints_the_tree() -> None:
+    """`explain` shows each route tried, the deciding one, and the approval plan."""
+    event = ROOT / "examples" / "discount.json"
+    result = runner.invoke(policies_app, ["explain", str(event), "--policies", str(POLICIES)])
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "✗ small-discount-auto" in out
+    assert "✓ big-discount" in out
+    assert "because any: details.discount_pct 25 ≥ 20" in out
+    assert "step 1: 1 of 2 must approve: U0FINMGR1, U0FINMGR2" in out
+    assert "escalate after 8h to U0CTRL1" in out
+    assert "timers: calendar finance; remind every 4h; expire after 5d → escalate" in out
+
+
+def test_explain_json_matches_the_router() -> None:
+    """`explain --format json` gives the decision with durations as policy text."""
+    event = ROOT / "examples" / "dispute.json"
+    args = ["explain", str(event), "--policies", str(POLICIES), "--format", "json"]
+    result = runner.invoke(policies_app, args)
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["decision"]["route"]["name"] == "disputes"
+    assert data["decision"]["route"]["channel"] == "C0ARDISPUTES"
+    assert data["decision"]["route"]["steps"][0]["escalate_after"] == "1d"
+    assert [t["outcome"] for t in data["trials"]][:5] == ["no match"] * 4 + ["decides"]
+
+
+def test_explain_rejects_an_invalid_event(tmp_path: Path) -> None:
+    """An event that fails schema v1 is reported field by field with exit code 2."""
+    event = make_event()
+    del event["customer"]
+    event["invoice"]["amount"] = 12.5
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(event))
+    result = runner.invoke(policies_app, ["explain", str(path), "--policies", str(POLICIES)])
+    assert result.exit_code == 2
+    assert "not a valid billing event (schema v1):" in result.stderr
+    assert "  customer: Field required" in result.stderr
+    assert "  invoice.amount: " in result.stderr
+
+
+def test_explain_reports_bad_json_with_position(tmp_path: Path) -> None:
+    """A file that is not JSON is reported with line and column, exit code 2."""
+    path = tmp_path / "bad.json"
+    path.write_text('{"type":\n  nope}')
+    result = runner.invoke(policies_app, ["explain", str(path), "--policies", str(POLICIES)])
+    assert result.exit_code == 2
+    assert f"{path}:2:3: not valid JSON" in result.stderr
+
+
+def test_backtest_from_events_file(tmp_path: Path) -> None:
+    """`backtest --events` replays a JSON Lines file and prints the table; --since filters."""
+    lines = [json.loads((ROOT / "examples" / n).read_text()) for n in ("discount.json",
+             "dispute.json", "small-discount.json")]  # fmt: skip
+    lines[2]["occurred_at"] = "2025-01-01T00:00:00Z"
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    args = ["backtest", str(POLICIES), "--current", str(POLICIES), "--events", str(events)]
+    result = runner.invoke(policies_app, [*args, "--since", "2026-01-01"])
+    assert result.exit_code == 0
+    assert "backtest: 2 events;" in result.stdout
+    assert "events that change route: 0" in result.stdout
+    as_json = runner.invoke(policies_app, [*args, "--format", "json"])
+    data = json.loads(as_json.stdout)
+    assert data["events"] == 3
+    assert {r["name"]: r["after"] for r in data["routes"]}["small-discount-auto"] == 1
+
+
+def test_backtest_with_broken_proposal_exits_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proposed policy with problems is refused before any event is replayed."""
+    args = ["backtest", str(GOLDEN / "no_catch_all"), "--current", str(POLICIES)]
+    result = runner.invoke(policies_app, [*args, "--events", "/dev/null"])
+    assert result.exit_code == 1
+    assert "events that match no route have nowhere to go" in result.stderr
+    assert "proposed policy" in result.stderr
+
+
+def test_every_command_has_help() -> None:
+    """Each command explains itself in --help, with its exit codes."""
+    for command in ("check", "explain", "backtest"):
+        result = runner.invoke(policies_app, [command, "--help"])
+        assert result.exit_code == 0
+        assert "Exit code" in result.stdout
