@@ -49,6 +49,7 @@ class Clockwork(Protocol):
     def next_opening(self, moment: datetime) -> datetime: ...
     def add(self, start: datetime, duration: timedelta) -> datetime: ...
     def between(self, a: datetime, b: datetime) -> timedelta: ...
+    def after(self, start: datetime, duration: timedelta) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,26 @@ class BusinessCalendar:
             remaining -= closing - begin
         raise AssertionError("unreachable: _windows is unbounded without `until`")
 
+    def after(self, start: datetime, duration: timedelta) -> datetime:
+        """When a policy duration from `start` runs out on this calendar. Whole days count
+        business days (`5d`: five business days later, same time of day); anything else counts
+        business time within opening hours (`8h`: eight open hours)."""
+        if duration > timedelta(0) and duration % ONE_DAY == timedelta(0):
+            return self.add_days(start, duration // ONE_DAY)
+        return self.add(start, duration)
+
+    def add_days(self, start: datetime, days: int) -> datetime:
+        """`days` business days after `start` at the same local time; counting starts at the
+        next opening, and a result that falls outside hours moves to the next opening."""
+        begin = self.next_opening(start).astimezone(self._zone)
+        day, counted, searched = begin.date(), 0, 0
+        while counted < days:
+            day, searched = day + ONE_DAY, searched + 1
+            if searched > SEARCH_LIMIT_DAYS:
+                raise ValueError(f"calendar {self.name!r}: {days} business days not found")
+            counted += self.is_business_day(day)
+        return self.next_opening(datetime.combine(day, begin.time(), tzinfo=self._zone))
+
     def between(self, a: datetime, b: datetime) -> timedelta:
         """Business time elapsed from `a` to `b`; zero if `b` is not after `a`."""
         lo, hi = _utc(a, "a"), _utc(b, "b")
@@ -188,6 +209,9 @@ class _WallClock:
 
     def between(self, a: datetime, b: datetime) -> timedelta:
         return max(timedelta(0), _utc(b, "b") - _utc(a, "a"))
+
+    def after(self, start: datetime, duration: timedelta) -> datetime:
+        return self.add(start, duration)
 
 
 WALL_CLOCK = _WallClock()

@@ -155,7 +155,7 @@ class TimerSweep:
                 row.id,
                 row.current_step,
                 REMIND,
-                clock.add(now, timedelta(seconds=every)),
+                clock.after(now, timedelta(seconds=every)),
                 now,
             )
 

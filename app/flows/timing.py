@@ -93,7 +93,7 @@ def schedule_step(session: Session, row: ExceptionRow, now: datetime) -> None:
                 row.id,
                 row.current_step,
                 kind,
-                clock.add(now, timedelta(seconds=seconds)),
+                clock.after(now, timedelta(seconds=seconds)),
                 now,
             )
 

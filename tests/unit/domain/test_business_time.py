@@ -285,3 +285,22 @@ def test_between_inverts_add(clock: BusinessCalendar, start: datetime, seconds: 
     if seconds:
         assert clock.next_opening(start) < end
         assert clock.is_open(end - timedelta(seconds=1))
+
+
+@pytest.mark.parametrize(
+    ("start", "duration", "expected"),
+    [
+        ((2026, 11, 20, 10, 0), timedelta(days=1), (2026, 11, 23, 10, 0)),  # Fri -> Mon
+        ((2026, 11, 25, 10, 0), timedelta(days=1), (2026, 11, 27, 10, 0)),  # skips Thanksgiving
+        ((2026, 11, 21, 12, 0), timedelta(days=1), (2026, 11, 24, 9, 0)),  # Sat: from Mon 09:00
+        ((2026, 11, 23, 10, 0), timedelta(days=5), (2026, 12, 1, 10, 0)),  # week + Thanksgiving
+        ((2026, 11, 20, 16, 0), timedelta(hours=8), (2026, 11, 23, 15, 0)),  # hours stay hours
+    ],
+)
+def test_policy_durations_count_business_days_or_hours(
+    start: tuple[int, ...], duration: timedelta, expected: tuple[int, ...]
+) -> None:
+    """`after` reads whole days as business days at the same time, other durations as hours."""
+    zone = ZoneInfo("America/New_York")
+    result = FINANCE.after(datetime(*start, tzinfo=zone), duration)  # type: ignore[misc]
+    assert result == datetime(*expected, tzinfo=zone)  # type: ignore[misc]

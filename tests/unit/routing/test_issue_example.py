@@ -57,7 +57,7 @@ def test_issue_example_routes(tmp_path: Path) -> None:
     """Small discounts auto-approve, big ones go to the chain, disputes to their channel."""
     policy = load_policy_set(write_policy(tmp_path, ISSUE_POLICY, groups="version: 1\n"))
     small = policy.route(make_event(details__discount_pct="4.5"))
-    big = policy.route(make_event(details__discount_pct="3", invoice__amount="50000"))
+    big = policy.route(make_event(details__discount_pct="10", invoice__amount="50000"))
     dispute = policy.route(make_event(type="invoice_dispute"))
     other = policy.route(make_event(details__discount_pct="10"))
     assert small.route.auto_approve
