@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -57,6 +58,7 @@ def serve(
         typer.echo(f"countersign: the policies do not load:\n{error}", err=True)
         raise typer.Exit(2) from None
     signal.signal(signal.SIGHUP, lambda *_: runtime.reload_policies())
+    settings.COUNTERSIGN_PID_FILE.write_text(f"{os.getpid()}\n")
     if settings.SLACK_APP_TOKEN is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -127,19 +129,31 @@ def events_import(
         raise typer.Exit(1)
 
 
-def _mount_optional() -> None:
-    import importlib.util
+def reload_policies() -> None:
+    """Ask the running server (its pid in COUNTERSIGN_PID_FILE) to reload its policies.
 
-    if importlib.util.find_spec("app.routing.cli") is not None:  # TEMP until routing CLI lands
-        from app.routing.cli import policies_app
+    The server loads the folder again; if anything is wrong it keeps the policy in force,
+    logs why and posts it to the policy's admin_channel. Run `policies check` first."""
+    pid_file = _settings().COUNTERSIGN_PID_FILE
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError) as error:
+        typer.echo(f"countersign: no running server found via {pid_file}: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"asked server {pid} to reload its policies; its log says whether it did")
 
-        cli.add_typer(policies_app, name="policies")
+
+def _mount_subcommands() -> None:
+    from app.routing.cli import policies_app
     from app.sandbox.cli import sandbox_app
 
+    policies_app.command("reload")(reload_policies)
+    cli.add_typer(policies_app, name="policies")
     cli.add_typer(sandbox_app, name="sandbox")
 
 
-_mount_optional()
+_mount_subcommands()
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     OUTBOX_POLL_SECONDS: float = Field(default=1.0, gt=0, le=60)
     OUTBOX_MAX_ATTEMPTS: int = Field(default=12, ge=1, le=100)
     TIMER_SWEEP_SECONDS: float = Field(default=5.0, gt=0, le=300)
+    COUNTERSIGN_PID_FILE: Path = Path("countersign.pid")
 
     @field_validator("DATABASE_URL")
     @classmethod

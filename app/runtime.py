@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Mapping
 
+import structlog
 from slack_sdk import WebClient
 
 from app.clock import Clock, SystemClock
@@ -15,6 +16,7 @@ from app.flows.intake import Intake
 from app.flows.notify import SlackJobs
 from app.flows.outbox_worker import Handler, OutboxWorker
 from app.flows.policy_holder import PolicyHolder, ReloadResult
+from app.flows.ports import DeliveryFailed, RetryLater
 from app.flows.release import Release
 from app.flows.sweep import TimerSweep
 from app.intacct.client import IntacctClient
@@ -28,6 +30,7 @@ from app.slack.directory import Directory
 from app.slack.render import BlockRenderer
 from app.store.db import Database
 
+log = structlog.get_logger("countersign.runtime")
 REQUIRED = (
     "SLACK_BOT_TOKEN",
     "SLACK_SIGNING_SECRET",
@@ -97,16 +100,21 @@ class Runtime:
             jobs.THREAD_NOTE: slack.thread_note,
             jobs.NOTIFY_USER: slack.notify_user,
             jobs.DM_CARD: slack.dm_card,
+            jobs.CHANNEL_NOTICE: slack.channel_notice,
             jobs.RELEASE: Release(self.db, IntacctInvoices(self.intacct)),
         }
 
     def _tell_admins(self, kept: PolicySet, problems: str) -> None:
-        if kept.admin_channel:
-            self.chat.post_text(
-                kept.admin_channel,
-                f"Policy reload refused; policy {kept.content_hash[:12]} stays in force.\n"
-                f"```{problems[:2500]}```",
-            )
+        if not kept.admin_channel:
+            return
+        text = (
+            f"Policy reload refused; policy {kept.content_hash[:12]} stays in force.\n"
+            f"```{problems[:2500]}```"
+        )
+        try:
+            self.chat.post_text(kept.admin_channel, text)
+        except (RetryLater, DeliveryFailed) as error:  # the log line already has the problems
+            log.warning("policies.admin_notice_failed", error=str(error))
 
     def reload_policies(self) -> ReloadResult:
         return self.policies.reload()

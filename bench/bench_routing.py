@@ -37,10 +37,11 @@ def _condition(rng: random.Random, index: int) -> str:
     event_type = TYPES[index % len(TYPES)]
     low = rng.randrange(0, 40)
     amount = rng.choice([1000, 5000, 10000, 25000, 50000, 100000])
+    tiers = ", ".join(sorted(rng.sample(TIERS, 2)))
     choices = [
         f"{{type: {event_type}, details.discount_pct: {{gte: {low}}}}}",
         f"{{type: {event_type}, invoice.amount: {{between: [{amount}, {amount * 4}]}}}}",
-        f"{{type: {event_type}, customer.tier: {{in: [{', '.join(sorted(rng.sample(TIERS, 2)))}]}}}}",
+        f"{{type: {event_type}, customer.tier: {{in: [{tiers}]}}}}",
         f"{{type: {event_type}, source: {rng.choice(SOURCES)}, invoice.currency: "
         f"{rng.choice(CURRENCIES)}}}",
         f"{{type: {event_type}, customer.name: {{matches: 'C{index:03d}.*'}}}}",

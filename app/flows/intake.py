@@ -216,6 +216,14 @@ class Intake:
                 "invoice_fingerprint": row.invoice_fingerprint,
             },
         )
+        for channel in decision.notify_channels:
+            jobs.queue_channel_notice(
+                session,
+                channel,
+                f"{exception_label(row.id)} {event.type.label} for {event.customer.name}, "
+                f"{event.invoice.currency} {event.invoice.amount}: routed to {route.name}.",
+                now=now,
+            )
         if route.auto_approve:
             audit.append(
                 session,
@@ -226,6 +234,15 @@ class Intake:
                 detail={"route": route.name, "why": decision.reason},
             )
             jobs.queue_release(session, row.id, approval="auto", now=now)
+            if route.channel:
+                jobs.queue_channel_notice(
+                    session,
+                    route.channel,
+                    f"{exception_label(row.id)} {event.type.label} for {event.customer.name}, "
+                    f"{event.invoice.currency} {event.invoice.amount}: approved automatically "
+                    f"by route {route.name} ({decision.reason}).",
+                    now=now,
+                )
         else:
             schedule_step(session, row, now)
             outbox.enqueue(

@@ -15,6 +15,7 @@ UPDATE_CARD = "slack.update_card"
 THREAD_NOTE = "slack.thread_note"
 NOTIFY_USER = "slack.notify_user"
 DM_CARD = "slack.dm_card"
+CHANNEL_NOTICE = "slack.channel_notice"
 RELEASE = "intacct.release"
 
 
@@ -71,4 +72,11 @@ def queue_dm_card(
         payload={"exception_id": exception_id, "user": user, "intro": intro},
         exception_id=exception_id,
         now=now,
+    )
+
+
+def queue_channel_notice(session: Session, channel: str, text: str, *, now: datetime) -> None:
+    """A plain message in a channel, e.g. for routes with `continue: true` that only notify."""
+    outbox.enqueue(
+        session, kind=CHANNEL_NOTICE, payload={"channel": channel, "text": text}, now=now
     )

@@ -116,6 +116,9 @@ class SlackJobs:
     def notify_user(self, payload: dict[str, Any], now: datetime) -> None:
         self._chat.notify_user(str(payload["user"]), str(payload["text"]))
 
+    def channel_notice(self, payload: dict[str, Any], now: datetime) -> None:
+        self._chat.post_text(str(payload["channel"]), str(payload["text"]))
+
     def dm_card(self, payload: dict[str, Any], now: datetime) -> None:
         with self._db.transaction() as session:
             row = session.get(ExceptionRow, int(payload["exception_id"]))

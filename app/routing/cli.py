@@ -189,7 +189,7 @@ def _events_file(path: Path, since: datetime | None) -> Iterator[StoredEvent]:
 
 def _stored_events(since: datetime | None) -> Iterator[StoredEvent]:
     try:
-        from app.store.history import iter_stored_events  # type: ignore[import-not-found,unused-ignore]
+        from app.store.history import iter_stored_events
     except ImportError:
         raise _fail(
             "stored events are not available in this installation; use --events FILE.jsonl"

@@ -22,7 +22,7 @@ import httpx
 Json = dict[str, Any]
 
 TEAM_DOMAIN = "countersign-sandbox"
-VERIFICATION_TOKEN = "sandbox-verification-token"  # noqa: S105 - Slack's legacy field, fake
+VERIFICATION_TOKEN = "sandbox-verification-token"
 BOT_USER_ID = "U0COUNTERSIGN"
 FORM = "application/x-www-form-urlencoded"
 

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
 from app.store.tables import AuditEntryRow, AuditHeadRow
 
 GENESIS = "0" * 64
+_HEAD = "countersign.audit_head"  # the locked head row, kept for the rest of the transaction
 
 
 def _canonical(
@@ -33,6 +36,13 @@ def _canonical(
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+@event.listens_for(Session, "after_transaction_end")
+def _forget_head(session: Session, transaction: SessionTransaction) -> None:
+    """The head is only ours until the outermost transaction ends."""
+    if transaction.parent is None:
+        session.info.pop(_HEAD, None)
+
+
 def chain_hash(prev_hash: str, canonical: str) -> str:
     return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
 
@@ -47,9 +57,12 @@ def append(
     detail: dict[str, Any] | None = None,
 ) -> AuditEntryRow:
     """Add one entry to the chain inside the caller's transaction."""
-    head = session.exec(select(AuditHeadRow).with_for_update()).first()
-    if head is None:
-        raise RuntimeError("the audit head row is missing: run `countersign db upgrade`")
+    head = session.info.get(_HEAD)
+    if head is None:  # first append in this transaction: lock the head until commit
+        head = session.exec(select(AuditHeadRow).with_for_update()).first()
+        if head is None:
+            raise RuntimeError("the audit head row is missing: run `countersign db upgrade`")
+        session.info[_HEAD] = head
     # Round-trip through JSON so that what we hash is exactly what the store gives back.
     clean = json.loads(json.dumps(detail or {}, default=str))
     seq = head.seq + 1
@@ -67,7 +80,6 @@ def append(
     session.add(entry)
     head.seq, head.hash = seq, digest
     session.add(head)
-    session.flush()
     return entry
 
 

@@ -37,12 +37,6 @@ def enqueue(
     delay: timedelta = timedelta(0),
 ) -> None:
     """Queue work inside the caller's transaction; a repeated idempotency key is a no-op."""
-    if idempotency_key is not None:
-        existing = session.exec(
-            select(OutboxRow).where(OutboxRow.idempotency_key == idempotency_key)
-        ).first()
-        if existing is not None:
-            return
     row = OutboxRow(
         kind=kind,
         payload=payload,
@@ -51,6 +45,14 @@ def enqueue(
         available_at=now + delay,
         created_at=now,
     )
+    if idempotency_key is None:
+        session.add(row)
+        return
+    existing = session.exec(
+        select(OutboxRow).where(OutboxRow.idempotency_key == idempotency_key)
+    ).first()
+    if existing is not None:
+        return
     try:
         with session.begin_nested():
             session.add(row)

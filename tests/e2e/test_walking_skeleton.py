@@ -228,12 +228,14 @@ def test_intacct_outage_is_retried_and_posts_once(stack: Stack) -> None:
 
 
 def test_auto_approved_event_posts_without_a_card(stack: Stack) -> None:
-    """A route with auto_approve releases the invoice with no card, and says so in the audit."""
+    """A route with auto_approve releases the invoice with no card, only a notice in the channel."""
     seed_invoice(stack)
     answer = stack.send_event(discount_event(pct="3"))
     assert answer.json()["state"] == "approved"
     wait_for(lambda: stack.intacct.submissions(INVOICE) == 1, what="the auto release")
-    assert stack.slack.messages("C0BILLING") == []
+    (notice,) = stack.card() and stack.slack.messages("C0BILLING")
+    assert "approved automatically by route small-discount-auto" in notice.text
+    assert buttons(notice) == []
 
 
 def test_invalid_event_is_kept_and_answered_422(stack: Stack) -> None:

@@ -13,7 +13,7 @@ BOT_USER_ID = "U0COUNTERSIGN"
 BOT_ID = "B0COUNTERSIGN"
 APP_ID = "A0COUNTERSIGN"
 TEAM_DOMAIN = "countersign-sandbox"
-DEFAULT_BOT_TOKEN = "xoxb-sandbox-not-a-real-token"  # noqa: S105 - a fixed, fake sandbox token
+DEFAULT_BOT_TOKEN = "xoxb-sandbox-not-a-real-token"
 DEFAULT_TEAM_ID = "T0SANDBOX"
 
 

@@ -11,21 +11,21 @@ from app.slack.render import BlockRenderer
 
 
 def card(**changes: object) -> ExceptionCard:
-    base = dict(
-        exception_id=7,
-        label="BX-000007",
-        type_label="Non standard discount",
-        customer="Acme <script> & Co",
-        invoice="INV-7",
-        amount="USD 1,234.50",
-        figures=(("discount_pct", "25"),),
-        reason="Because *reasons*",
-        requester="U0REQUEST1",
-        route="big-discount",
-        state="Waiting for approval",
-        step_text="Step 1 of 2: 1 of 2 approver(s) must approve",
-        approvers=("U0FINMGR1", "fin.two@example.com"),
-    )
+    base: dict[str, object] = {
+        "exception_id": 7,
+        "label": "BX-000007",
+        "type_label": "Non standard discount",
+        "customer": "Acme <script> & Co",
+        "invoice": "INV-7",
+        "amount": "USD 1,234.50",
+        "figures": (("discount_pct", "25"),),
+        "reason": "Because *reasons*",
+        "requester": "U0REQUEST1",
+        "route": "big-discount",
+        "state": "Waiting for approval",
+        "step_text": "Step 1 of 2: 1 of 2 approver(s) must approve",
+        "approvers": ("U0FINMGR1", "fin.two@example.com"),
+    }
     base.update(changes)
     return ExceptionCard(**base)  # type: ignore[arg-type]
 
