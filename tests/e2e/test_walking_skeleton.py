@@ -272,3 +272,35 @@ def test_health_and_readiness(stack: Stack) -> None:
     assert ready.status_code == 200
     assert ready.json()["database"] == "ok"
     assert len(ready.json()["policies"]) == 64
+
+
+def test_too_many_events_or_too_many_bytes_is_413(stack: Stack) -> None:
+    """A batch of 1,001 events, or a body over 10 MiB, is refused with 413 and creates nothing."""
+    batch = {"events": [discount_event(f"evt-{n}") for n in range(1001)]}
+    assert stack.send_event(batch).status_code == 413
+    huge = discount_event(reason="x" * 100) | {"details": {"blob": "y" * (11 * 1024 * 1024)}}
+    assert stack.send_event(huge).status_code == 413
+    assert stack.http.get(f"{stack.url}/readyz").status_code == 200
+    assert stack.slack.messages("C0BILLING") == []
+
+
+def test_routing_decision_is_audited_with_why(stack: Stack) -> None:
+    """The opening audit entry names the route, why it matched and the policy's content hash."""
+    seed_invoice(stack)
+    stack.send_event(discount_event(pct="45"))
+    from sqlmodel import select
+
+    from app.store.tables import AuditEntryRow, ExceptionRow
+
+    with stack.runtime.db.transaction() as session:
+        opened = session.exec(
+            select(AuditEntryRow).where(AuditEntryRow.action == "exception.opened")
+        ).one()
+        row = session.exec(select(ExceptionRow)).one()
+    assert opened.detail["route"] == row.route_name == "huge-discount"
+    assert "discount_pct" in opened.detail["why"]
+    assert (
+        opened.detail["policy_hash"]
+        == row.policy_hash
+        == stack.runtime.policies.current().content_hash
+    )
