@@ -34,8 +34,7 @@ def populate(db: Database) -> None:
     step = {
         "approvers": ["U0FINMGR1", "U0FINMGR2"],
         "quorum": 1,
-        "escalate_to": ["U0CTRL1"],
-        "escalate_after_s": 28800,
+        "escalations": [{"after_s": 28800, "to": ["U0CTRL1"]}],
     }
     exception = {
         "type": "usage_anomaly",

@@ -64,10 +64,10 @@ def _steps_snapshot(decision: RouteDecision) -> list[dict[str, Any]]:
             "approvers": list(step.approvers),
             "quorum": step.quorum,
             "quorum_rule": step.quorum_rule,
-            "escalate_after_s": step.escalate_after.total_seconds()
-            if step.escalate_after
-            else None,
-            "escalate_to": list(step.escalate_to),
+            "escalations": [
+                {"after_s": level.after.total_seconds(), "to": list(level.to)}
+                for level in step.escalations
+            ],
         }
         for step in decision.route.steps
     ]

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, update
 
 from app.domain.business_time import WALL_CLOCK, BusinessCalendar, Clockwork
 from app.routing import CalendarSpec, PolicySet, RouteDecision
+from app.store import bulk
 from app.store.tables import ExceptionRow, TimerRow
 
 REMIND, ESCALATE, EXPIRE = "remind", "escalate", "expire"
@@ -30,6 +31,7 @@ def timing_snapshot(policies: PolicySet, decision: RouteDecision) -> dict[str, A
         "remind_every_s": _seconds(route.remind_every),
         "expire_after_s": _seconds(route.expire_after),
         "on_expire": route.on_expire,
+        "admin_channel": policies.admin_channel,
     }
 
 
@@ -65,6 +67,7 @@ def clockwork(timing: dict[str, Any]) -> Clockwork:
 
 def cancel_timers(session: Session, exception_id: int) -> None:
     """Retire every pending timer of an exception (decided, or moved to another step)."""
+    bulk.flush(session)
     session.execute(
         update(TimerRow)
         .where(col(TimerRow.exception_id) == exception_id, col(TimerRow.state) == "pending")
@@ -81,26 +84,33 @@ def schedule_step(session: Session, row: ExceptionRow, now: datetime) -> None:
         return
     clock = clockwork(row.timing)
     step = row.steps[row.current_step]
+    levels = step.get("escalations") or []
     plans = [
         (REMIND, row.timing.get("remind_every_s")),
-        (ESCALATE, step.get("escalate_after_s") if step.get("escalate_to") else None),
+        (ESCALATE, levels[0]["after_s"] if levels else None),
         (EXPIRE, row.timing.get("expire_after_s")),
     ]
     for kind, seconds in plans:
         if seconds:
-            add_timer(
-                session,
-                row.id,
-                row.current_step,
-                kind,
-                clock.after(now, timedelta(seconds=seconds)),
-                now,
-            )
+            due = clock.after(now, timedelta(seconds=seconds))
+            add_timer(session, row.id, row.current_step, kind, due, now)
 
 
 def add_timer(
-    session: Session, exception_id: int, step: int, kind: str, due: datetime, now: datetime
+    session: Session,
+    exception_id: int,
+    step: int,
+    kind: str,
+    due: datetime,
+    now: datetime,
+    level: int = 0,
 ) -> None:
-    session.add(
-        TimerRow(exception_id=exception_id, step=step, kind=kind, due_at=due, created_at=now)
-    )
+    values = {
+        "exception_id": exception_id,
+        "step": step,
+        "kind": kind,
+        "level": level,
+        "due_at": due,
+        "created_at": now,
+    }
+    bulk.insert_row(session, TimerRow.__table__, values)  # type: ignore[attr-defined]

@@ -3,11 +3,19 @@
 from app.routing.errors import PolicyLoadError, Problem
 from app.routing.explain import Explanation, RouteTrial, render_explain
 from app.routing.loader import content_hash, load_policy_set
-from app.routing.policy_set import CalendarSpec, CompiledRoute, PolicySet, RouteDecision, StepPlan
+from app.routing.policy_set import (
+    CalendarSpec,
+    CompiledRoute,
+    EscalationLevel,
+    PolicySet,
+    RouteDecision,
+    StepPlan,
+)
 
 __all__ = [
     "CalendarSpec",
     "CompiledRoute",
+    "EscalationLevel",
     "Explanation",
     "PolicyLoadError",
     "PolicySet",

@@ -121,6 +121,8 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
         route[key] = _duration(getattr(decision.route, key))
     for step, plan in zip(route["steps"], decision.route.steps, strict=True):
         step["escalate_after"] = _duration(plan.escalate_after)
+        for level, escalation in zip(step["escalations"], plan.escalations, strict=True):
+            level["after"] = _duration(escalation.after)
     return {
         "content_hash": explanation.content_hash,
         "trials": [asdict(trial) for trial in explanation.trials],

@@ -7,8 +7,14 @@ from dataclasses import dataclass, field
 from app.routing.conditions import Always, Cond
 from app.routing.errors import Problem
 from app.routing.fields import did_you_mean
-from app.routing.policy_set import CalendarSpec, CompiledRoute, PolicySet, StepPlan
-from app.routing.schema import CalendarDoc, FileDoc, Ref, RouteDoc, StepDoc, Timers
+from app.routing.policy_set import (
+    CalendarSpec,
+    CompiledRoute,
+    EscalationLevel,
+    PolicySet,
+    StepPlan,
+)
+from app.routing.schema import CalendarDoc, FileDoc, LevelDoc, Ref, RouteDoc, StepDoc, Timers
 from app.routing.source import Pos
 
 _SINGLE = ("timezone", "admin_channel", "defaults", "routes", "unmatched")
@@ -228,7 +234,6 @@ class Compiler:
 
     def _step(self, step: StepDoc, number: int, merged: _Merged) -> StepPlan | None:
         approvers = self._resolve(step.approvers, merged)
-        escalate_to = self._resolve(step.escalate_to, merged)
         if step.escalate_after is not None and not step.escalate_to:
             self.err(
                 step.escalate_after[1],
@@ -241,14 +246,30 @@ class Compiler:
                 f"step {number} has escalate_to but no escalate_after",
                 "say how long to wait first: escalate_after: 8h",
             )
-        if approvers is None or escalate_to is None:
+        written = step.escalations
+        if not written and step.escalate_after is not None and step.escalate_to:
+            written = [LevelDoc(step.pos, step.escalate_after, step.escalate_to)]
+        people = [self._resolve(level.to, merged) for level in written]
+        if approvers is None or any(to is None for to in people):
             return None
         rule = step.quorum.value if step.quorum else "1"
         quorum = self._quorum(rule, approvers, number, step.quorum.pos if step.quorum else step.pos)
         if quorum is None:
             return None
-        after = step.escalate_after[0] if step.escalate_after else None
-        return StepPlan(approvers, quorum, rule, after, escalate_to)
+        levels = tuple(
+            EscalationLevel(level.after[0], to)
+            for level, to in zip(written, people, strict=True)
+            if to is not None
+        )
+        first = levels[0] if levels else None
+        return StepPlan(
+            approvers,
+            quorum,
+            rule,
+            first.after if first else None,
+            first.to if first else (),
+            levels,
+        )
 
     def _quorum(self, rule: str, approvers: tuple[str, ...], number: int, pos: Pos) -> int | None:
         if rule == "all":

@@ -125,9 +125,9 @@ def render_plan(decision: RouteDecision) -> list[str]:
             f"  step {number}: {step.quorum} of {len(step.approvers)}{rule} must approve: "
             + ", ".join(step.approvers)
         )
-        if step.escalate_after is not None:
+        for level, escalation in enumerate(step.escalations):
             lines.append(
-                f"          escalate after {format_duration(step.escalate_after)} to "
-                + ", ".join(step.escalate_to)
+                f"          {'then' if level else 'escalate'} after "
+                f"{format_duration(escalation.after)} to " + ", ".join(escalation.to)
             )
     return lines

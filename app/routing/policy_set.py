@@ -28,14 +28,37 @@ class CalendarSpec:
 
 
 @dataclass(frozen=True)
+class EscalationLevel:
+    """One escalation level: after `after` (business time) its `to` people are asked too.
+
+    The first level's `after` counts from the step opening, each later one from the level before.
+    """
+
+    after: timedelta
+    to: tuple[str, ...]  # group refs resolved to Slack user ids / e-mails, deduplicated
+
+
+@dataclass(frozen=True)
 class StepPlan:
-    """One approval step: who may approve, how many must, and when to escalate to whom."""
+    """One approval step: who may approve, how many must, and when to escalate to whom.
+
+    `escalations` holds every level in order (`escalate_after` + `escalate_to` as written is one
+    level); `escalate_after` and `escalate_to` repeat the first level's, or None and ().
+    """
 
     approvers: tuple[str, ...]  # group refs resolved to Slack user ids / e-mails, deduplicated
     quorum: int  # resolved number (all → len, majority → len // 2 + 1)
     quorum_rule: str  # "1", "all", "majority": as written
     escalate_after: timedelta | None
     escalate_to: tuple[str, ...]
+    escalations: tuple[EscalationLevel, ...] = ()
+
+    def __post_init__(self) -> None:
+        first = self.escalations[0] if self.escalations else None
+        if (self.escalate_after, self.escalate_to) != (
+            (first.after, first.to) if first else (None, ())
+        ):
+            raise ValueError("escalate_after and escalate_to must be the first level's")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,17 @@ from datetime import date, time
 from app.routing.conditions import Cond
 from app.routing.errors import Problem
 from app.routing.holidays_check import check_holidays
-from app.routing.schema import NAME, CalendarDoc, FileDoc, Ref, RouteDoc, StepDoc, Timers, Values
+from app.routing.schema import (
+    NAME,
+    CalendarDoc,
+    FileDoc,
+    LevelDoc,
+    Ref,
+    RouteDoc,
+    StepDoc,
+    Timers,
+    Values,
+)
 from app.routing.source import YMap, YNode, YScalar, YSeq, describe
 from app.routing.when import WhenReader
 
@@ -25,14 +35,22 @@ TOP = (
 TIMER_KEYS = ("channel", "calendar", "remind_every", "expire_after", "on_expire")
 ROUTE = ("name", "description", "when", "continue", "auto_approve", "steps", *TIMER_KEYS)
 UNMATCHED = ("description", "auto_approve", "steps", *TIMER_KEYS)
-STEP = ("approvers", "quorum", "escalate_after", "escalate_to")
+STEP = ("approvers", "quorum", "escalate_after", "escalate_to", "escalations")
+LEVEL = ("after", "to")
+MAX_LEVELS = 5
 CALENDAR = ("timezone", "days", "hours", "holidays")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _STEP_HINT = "this belongs inside a step: steps: [{approvers: [...], quorum: 1}]"
 _WHEN_HINT = "conditions go under `when:`, e.g. when: {type: invoice_dispute}"
-_STEP_KEYS = ("approvers", "approver", "quorum", "escalate_after", "escalate_to")
+_STEP_KEYS = ("approvers", "approver", "quorum", "escalate_after", "escalate_to", "escalations")
 _WHEN_KEYS = ("type", "any", "all", "not", "condition", "conditions", "match", "if")
 ROUTE_HINTS = {**dict.fromkeys(_STEP_KEYS, _STEP_HINT), **dict.fromkeys(_WHEN_KEYS, _WHEN_HINT)}
+_LEVEL_EXAMPLE = "{after: 8h, to: [group:controller]}"
+LEVEL_HINTS = {
+    "escalate_after": f"in a level the delay is `after`: {_LEVEL_EXAMPLE}",
+    "escalate_to": f"in a level the people asked are `to`: {_LEVEL_EXAMPLE}",
+    "approvers": f"in a level the people asked are `to`: {_LEVEL_EXAMPLE}",
+}
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
@@ -266,6 +284,49 @@ class FileReader(Values):
                 escalate_to = self.approvers(found["escalate_to"][1], "escalate_to")
                 step.escalate_to = escalate_to or []
                 ok &= escalate_to is not None
+            if "escalations" in found:
+                key, value = found["escalations"]
+                if "escalate_after" in found or "escalate_to" in found:
+                    self.err(
+                        key.pos,
+                        f"step {number} has both `escalations` and escalate_after/escalate_to",
+                        "move them into the list as a level: {after: 8h, to: [...]}",
+                    )
+                    ok = False
+                levels = self._escalations(value, number)
+                step.escalations = levels or []
+                ok &= levels is not None
             all_ok &= ok
             steps.append(step)
         return steps if all_ok else None
+
+    def _escalations(self, node: YNode, number: int) -> list[LevelDoc] | None:
+        if not isinstance(node, YSeq) or not node.items:
+            self.err(
+                node.pos,
+                "`escalations` must be a non-empty list",
+                f"e.g. escalations: [{_LEVEL_EXAMPLE}]",
+            )
+            return None
+        all_ok = True
+        if len(node.items) > MAX_LEVELS:
+            self.err(
+                node.items[MAX_LEVELS].pos,
+                f"step {number} has {len(node.items)} escalation levels, more than {MAX_LEVELS}",
+                "a level may ask several people at once: to: [group:controller, group:cfo]",
+            )
+            all_ok = False
+        levels: list[LevelDoc] = []
+        for level, item in enumerate(node.items, start=1):
+            where = f"escalation level {level} of step {number}"
+            found = self.keys(item, where, LEVEL, required=LEVEL, hints=LEVEL_HINTS)
+            if found is None:
+                all_ok = False
+                continue
+            after = self.duration(found["after"][1], "`after`") if "after" in found else None
+            to = self.approvers(found["to"][1], "`to`") if "to" in found else None
+            if after is None or to is None:
+                all_ok = False
+                continue
+            levels.append(LevelDoc(item.pos, after, to))
+        return levels if all_ok else None

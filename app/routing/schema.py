@@ -47,12 +47,22 @@ class Timers:
 
 
 @dataclass
+class LevelDoc:
+    """One escalation level as written (`escalate_after` + `escalate_to` make one too)."""
+
+    pos: Pos
+    after: tuple[timedelta, Pos]
+    to: list[Ref]
+
+
+@dataclass
 class StepDoc:
     pos: Pos
     approvers: list[Ref]
     quorum: Ref | None = None
     escalate_after: tuple[timedelta, Pos] | None = None
     escalate_to: list[Ref] = field(default_factory=list)
+    escalations: list[LevelDoc] = field(default_factory=list)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app.store import bulk
 from app.store.claims import claim_due
 from app.store.db import Database
 from app.store.tables import OutboxRow
@@ -37,6 +38,16 @@ def enqueue(
     delay: timedelta = timedelta(0),
 ) -> None:
     """Queue work inside the caller's transaction; a repeated idempotency key is a no-op."""
+    if idempotency_key is None:
+        values = {
+            "kind": kind,
+            "payload": payload,
+            "exception_id": exception_id,
+            "available_at": now + delay,
+            "created_at": now,
+        }
+        bulk.insert_row(session, OutboxRow.__table__, values)  # type: ignore[attr-defined]
+        return
     row = OutboxRow(
         kind=kind,
         payload=payload,
@@ -45,9 +56,6 @@ def enqueue(
         available_at=now + delay,
         created_at=now,
     )
-    if idempotency_key is None:
-        session.add(row)
-        return
     existing = session.exec(
         select(OutboxRow).where(OutboxRow.idempotency_key == idempotency_key)
     ).first()

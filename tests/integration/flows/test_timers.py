@@ -41,8 +41,15 @@ def ny(*args: int) -> datetime:
     return datetime(*args, tzinfo=NY)  # type: ignore[misc]
 
 
-def open_event(db: Database, now: datetime, type_: str = "usage_anomaly", n: int = 1) -> int:
+def open_event(
+    db: Database,
+    now: datetime,
+    type_: str = "usage_anomaly",
+    n: int = 1,
+    details: dict[str, Any] | None = None,
+) -> int:
     event: dict[str, Any] = {
+        "details": details or {},
         "event_id": f"evt-{type_}-{n}",
         "source": "metering",
         "type": type_,
@@ -125,12 +132,40 @@ def test_escalation_adds_approvers_and_tells_them(db: Database) -> None:
         assert row is not None
         assert row.steps[0]["approvers"] == ["U0FINMGR1", "U0FINMGR2", "U0CTRL1"]
         notes = session.exec(select(OutboxRow).where(OutboxRow.kind == jobs.THREAD_NOTE)).all()
-    assert "no decision in 8 h of business time" in notes[0].payload["text"]
+    assert "no decision in 8 business hours" in notes[0].payload["text"]
     assert [p["user"] for p in dm_jobs(db) if p["intro"].startswith("Escalated")] == ["U0CTRL1"]
     result = decide(
         db, DecisionCommand(exception_id, Actor("U0CTRL1"), Outcome.APPROVE), now=clock.now()
     )
     assert result.state == "approved"
+
+
+def test_escalation_levels_chain_each_with_its_own_delay(db: Database) -> None:
+    """Level 1 fires after 2 h, level 2 one hour after that; each adds its people once."""
+    clock = SettableClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    exception_id = open_event(db, clock.now(), type_="mid_cycle_amendment")
+    sweep = TimerSweep(db, clock, worker_id="w1")
+
+    def approvers() -> list[str]:
+        with db.transaction() as session:
+            row = session.get(ExceptionRow, exception_id)
+            assert row is not None
+            return list(row.steps[0]["approvers"])
+
+    clock.current += timedelta(hours=2)
+    assert sweep.sweep().fired == 1
+    assert approvers() == ["U0FINMGR1", "U0FINMGR2", "U0CTRL1"]
+    assert due(db, "escalate") == clock.current + timedelta(hours=1)
+    clock.current += timedelta(minutes=59)
+    assert sweep.sweep().fired == 0
+    clock.current += timedelta(minutes=1)
+    assert sweep.sweep().fired == 1
+    assert approvers() == ["U0FINMGR1", "U0FINMGR2", "U0CTRL1", "U0CFO1"]
+    assert audit_actions(db) == ["timer.escalated", "timer.escalated"]
+    with db.transaction() as session:
+        notes = session.exec(select(OutboxRow).where(OutboxRow.kind == jobs.THREAD_NOTE)).all()
+    assert "Escalation level 2" in notes[-1].payload["text"]
+    assert "since the last escalation" in notes[-1].payload["text"]
 
 
 def test_timer_of_a_decided_exception_does_nothing(db: Database) -> None:
@@ -177,6 +212,57 @@ def test_expiry_rejects_when_the_policy_says_so(db: Database) -> None:
     assert row.state == "rejected"
     assert "expired" in (row.state_note or "").lower()
     assert timers(db) == []
+
+
+def approvers_of(db: Database, exception_id: int) -> list[str]:
+    with db.transaction() as session:
+        row = session.get(ExceptionRow, exception_id)
+        assert row is not None
+        return list(row.steps[row.current_step]["approvers"])
+
+
+def outbox(db: Database, kind: str) -> list[dict[str, Any]]:
+    with db.transaction() as session:
+        rows = session.exec(
+            select(OutboxRow).where(OutboxRow.kind == kind).order_by(col(OutboxRow.id))
+        ).all()
+    return [r.payload for r in rows]
+
+
+def test_expiry_escalates_at_once_and_the_level_timer_then_does_nothing(db: Database) -> None:
+    """Expiry before the level is due escalates now; the level's own timer then does nothing."""
+    clock = SettableClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    exception_id = open_event(db, clock.now(), "non_standard_discount", details={"case": "early"})
+    sweep = TimerSweep(db, clock, worker_id="w1")
+    clock.current += timedelta(hours=1)
+    assert sweep.sweep().fired == 1
+    assert approvers_of(db, exception_id) == ["U0FINMGR1", "U0FINMGR2", "U0CTRL1"]
+    assert "expired: no decision in 1 h" in dm_jobs(db)[-1]["intro"]
+    clock.current += timedelta(hours=1)
+    report = sweep.sweep()
+    assert (report.fired, report.skipped) == (0, 1)
+    assert audit_actions(db) == ["timer.expired", "timer.escalated"]
+    assert approvers_of(db, exception_id) == ["U0FINMGR1", "U0FINMGR2", "U0CTRL1"]
+
+
+def test_expiry_with_no_level_left_tells_the_admin_channel(db: Database) -> None:
+    """Expiring after the last escalation level keeps waiting and posts to the admin channel."""
+    clock = SettableClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    exception_id = open_event(db, clock.now(), "non_standard_discount")
+    sweep = TimerSweep(db, clock, worker_id="w1")
+    clock.current += timedelta(hours=1)
+    assert sweep.sweep().fired == 1
+    clock.current += timedelta(hours=2)
+    assert sweep.sweep().fired == 1
+    assert audit_actions(db) == ["timer.escalated", "timer.expired"]
+    (notice,) = outbox(db, jobs.CHANNEL_NOTICE)
+    assert notice["channel"] == "C0ADMIN"
+    assert "nobody left to escalate to" in notice["text"]
+    assert "Still waiting" in outbox(db, jobs.THREAD_NOTE)[-1]["text"]
+    with db.transaction() as session:
+        row = session.get(ExceptionRow, exception_id)
+    assert row is not None
+    assert row.state == "open"
 
 
 def test_two_instances_act_on_each_timer_exactly_once(database_url: str) -> None:

@@ -52,7 +52,7 @@ def test_explain_prints_the_tree() -> None:
     assert "✓ big-discount" in out
     assert "because any: details.discount_pct 25 ≥ 20" in out
     assert "step 1: 1 of 2 must approve: U0FINMGR1, U0FINMGR2" in out
-    assert "escalate after 8h to U0CTRL1" in out
+    assert "escalate after 8h to U0CTRL1\n          then after 1d to U0CFO1\n" in out
     assert "timers: calendar finance; remind every 4h; expire after 5d → escalate" in out
 
 
@@ -66,7 +66,24 @@ def test_explain_json_matches_the_router() -> None:
     assert data["decision"]["route"]["name"] == "disputes"
     assert data["decision"]["route"]["channel"] == "C0ARDISPUTES"
     assert data["decision"]["route"]["steps"][0]["escalate_after"] == "1d"
+    assert data["decision"]["route"]["steps"][0]["escalations"] == [
+        {"after": "1d", "to": ["U0FINMGR1", "U0FINMGR2"]}
+    ]
     assert [t["outcome"] for t in data["trials"]][:5] == ["no match"] * 4 + ["decides"]
+
+
+def test_explain_json_lists_every_escalation_level() -> None:
+    """`explain --format json` gives each level's delay as policy text and its people."""
+    event = ROOT / "examples" / "discount.json"
+    args = ["explain", str(event), "--policies", str(POLICIES), "--format", "json"]
+    result = runner.invoke(policies_app, args)
+    assert result.exit_code == 0
+    step = json.loads(result.stdout)["decision"]["route"]["steps"][0]
+    assert step["escalations"] == [
+        {"after": "8h", "to": ["U0CTRL1"]},
+        {"after": "1d", "to": ["U0CFO1"]},
+    ]
+    assert (step["escalate_after"], step["escalate_to"]) == ("8h", ["U0CTRL1"])
 
 
 def test_explain_rejects_an_invalid_event(tmp_path: Path) -> None:

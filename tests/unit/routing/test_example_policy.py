@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from app.domain.events import BillingEvent, ExceptionType
-from app.routing import load_policy_set
+from app.routing import EscalationLevel, load_policy_set
 
 ROOT = Path(__file__).resolve().parents[3]
 POLICIES = ROOT / "policies"
@@ -47,14 +48,17 @@ def test_example_events_route_as_documented(example: str, route: str, channel: s
 
 
 def test_big_discount_is_a_two_step_chain_with_escalation() -> None:
-    """big-discount asks a finance manager (escalating to the controller), then the CFO."""
+    """big-discount asks a finance manager (escalating to controller, then CFO), then the CFO."""
     route = load_policy_set(POLICIES).route(_view("discount.json")).route
     first, second = route.steps
     assert first.approvers == ("U0FINMGR1", "U0FINMGR2")
     assert first.quorum == 1
+    assert first.escalations == (
+        EscalationLevel(timedelta(hours=8), ("U0CTRL1",)),
+        EscalationLevel(timedelta(days=1), ("U0CFO1",)),
+    )
     assert first.escalate_to == ("U0CTRL1",)
-    assert first.escalate_after is not None
-    assert first.escalate_after.total_seconds() == 8 * 3600
+    assert first.escalate_after == timedelta(hours=8)
     assert second.approvers == ("U0CFO1",)
     assert route.calendar == "finance"
     assert route.on_expire == "escalate"
@@ -80,6 +84,11 @@ def test_example_policy_names_every_event_type() -> None:
 def test_example_policy_uses_only_sandbox_people_and_channels() -> None:
     """Approvers and channels are exactly those the local Slack emulator knows."""
     policy = load_policy_set(POLICIES)
-    people = {p for r in policy.routes for s in r.steps for p in (*s.approvers, *s.escalate_to)}
+    people = {
+        person
+        for route in policy.routes
+        for step in route.steps
+        for person in (*step.approvers, *(p for level in step.escalations for p in level.to))
+    }
     assert people <= {"U0BILLOPS1", "U0FINMGR1", "U0FINMGR2", "U0CTRL1", "U0CFO1"}
     assert {r.channel for r in policy.routes} <= {"C0BILLING", "C0ARDISPUTES", "C0ADMIN"}

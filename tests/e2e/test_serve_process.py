@@ -1,0 +1,135 @@
+"""`countersign serve` as a real process: `countersign policies reload` signals it, and a broken
+policy is refused while a good one takes effect."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.sandbox.intacct_emulator import IntacctEmulator
+from app.sandbox.intacct_emulator.emulator import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_KEY
+from app.sandbox.slack_emulator import SlackEmulator
+from tests.e2e.conftest import POLICIES
+from tests.e2e.harness import SIGNING_SECRET, WEBHOOK_SECRET, wait_for
+
+COUNTERSIGN = [str(Path(sys.executable).parent / "countersign")]
+
+
+@dataclass
+class Served:
+    url: str
+    env: dict[str, str]
+    policy: Path
+    slack: SlackEmulator
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _ready_hash(url: str) -> str | None:
+    try:
+        answer = httpx.get(f"{url}/readyz", timeout=2)
+    except httpx.TransportError:
+        return None
+    return str(answer.json()["policies"]) if answer.status_code == 200 else None
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    """The emulators in this process, Countersign in its own, with an editable policy folder."""
+    folder = tmp_path / "policies"
+    shutil.copytree(POLICIES, folder)
+    policy = folder / "routes.yml"
+    policy.write_text(
+        policy.read_text().replace("version: 1\n", "version: 1\nadmin_channel: C0ADMIN\n", 1)
+    )
+    slack, intacct = SlackEmulator().start(), IntacctEmulator().start()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'countersign.db'}",
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "BILLING_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "INTACCT_API_URL": intacct.base_url,
+        "INTACCT_CLIENT_ID": SANDBOX_CLIENT_ID,
+        "INTACCT_CLIENT_SECRET": SANDBOX_CLIENT_KEY,
+        "INTACCT_USERNAME": "countersign@sandbox",
+        "COUNTERSIGN_POLICIES": str(folder),
+        "COUNTERSIGN_PID_FILE": str(tmp_path / "countersign.pid"),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOG_FORMAT": "json",
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    subprocess.run([*COUNTERSIGN, "db", "upgrade"], env=env, check=True, capture_output=True)
+    server = subprocess.Popen(
+        [*COUNTERSIGN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _ready_hash(url), timeout=30, what="countersign serve to be ready")
+        yield Served(url, env, policy, slack)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        slack.stop()
+        intacct.stop()
+
+
+def _reload(served: Served) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*COUNTERSIGN, "policies", "reload"],
+        env=served.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_reload_command_signals_the_server_and_a_broken_policy_is_refused(
+    served: Served,
+) -> None:
+    """`policies reload` on a broken folder: the server keeps its hash and tells #admin."""
+    before = _ready_hash(served.url)
+    served.policy.write_text(served.policy.read_text().replace("group:cfo", "group:nobody"))
+    answer = _reload(served)
+    assert answer.returncode == 0, answer.stderr
+    notice = wait_for(lambda: served.slack.messages("C0ADMIN"), what="an admin notice")
+    assert "nobody" in notice[0].text
+    assert _ready_hash(served.url) == before
+
+
+def test_reload_command_applies_a_good_policy(served: Served) -> None:
+    """`policies reload` on a valid change: the running server's policy hash changes."""
+    before = _ready_hash(served.url)
+    served.policy.write_text(served.policy.read_text().replace("C0ARDISPUTES", "C0DISPUTES2"))
+    assert _reload(served).returncode == 0
+    after = wait_for(
+        lambda: (h := _ready_hash(served.url)) != before and h, what="the new policy hash"
+    )
+    assert after != before
+    assert served.slack.messages("C0ADMIN") == []
+
+
+def test_reload_command_without_a_server_says_so(tmp_path: Path) -> None:
+    """With no server behind the pid file, `policies reload` exits 1 and names the file."""
+    env = {**os.environ, "COUNTERSIGN_PID_FILE": str(tmp_path / "none.pid")}
+    answer = subprocess.run(
+        [*COUNTERSIGN, "policies", "reload"], env=env, capture_output=True, text=True, check=False
+    )
+    assert answer.returncode == 1
+    assert "none.pid" in answer.stderr
