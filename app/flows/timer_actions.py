@@ -13,7 +13,7 @@ from sqlmodel import Session
 from app.domain.business_time import Clockwork, humanize
 from app.domain.lifecycle import State, exception_label, move
 from app.flows import jobs
-from app.flows.timing import ESCALATE, REMIND, add_timer, cancel_timers
+from app.flows.timing import ESCALATE, REMIND, cancel_timers, schedule_after
 from app.store import audit
 from app.store.tables import ExceptionRow
 
@@ -65,10 +65,7 @@ def remind(
         exception_id=row.id,
         detail={"step": row.current_step, "approvers": pending, "waited": how_long},
     )
-    every = row.timing.get("remind_every_s")
-    if every:
-        due = clock.after(now, timedelta(seconds=every))
-        add_timer(session, row.id, row.current_step, REMIND, due, now)
+    schedule_after(session, row, clock, REMIND, row.timing.get("remind_every_s"), now)
 
 
 def escalate(
@@ -111,8 +108,8 @@ def escalate(
     )
     jobs.queue_card_update(session, row.id, now=now)
     if level + 1 < len(levels):
-        due = clock.after(now, timedelta(seconds=levels[level + 1]["after_s"]))
-        add_timer(session, row.id, row.current_step, ESCALATE, due, now, level=level + 1)
+        after_s = levels[level + 1]["after_s"]
+        schedule_after(session, row, clock, ESCALATE, after_s, now, level=level + 1)
     return True
 
 

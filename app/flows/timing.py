@@ -91,9 +91,23 @@ def schedule_step(session: Session, row: ExceptionRow, now: datetime) -> None:
         (EXPIRE, row.timing.get("expire_after_s")),
     ]
     for kind, seconds in plans:
-        if seconds:
-            due = clock.after(now, timedelta(seconds=seconds))
-            add_timer(session, row.id, row.current_step, kind, due, now)
+        schedule_after(session, row, clock, kind, seconds, now)
+
+
+def schedule_after(
+    session: Session,
+    row: ExceptionRow,
+    clock: Clockwork,
+    kind: str,
+    seconds: float | None,
+    now: datetime,
+    level: int = 0,
+) -> None:
+    """Add a `kind` timer for the current step, `seconds` of the calendar's time from now."""
+    assert row.id is not None
+    if seconds:
+        due = clock.after(now, timedelta(seconds=seconds))
+        add_timer(session, row.id, row.current_step, kind, due, now, level=level)
 
 
 def add_timer(
