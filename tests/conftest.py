@@ -36,16 +36,19 @@ def _postgres_database() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database URL on each backend."""
+def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty, unmigrated database URL on each backend."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'countersign.db'}"
-        upgrade(url)
-        yield url
+        yield f"sqlite:///{tmp_path / 'countersign.db'}"
         return
-    for url in _postgres_database():
-        upgrade(url)
-        yield url
+    yield from _postgres_database()
+
+
+@pytest.fixture
+def database_url(blank_database_url: str) -> str:
+    """A migrated, empty database URL on each backend."""
+    upgrade(blank_database_url)
+    return blank_database_url
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
@@ -92,6 +92,33 @@ class BusinessCalendar:
                 raise ValueError(
                     f"calendar {self.name!r}: no public holidays known for {where!r}"
                 ) from exc
+
+    def to_json(self) -> dict[str, Any]:
+        """The calendar as plain JSON, to snapshot it on an exception (see `from_json`)."""
+        return {
+            "name": self.name,
+            "timezone": self.timezone,
+            "days": sorted(self.days),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "holiday_country": self.holiday_country,
+            "holiday_subdiv": self.holiday_subdiv,
+            "extra_holidays": sorted(d.isoformat() for d in self.extra_holidays),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BusinessCalendar:
+        """The calendar `to_json` wrote."""
+        return cls(
+            name=data["name"],
+            timezone=data["timezone"],
+            days=frozenset(data["days"]),
+            start=time.fromisoformat(data["start"]),
+            end=time.fromisoformat(data["end"]),
+            holiday_country=data["holiday_country"],
+            holiday_subdiv=data["holiday_subdiv"],
+            extra_holidays=frozenset(date.fromisoformat(d) for d in data["extra_holidays"]),
+        )
 
     def is_business_day(self, day: date) -> bool:
         """True if `day` is a business weekday that is neither a public nor an extra holiday."""

@@ -5,13 +5,13 @@ timers keep the rules it was routed under even if the policy changes later."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, update
 
 from app.domain.business_time import WALL_CLOCK, BusinessCalendar, Clockwork
-from app.routing import CalendarSpec, PolicySet, RouteDecision
+from app.routing import PolicySet, RouteDecision
 from app.store import bulk
 from app.store.tables import ExceptionRow, TimerRow
 
@@ -25,9 +25,9 @@ def _seconds(value: timedelta | None) -> float | None:
 def timing_snapshot(policies: PolicySet, decision: RouteDecision) -> dict[str, Any]:
     """The route's timers and calendar, as plain JSON for the exception row."""
     route = decision.route
-    spec = policies.calendars.get(route.calendar) if route.calendar else None
+    calendar = policies.calendars.get(route.calendar) if route.calendar else None
     return {
-        "calendar": _calendar_json(spec) if spec is not None else None,
+        "calendar": calendar.to_json() if calendar is not None else None,
         "remind_every_s": _seconds(route.remind_every),
         "expire_after_s": _seconds(route.expire_after),
         "on_expire": route.on_expire,
@@ -35,34 +35,10 @@ def timing_snapshot(policies: PolicySet, decision: RouteDecision) -> dict[str, A
     }
 
 
-def _calendar_json(spec: CalendarSpec) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "timezone": spec.timezone,
-        "days": sorted(spec.days),
-        "start": spec.start.isoformat(),
-        "end": spec.end.isoformat(),
-        "holiday_country": spec.holiday_country,
-        "holiday_subdiv": spec.holiday_subdiv,
-        "extra_holidays": sorted(d.isoformat() for d in spec.extra_holidays),
-    }
-
-
 def clockwork(timing: dict[str, Any]) -> Clockwork:
     """The calendar an exception's timers count on (wall-clock time when it has none)."""
-    spec = timing.get("calendar")
-    if not spec:
-        return WALL_CLOCK
-    return BusinessCalendar(
-        name=spec["name"],
-        timezone=spec["timezone"],
-        days=frozenset(spec["days"]),
-        start=time.fromisoformat(spec["start"]),
-        end=time.fromisoformat(spec["end"]),
-        holiday_country=spec["holiday_country"],
-        holiday_subdiv=spec["holiday_subdiv"],
-        extra_holidays=frozenset(date.fromisoformat(d) for d in spec["extra_holidays"]),
-    )
+    calendar = timing.get("calendar")
+    return BusinessCalendar.from_json(calendar) if calendar else WALL_CLOCK
 
 
 def cancel_timers(session: Session, exception_id: int) -> None:

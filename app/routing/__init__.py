@@ -4,7 +4,6 @@ from app.routing.errors import PolicyLoadError, Problem
 from app.routing.explain import Explanation, RouteTrial, render_explain
 from app.routing.loader import content_hash, load_policy_set
 from app.routing.policy_set import (
-    CalendarSpec,
     CompiledRoute,
     EscalationLevel,
     PolicySet,
@@ -13,7 +12,6 @@ from app.routing.policy_set import (
 )
 
 __all__ = [
-    "CalendarSpec",
     "CompiledRoute",
     "EscalationLevel",
     "Explanation",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.domain.business_time import BusinessCalendar
 from app.routing.conditions import Always, Cond
 from app.routing.errors import Problem
 from app.routing.fields import did_you_mean
 from app.routing.policy_set import (
-    CalendarSpec,
     CompiledRoute,
     EscalationLevel,
     PolicySet,
@@ -103,7 +103,7 @@ class Compiler:
             merged.broken_groups |= doc.broken_groups
         return merged
 
-    def _calendars(self, merged: _Merged, zone: str | None) -> dict[str, CalendarSpec]:
+    def _calendars(self, merged: _Merged, zone: str | None) -> dict[str, BusinessCalendar]:
         specs = {}
         for name, cal in merged.calendars.items():
             tz = cal.timezone.value if cal.timezone else zone
@@ -114,16 +114,19 @@ class Compiler:
                     "set `timezone:` at the top of the policy or in the calendar",
                 )
                 continue
-            specs[name] = CalendarSpec(
-                name,
-                tz,
-                cal.days,
-                cal.start,
-                cal.end,
-                cal.holiday_country,
-                cal.holiday_subdiv,
-                cal.extra_holidays,
-            )
+            try:
+                specs[name] = BusinessCalendar(
+                    name,
+                    tz,
+                    cal.days,
+                    cal.start,
+                    cal.end,
+                    cal.holiday_country,
+                    cal.holiday_subdiv,
+                    cal.extra_holidays,
+                )
+            except ValueError as error:  # the reader checked each part; this is a backstop
+                self.err(cal.pos, str(error))
         return specs
 
     def _calendar_ref(self, ref: Ref, merged: _Merged) -> str | None:

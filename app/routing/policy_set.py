@@ -4,27 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from app.domain.business_time import BusinessCalendar
 from app.routing.conditions import ALL_TYPES, Cond, Predicate
 
 if TYPE_CHECKING:
     from app.routing.explain import Explanation
-
-
-@dataclass(frozen=True)
-class CalendarSpec:
-    """Business days and hours in a time zone, with public and extra holidays (mon = 0)."""
-
-    name: str
-    timezone: str
-    days: frozenset[int]
-    start: time
-    end: time
-    holiday_country: str | None
-    holiday_subdiv: str | None
-    extra_holidays: frozenset[date]
 
 
 @dataclass(frozen=True)
@@ -107,7 +94,7 @@ class PolicySet:
         admin_channel: str | None,
         routes: tuple[CompiledRoute, ...],
         conditions: tuple[Cond, ...],
-        calendars: Mapping[str, CalendarSpec],
+        calendars: Mapping[str, BusinessCalendar],
         groups: Mapping[str, tuple[str, ...]],
         files: tuple[str, ...],
     ) -> None:

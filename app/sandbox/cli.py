@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,11 +14,11 @@ import httpx
 import typer
 
 from app.sandbox.local import (
-    INTACCT_USERNAME,
     INVOICES,
     SIGNING_SECRET,
     WEBHOOK_SECRET,
     Ports,
+    emulator_settings,
     walkthrough,
 )
 
@@ -28,6 +30,20 @@ SANDBOX_DB = "sqlite:///./countersign-sandbox.db"
 
 def _database_url() -> str:
     return os.environ.get("DATABASE_URL", SANDBOX_DB)
+
+
+@contextmanager
+def _reaching(what: str) -> Iterator[None]:
+    """Nothing listening is one clear line, not a traceback."""
+    try:
+        yield
+    except httpx.TransportError as error:
+        typer.echo(
+            f"countersign: cannot reach {what} ({error}). Is `countersign sandbox up` (make run) "
+            "running, on these ports?",
+            err=True,
+        )
+        raise typer.Exit(1) from None
 
 
 @sandbox_app.command("up")
@@ -43,7 +59,6 @@ def up(
     from app.logs import configure_logging
     from app.runtime import Runtime
     from app.sandbox.intacct_emulator import IntacctEmulator
-    from app.sandbox.intacct_emulator.emulator import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_KEY
     from app.sandbox.slack_emulator import SlackEmulator
     from app.store.migrate import upgrade
     from app.web import create_web_app
@@ -61,15 +76,8 @@ def up(
             amount=invoice.amount,
         )
     settings = load_settings(
+        **emulator_settings(slack, intacct),
         DATABASE_URL=_database_url(),
-        SLACK_BOT_TOKEN=slack.bot_token,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack.api_url,
-        BILLING_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        INTACCT_API_URL=intacct.base_url,
-        INTACCT_CLIENT_ID=SANDBOX_CLIENT_ID,
-        INTACCT_CLIENT_SECRET=SANDBOX_CLIENT_KEY,
-        INTACCT_USERNAME=INTACCT_USERNAME,
         LOG_FORMAT=os.environ.get("LOG_FORMAT", "console"),
     )
     configure_logging(settings.LOG_FORMAT, settings.LOG_LEVEL)
@@ -99,16 +107,18 @@ def send(
 
     body = file.read_bytes()
     stamp = int(time.time())
-    response = httpx.post(
-        f"{Ports(app=port).app_url}/billing-events",
-        content=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Countersign-Timestamp": str(stamp),
-            "X-Countersign-Signature": webhook.sign(WEBHOOK_SECRET, stamp, body),
-        },
-        timeout=10,
-    )
+    url = f"{Ports(app=port).app_url}/billing-events"
+    with _reaching(f"Countersign at {url}"):
+        response = httpx.post(
+            url,
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Countersign-Timestamp": str(stamp),
+                "X-Countersign-Signature": webhook.sign(WEBHOOK_SECRET, stamp, body),
+            },
+            timeout=10,
+        )
     typer.echo(f"{response.status_code} {response.text}")
 
 
@@ -138,22 +148,39 @@ def click(
         typer.echo(f"{exception} has no card (yet).", err=True)
         raise typer.Exit(1)
     ports = Ports(port, slack_port)
-    with SlackDelivery(
-        app_url=f"{ports.app_url}/slack/events",
-        signing_secret=SIGNING_SECRET,
-        emulator_url=ports.slack_url,
-    ) as delivery:
+    with (
+        _reaching(f"Countersign at {ports.app_url} or Slack at {ports.slack_url}"),
+        SlackDelivery(
+            app_url=f"{ports.app_url}/slack/events",
+            signing_secret=SIGNING_SECRET,
+            emulator_url=ports.slack_url,
+        ) as delivery,
+    ):
+        views_url = f"{ports.slack_url}_emulator/views"
+        opened_before = len(httpx.get(views_url, timeout=10).json()["opened"])
         action_id = ActionId.APPROVE if action == "approve" else ActionId.REJECT
         answer = delivery.click(row.channel, row.message_ts, action_id, user)
         typer.echo(f"click: {answer.status_code}")
         if action == "reject":
-            time.sleep(0.5)
-            views = httpx.get(f"{ports.slack_url}_emulator/views", timeout=10).json()
-            view = views[-1] if isinstance(views, list) else views["opened"][-1]
+            view = _new_view(views_url, opened_before)
+            if view is None:
+                typer.echo("no reason dialog opened (see the ephemeral notice: `show`)", err=True)
+                raise typer.Exit(1)
             answer = delivery.submit_view(
                 view["id"], user, {BlockId.REJECT_REASON: {REJECT_REASON_ACTION: reason}}
             )
             typer.echo(f"reason submitted: {answer.status_code} {answer.text}")
+
+
+def _new_view(views_url: str, opened_before: int, wait: float = 5.0) -> dict[str, Any] | None:
+    """The modal the click opened, once the app has opened it; None if none came."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        opened = httpx.get(views_url, timeout=10).json()["opened"]
+        if len(opened) > opened_before:
+            return dict(opened[-1])
+        time.sleep(0.05)
+    return None
 
 
 @sandbox_app.command("show")
@@ -162,7 +189,9 @@ def show(
     raw: Annotated[bool, typer.Option(help="Print the emulator's whole state as JSON.")] = False,
 ) -> None:
     """Print what the emulated Slack shows: cards, their threads, private notices and DMs."""
-    state = httpx.get(f"{Ports(slack=slack_port).slack_url}_emulator/state", timeout=10).json()
+    url = f"{Ports(slack=slack_port).slack_url}_emulator/state"
+    with _reaching(f"the Slack emulator at {url}"):
+        state = httpx.get(url, timeout=10).json()
     if raw:
         typer.echo(json.dumps(state, indent=2))
         return

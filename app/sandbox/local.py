@@ -4,10 +4,37 @@ Everything uses obviously fake secrets; nothing leaves the machine."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.sandbox.intacct_emulator import IntacctEmulator
+    from app.sandbox.slack_emulator import SlackEmulator
 
 SIGNING_SECRET = "sandbox-signing-secret-not-real"
 WEBHOOK_SECRET = "sandbox-webhook-secret-not-real"
 INTACCT_USERNAME = "countersign@sandbox"
+
+
+def emulator_settings(
+    slack: SlackEmulator,
+    intacct: IntacctEmulator,
+    *,
+    signing_secret: str = SIGNING_SECRET,
+    webhook_secret: str = WEBHOOK_SECRET,
+) -> dict[str, str]:
+    """The settings that wire Countersign to the two running emulators (fake secrets)."""
+    from app.sandbox.intacct_emulator.emulator import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_KEY
+
+    return {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": signing_secret,
+        "SLACK_API_URL": slack.api_url,
+        "BILLING_WEBHOOK_SECRET": webhook_secret,
+        "INTACCT_API_URL": intacct.base_url,
+        "INTACCT_CLIENT_ID": SANDBOX_CLIENT_ID,
+        "INTACCT_CLIENT_SECRET": SANDBOX_CLIENT_KEY,
+        "INTACCT_USERNAME": INTACCT_USERNAME,
+    }
 
 
 @dataclass(frozen=True)
@@ -59,6 +86,6 @@ In another terminal (source .venv/bin/activate first):
   countersign sandbox click BX-000001 approve --as U0OUTSIDER  # refused, privately
   countersign sandbox send examples/dispute.json         # routed to #ar-disputes
   countersign sandbox click BX-000002 reject --as U0BILLOPS1 --reason "credit note instead"
-  countersign audit verify                               # with DATABASE_URL of the sandbox
+  DATABASE_URL=sqlite:///./countersign-sandbox.db countersign audit verify   # the evidence
 Stop with Ctrl-C.
 """

@@ -17,7 +17,7 @@ from app import webhook
 from app.config import load_settings
 from app.runtime import Runtime
 from app.sandbox.intacct_emulator import IntacctEmulator
-from app.sandbox.intacct_emulator.emulator import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_KEY
+from app.sandbox.local import emulator_settings
 from app.sandbox.slack_delivery import SlackDelivery
 from app.sandbox.slack_emulator import SlackEmulator
 from app.web import create_web_app
@@ -99,15 +99,10 @@ def start_stack(database_url: str, policies: str) -> Stack:
     slack = SlackEmulator().start()
     intacct = IntacctEmulator().start()
     settings = load_settings(
+        **emulator_settings(
+            slack, intacct, signing_secret=SIGNING_SECRET, webhook_secret=WEBHOOK_SECRET
+        ),
         DATABASE_URL=database_url,
-        SLACK_BOT_TOKEN=slack.bot_token,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack.api_url,
-        BILLING_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        INTACCT_API_URL=intacct.base_url,
-        INTACCT_CLIENT_ID=SANDBOX_CLIENT_ID,
-        INTACCT_CLIENT_SECRET=SANDBOX_CLIENT_KEY,
-        INTACCT_USERNAME="countersign@sandbox",
         COUNTERSIGN_POLICIES=policies,
         OUTBOX_POLL_SECONDS=0.2,
         LOG_FORMAT="console",

@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from app.sandbox.intacct_emulator import IntacctEmulator
-from app.sandbox.intacct_emulator.emulator import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_KEY
+from app.sandbox.local import emulator_settings
 from app.sandbox.slack_emulator import SlackEmulator
 from tests.e2e.conftest import POLICIES
-from tests.e2e.harness import SIGNING_SECRET, WEBHOOK_SECRET, wait_for
+from tests.e2e.harness import wait_for
 
 COUNTERSIGN = [str(Path(sys.executable).parent / "countersign")]
 
@@ -59,15 +59,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
     port = _free_port()
     env = {
         **os.environ,
+        **emulator_settings(slack, intacct),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'countersign.db'}",
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.api_url,
-        "BILLING_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "INTACCT_API_URL": intacct.base_url,
-        "INTACCT_CLIENT_ID": SANDBOX_CLIENT_ID,
-        "INTACCT_CLIENT_SECRET": SANDBOX_CLIENT_KEY,
-        "INTACCT_USERNAME": "countersign@sandbox",
         "COUNTERSIGN_POLICIES": str(folder),
         "COUNTERSIGN_PID_FILE": str(tmp_path / "countersign.pid"),
         "HOST": "127.0.0.1",

@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 from decimal import Decimal
-from types import TracebackType
 from typing import Any, Literal
 
 from app.sandbox.intacct_emulator.failures import FailureKind, FailureQueue, Operation
 from app.sandbox.intacct_emulator.recording import RecordedRequest, RequestLog
 from app.sandbox.intacct_emulator.server import API_PREFIX, EmulatorServer, Router
 from app.sandbox.intacct_emulator.state import CompanyState
+from app.sandbox.serving import BackgroundServer
 
 # Obviously fake sandbox credentials (the client secret the emulator expects by default).
 SANDBOX_CLIENT_ID = "sandbox-client-id"
 SANDBOX_CLIENT_KEY = "sandbox-client-secret-not-real"
 
 
-class IntacctEmulator:
+class IntacctEmulator(BackgroundServer[EmulatorServer]):
     """A real HTTP server in a background thread, with test controls for state and failures.
 
     Credentials default to obviously fake sandbox values; nothing here talks to Sage.
     """
+
+    thread_name = "intacct-emulator"
 
     def __init__(
         self,
@@ -33,6 +34,7 @@ class IntacctEmulator:
         port: int = 0,
         token_ttl: int = 3600,
     ) -> None:
+        super().__init__()
         self._host = host
         self._port = port
         self._state = CompanyState(
@@ -40,61 +42,22 @@ class IntacctEmulator:
         )
         self._failures = FailureQueue()
         self._log = RequestLog()
-        self._server: EmulatorServer | None = None
-        self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
-        where = self.base_url if self._server else "stopped"
+        where = self.base_url if self.running else "stopped"
         return f"IntacctEmulator({where})"
 
-    # -- lifecycle ------------------------------------------------------------------------------
-
-    def start(self) -> IntacctEmulator:
-        """Bind (port 0 picks a free port) and serve in a daemon thread."""
-        if self._server is not None:
-            return self
-        server = EmulatorServer(
+    def _make_server(self) -> EmulatorServer:
+        return EmulatorServer(
             (self._host, self._port), Router(self._state, self._failures), self._log
         )
-        thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="intacct-emulator",
-            daemon=True,
-        )
-        self._server, self._thread = server, thread
-        thread.start()
-        return self
 
-    def stop(self) -> None:
-        """Wake stalled handlers, stop serving, close the socket and join every thread."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        server.stopping.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> IntacctEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _before_shutdown(self, server: EmulatorServer) -> None:
+        server.stopping.set()  # wake handlers stalled by an injected timeout
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running; call start()")
-        host, port = self._server.server_address[:2]
-        host_text = host.decode() if isinstance(host, bytes) else host
-        return f"http://{host_text}:{port}{API_PREFIX}"
+        return f"{self._base_url()}{API_PREFIX}"
 
     # -- state ----------------------------------------------------------------------------------
 

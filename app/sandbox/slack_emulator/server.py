@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import copy
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from types import TracebackType
 
+from app.sandbox.serving import BackgroundServer
 from app.sandbox.slack_emulator.handler import EmulatorServer
 from app.sandbox.slack_emulator.models import (
     DEFAULT_BOT_TOKEN,
@@ -23,13 +22,15 @@ from app.sandbox.slack_emulator.models import (
 from app.sandbox.slack_emulator.workspace import Fault, Workspace
 
 
-class SlackEmulator:
+class SlackEmulator(BackgroundServer[EmulatorServer]):
     """The Slack Web API on loopback, for `WebClient(base_url=emulator.api_url)`.
 
     Use as a context manager, or call start() and stop(). Inspection methods read the state
     directly; another process uses the HTTP surface under `/_emulator/` instead.
     `monotonic` is the clock for trigger_id and response_url expiry (injectable for tests).
     """
+
+    thread_name = "slack-emulator"
 
     def __init__(
         self,
@@ -42,6 +43,7 @@ class SlackEmulator:
         port: int = 0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         self._workspace = Workspace(
             bot_token=bot_token,
             team_id=team_id,
@@ -50,53 +52,14 @@ class SlackEmulator:
             monotonic=monotonic,
         )
         self._address = (host, port)
-        self._server: EmulatorServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> SlackEmulator:
-        """Bind (port 0 picks a free port) and serve on a background thread."""
-        if self._server is not None:
-            raise RuntimeError("the Slack emulator is already running")
-        self._server = EmulatorServer(self._address, self._workspace)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="slack-emulator",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, wait for in-flight requests, close the socket. Safe to call twice."""
-        server, thread = self._server, self._thread
-        self._server, self._thread = None, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=10)
-
-    def __enter__(self) -> SlackEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _make_server(self) -> EmulatorServer:
+        return EmulatorServer(self._address, self._workspace)
 
     @property
     def url(self) -> str:
         """`http://127.0.0.1:PORT/`"""
-        if self._server is None:
-            raise RuntimeError("the Slack emulator is not running; call start()")
-        return self._server.base_url
+        return self._running_server().base_url
 
     @property
     def api_url(self) -> str:

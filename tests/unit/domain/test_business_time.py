@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -230,6 +231,15 @@ def test_invalid_calendar_is_refused(changes: dict[str, object], message: str) -
     } | changes
     with pytest.raises(ValueError, match=message):
         BusinessCalendar(**fields)  # type: ignore[arg-type]
+
+
+def test_json_snapshot_gives_back_the_same_calendar() -> None:
+    """A calendar written with `to_json` and read with `from_json` is equal and counts alike."""
+    snapshot = json.loads(json.dumps(FINANCE.to_json()))
+    again = BusinessCalendar.from_json(snapshot)
+    assert again == FINANCE
+    start = ny(2026, 12, 23, 17)
+    assert again.add(start, 2 * H) == FINANCE.add(start, 2 * H) == ny(2026, 12, 28, 10)
 
 
 def test_calendar_is_hashable_and_compares_by_value() -> None:

@@ -43,11 +43,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_timer_due", ["state", "due_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_timer_exception_id"), ["exception_id"], unique=False)
 
-    with op.batch_alter_table("billing_exception", schema=None) as batch_op:
-        # Exceptions opened before timers existed have none: an empty timing object.
-        batch_op.add_column(
-            sa.Column("timing", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
-        )
+    # Exceptions opened before timers existed have none: an empty timing object. A plain ADD
+    # COLUMN (SQLite accepts a constant default), not a batch table copy: the table is big and
+    # other tables point at it.
+    op.add_column(
+        "billing_exception",
+        sa.Column("timing", sa.JSON(), nullable=False, server_default=sa.text("'{}'")),
+    )
 
     # ### end Alembic commands ###
 
