@@ -61,9 +61,19 @@ def serve(
     settings.COUNTERSIGN_PID_FILE.write_text(f"{os.getpid()}\n")
     if settings.SLACK_APP_TOKEN is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from slack_sdk.errors import SlackApiError
 
         handler = SocketModeHandler(runtime.bolt, settings.SLACK_APP_TOKEN.get_secret_value())
-        handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
+        try:
+            handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
+        except SlackApiError as error:
+            reason = error.response.get("error", "unknown error")
+            typer.echo(
+                f"countersign: Socket Mode could not connect ({reason}); SLACK_APP_TOKEN must be "
+                "the app-level token (xapp-…) with connections:write",
+                err=True,
+            )
+            raise typer.Exit(2) from None
     uvicorn.run(
         create_web_app(runtime),
         host=host or settings.HOST,

@@ -109,6 +109,11 @@ class SlackDelivery:
         retry_reason: str = "http_timeout",
     ) -> httpx.Response:
         """Click the button `action_id` on a posted message, as `user_id` (a block_actions POST)."""
+        payload = self.click_payload(channel, ts, action_id, user_id)
+        return self._send_payload(payload, retry_num=retry_num, retry_reason=retry_reason)
+
+    def click_payload(self, channel: str, ts: str, action_id: str, user_id: str) -> Json:
+        """The block_actions payload of that click (what Socket Mode carries in an envelope)."""
         message = self._emulator_get("_emulator/message", channel=channel, ts=ts)
         block_id, button = _find_button(message.get("blocks") or [], action_id)
         channel_id = str(message["channel"])
@@ -153,7 +158,7 @@ class SlackDelivery:
             "response_url": self._response_url(channel_id, user_id, str(message["ts"])),
             "actions": [action],
         }
-        return self._send_payload(payload, retry_num=retry_num, retry_reason=retry_reason)
+        return payload
 
     def submit_view(
         self, view_id: str, user_id: str, values: dict[str, dict[str, str]]

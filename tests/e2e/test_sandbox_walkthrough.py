@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.harness import wait_for
+from tests.e2e.harness import answers_200, free_ports, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTERSIGN = str(Path(sys.executable).parent / "countersign")
@@ -43,24 +42,6 @@ class Sandbox:
         return dict(answer.json())
 
 
-def _free_ports(count: int) -> list[str]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for probe in sockets:
-            probe.bind(("127.0.0.1", 0))
-        return [str(probe.getsockname()[1]) for probe in sockets]
-    finally:
-        for probe in sockets:
-            probe.close()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     """`countersign sandbox up` on free ports, in an empty folder, with the example policy."""
@@ -70,7 +51,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
         if not key.startswith(("SLACK_", "INTACCT_", "DATABASE_URL", "BILLING_"))
     }
     env["COUNTERSIGN_POLICIES"] = str(ROOT / "policies")
-    ports = _free_ports(3)
+    ports = [str(p) for p in free_ports(3)]
     flags = ["--port", ports[0], "--slack-port", ports[1], "--intacct-port", ports[2]]
     server = subprocess.Popen(
         [COUNTERSIGN, "sandbox", "up", *flags],
@@ -82,7 +63,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     )
     try:
         wait_for(
-            lambda: _healthy(f"http://127.0.0.1:{ports[0]}/readyz"),
+            lambda: answers_200(f"http://127.0.0.1:{ports[0]}/readyz"),
             timeout=30,
             what="the sandbox to be ready",
         )
@@ -146,7 +127,7 @@ def test_walkthrough_reject_asks_for_a_reason(sandbox: Sandbox) -> None:
 
 def test_commands_say_plainly_when_the_sandbox_is_not_running(tmp_path: Path) -> None:
     """With nothing listening, `send` and `show` exit 1 with one line, not a traceback."""
-    (port,) = _free_ports(1)
+    port = str(free_ports(1)[0])
     for args in (
         ["sandbox", "send", str(ROOT / "examples/discount.json"), "--port", port],
         ["sandbox", "show", "--slack-port", port],

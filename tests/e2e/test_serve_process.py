@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from app.sandbox.intacct_emulator import IntacctEmulator
 from app.sandbox.local import emulator_settings
 from app.sandbox.slack_emulator import SlackEmulator
 from tests.e2e.conftest import POLICIES
-from tests.e2e.harness import wait_for
+from tests.e2e.harness import free_ports, wait_for
 
 COUNTERSIGN = [str(Path(sys.executable).parent / "countersign")]
 
@@ -30,12 +29,6 @@ class Served:
     env: dict[str, str]
     policy: Path
     slack: SlackEmulator
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _ready_hash(url: str) -> str | None:
@@ -56,7 +49,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
         policy.read_text().replace("version: 1\n", "version: 1\nadmin_channel: C0ADMIN\n", 1)
     )
     slack, intacct = SlackEmulator().start(), IntacctEmulator().start()
-    port = _free_port()
+    (port,) = free_ports(1)
     env = {
         **os.environ,
         **emulator_settings(slack, intacct),

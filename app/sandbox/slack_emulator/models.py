@@ -14,6 +14,7 @@ BOT_ID = "B0COUNTERSIGN"
 APP_ID = "A0COUNTERSIGN"
 TEAM_DOMAIN = "countersign-sandbox"
 DEFAULT_BOT_TOKEN = "xoxb-sandbox-not-a-real-token"
+DEFAULT_APP_TOKEN = "xapp-1-sandbox-not-a-real-token"  # app-level: Socket Mode only
 DEFAULT_TEAM_ID = "T0SANDBOX"
 
 

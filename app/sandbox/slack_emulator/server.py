@@ -71,6 +71,15 @@ class SlackEmulator(BackgroundServer[EmulatorServer]):
         return self._workspace.bot_token
 
     @property
+    def app_token(self) -> str:
+        """The app-level token (xapp-) that apps.connections.open accepts."""
+        return self._workspace.app_token
+
+    def enable_socket_mode(self, url: str) -> None:
+        """Make apps.connections.open hand out `url` (a Socket Mode server run by the caller)."""
+        self._workspace.socket_mode_url = url
+
+    @property
     def team_id(self) -> str:
         return self._workspace.team_id
 

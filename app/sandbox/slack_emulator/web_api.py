@@ -61,8 +61,12 @@ def _answer(ws: Workspace, method: str, args: Json, token: str | None) -> Reply:
         return Reply(200, {"ok": False, "error": "unknown_method"})
     if not token:
         return Reply(200, {"ok": False, "error": "not_authed"})
-    if token != ws.bot_token:
-        return Reply(200, {"ok": False, "error": "invalid_auth"})
+    expected = ws.app_token if method in APP_TOKEN_METHODS else ws.bot_token
+    if token != expected:
+        wrong_kind = token in (ws.app_token, ws.bot_token)
+        return Reply(
+            200, {"ok": False, "error": "not_allowed_token_type" if wrong_kind else "invalid_auth"}
+        )
     fault = ws.take_fault(method)
     if fault is not None:
         headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
@@ -312,7 +316,17 @@ def users_lookup_by_email(ws: Workspace, args: Json) -> Json:
     return {"user": user.to_api(ws.team_id)}
 
 
+def apps_connections_open(ws: Workspace, args: Json) -> Json:
+    """Socket Mode: the WebSocket URL to connect to (set by whoever runs the socket server)."""
+    if ws.socket_mode_url is None:
+        raise ApiError("socket_mode_not_enabled")
+    return {"url": ws.socket_mode_url}
+
+
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+
 HANDLERS: dict[str, Handler] = {
+    "apps.connections.open": apps_connections_open,
     "auth.test": auth_test,
     "chat.postMessage": chat_post_message,
     "chat.update": chat_update,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from app.sandbox.slack_emulator.models import (
     BOT_USER_ID,
+    DEFAULT_APP_TOKEN,
     EmulatedUser,
     EphemeralMessage,
     Json,
@@ -51,6 +52,8 @@ class Workspace:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bot_token = bot_token
+        self.app_token = DEFAULT_APP_TOKEN
+        self.socket_mode_url: str | None = None  # what apps.connections.open hands out
         self.team_id = team_id
         self.users: dict[str, EmulatedUser] = {user.id: user for user in users}
         self.channels: dict[str, str] = dict(channels)
