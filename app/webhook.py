@@ -22,6 +22,15 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return "v1=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
+def signed_headers(secret: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The headers a billing system sends with `body` (for the sandbox and tests)."""
+    return {
+        "Content-Type": "application/json",
+        "X-Countersign-Timestamp": str(timestamp),
+        "X-Countersign-Signature": sign(secret, timestamp, body),
+    }
+
+
 def verify(
     secret: str, timestamp: str | None, signature: str | None, body: bytes, now: datetime
 ) -> None:

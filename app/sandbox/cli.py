@@ -112,11 +112,7 @@ def send(
         response = httpx.post(
             url,
             content=body,
-            headers={
-                "Content-Type": "application/json",
-                "X-Countersign-Timestamp": str(stamp),
-                "X-Countersign-Signature": webhook.sign(WEBHOOK_SECRET, stamp, body),
-            },
+            headers=webhook.signed_headers(WEBHOOK_SECRET, stamp, body),
             timeout=10,
         )
     typer.echo(f"{response.status_code} {response.text}")

@@ -4,11 +4,16 @@ the app served by uvicorn over real HTTP, and signed clients to drive it."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -25,6 +30,7 @@ from app.web import create_web_app
 
 SIGNING_SECRET = "test-signing-secret-not-real"
 WEBHOOK_SECRET = "test-webhook-secret-not-real"
+COUNTERSIGN = str(Path(sys.executable).parent / "countersign")  # the installed console script
 T = TypeVar("T")
 
 
@@ -73,6 +79,38 @@ def answers_200(url: str) -> bool:
         return False
 
 
+def process_env(
+    folder: Path, slack: SlackEmulator, intacct: IntacctEmulator, **extra: str
+) -> dict[str, str]:
+    """The environment of a Countersign process wired to the emulators, its files in `folder`."""
+    env = {
+        **os.environ,
+        **emulator_settings(slack, intacct),
+        "DATABASE_URL": f"sqlite:///{folder / 'countersign.db'}",
+        "COUNTERSIGN_PID_FILE": str(folder / "countersign.pid"),
+        "HOST": "127.0.0.1",
+        "PORT": str(free_ports(1)[0]),
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    return env | extra
+
+
+@contextmanager
+def serve_process(env: dict[str, str]) -> Iterator[str]:
+    """`countersign db upgrade`, then `countersign serve` in its own process; yields its URL."""
+    subprocess.run([COUNTERSIGN, "db", "upgrade"], env=env, check=True, capture_output=True)
+    server = subprocess.Popen(
+        [COUNTERSIGN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        wait_for(lambda: answers_200(f"{url}/readyz"), timeout=30, what="countersign serve")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def wait_for(probe: Callable[[], T | None], timeout: float = 10.0, what: str = "condition") -> T:
     """Poll until `probe` returns something truthy; fail with `what` after `timeout`."""
     deadline = time.monotonic() + timeout
@@ -103,11 +141,7 @@ class Stack:
         return self.http.post(
             f"{self.url}/billing-events",
             content=body,
-            headers={
-                "Content-Type": "application/json",
-                "X-Countersign-Timestamp": str(stamp),
-                "X-Countersign-Signature": webhook.sign(secret, stamp, body),
-            },
+            headers=webhook.signed_headers(secret, stamp, body),
         )
 
     def card(self, channel: str = "C0BILLING", index: int = -1) -> Any:

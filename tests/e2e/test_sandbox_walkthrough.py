@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.harness import answers_200, free_ports, wait_for
+from tests.e2e.harness import COUNTERSIGN, answers_200, free_ports, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-COUNTERSIGN = str(Path(sys.executable).parent / "countersign")
 
 
 @dataclass

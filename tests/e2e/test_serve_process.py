@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +14,9 @@ import httpx
 import pytest
 
 from app.sandbox.intacct_emulator import IntacctEmulator
-from app.sandbox.local import emulator_settings
 from app.sandbox.slack_emulator import SlackEmulator
 from tests.e2e.conftest import POLICIES
-from tests.e2e.harness import free_ports, wait_for
-
-COUNTERSIGN = [str(Path(sys.executable).parent / "countersign")]
+from tests.e2e.harness import COUNTERSIGN, process_env, serve_process, wait_for
 
 
 @dataclass
@@ -49,36 +45,18 @@ def served(tmp_path: Path) -> Iterator[Served]:
         policy.read_text().replace("version: 1\n", "version: 1\nadmin_channel: C0ADMIN\n", 1)
     )
     slack, intacct = SlackEmulator().start(), IntacctEmulator().start()
-    (port,) = free_ports(1)
-    env = {
-        **os.environ,
-        **emulator_settings(slack, intacct),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'countersign.db'}",
-        "COUNTERSIGN_POLICIES": str(folder),
-        "COUNTERSIGN_PID_FILE": str(tmp_path / "countersign.pid"),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_FORMAT": "json",
-    }
-    env.pop("SLACK_APP_TOKEN", None)
-    subprocess.run([*COUNTERSIGN, "db", "upgrade"], env=env, check=True, capture_output=True)
-    server = subprocess.Popen(
-        [*COUNTERSIGN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
+    env = process_env(tmp_path, slack, intacct, COUNTERSIGN_POLICIES=str(folder), LOG_FORMAT="json")
     try:
-        wait_for(lambda: _ready_hash(url), timeout=30, what="countersign serve to be ready")
-        yield Served(url, env, policy, slack)
+        with serve_process(env) as url:
+            yield Served(url, env, policy, slack)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
         slack.stop()
         intacct.stop()
 
 
 def _reload(served: Served) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COUNTERSIGN, "policies", "reload"],
+        [COUNTERSIGN, "policies", "reload"],
         env=served.env,
         capture_output=True,
         text=True,
@@ -115,7 +93,7 @@ def test_reload_command_without_a_server_says_so(tmp_path: Path) -> None:
     """With no server behind the pid file, `policies reload` exits 1 and names the file."""
     env = {**os.environ, "COUNTERSIGN_PID_FILE": str(tmp_path / "none.pid")}
     answer = subprocess.run(
-        [*COUNTERSIGN, "policies", "reload"], env=env, capture_output=True, text=True, check=False
+        [COUNTERSIGN, "policies", "reload"], env=env, capture_output=True, text=True, check=False
     )
     assert answer.returncode == 1
     assert "none.pid" in answer.stderr

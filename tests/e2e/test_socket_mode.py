@@ -4,9 +4,7 @@ arriving in a WebSocket envelope is acknowledged and decides, exactly as over HT
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,15 +15,14 @@ import pytest
 
 from app import webhook
 from app.sandbox.intacct_emulator import IntacctEmulator
-from app.sandbox.local import WEBHOOK_SECRET, emulator_settings
+from app.sandbox.local import WEBHOOK_SECRET
 from app.sandbox.slack_delivery import SlackDelivery
 from app.sandbox.slack_emulator import SlackEmulator
 from app.slack.ids import ActionId
 from tests.e2e.conftest import POLICIES
-from tests.e2e.harness import answers_200, free_ports, wait_for
+from tests.e2e.harness import COUNTERSIGN, process_env, serve_process, wait_for
 from tests.e2e.socket_mode_server import SocketModeServer
 
-COUNTERSIGN = str(Path(sys.executable).parent / "countersign")
 INVOICE = "INV-KEY-3001"
 
 
@@ -51,30 +48,19 @@ def socket_app(tmp_path: Path) -> Iterator[SocketApp]:
         currency="USD",
         amount="900.00",
     )
-    (port,) = free_ports(1)
-    env = {
-        **os.environ,
-        **emulator_settings(slack, intacct),
-        "SLACK_APP_TOKEN": slack.app_token,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'countersign.db'}",
-        "COUNTERSIGN_POLICIES": POLICIES,
-        "COUNTERSIGN_PID_FILE": str(tmp_path / "countersign.pid"),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "OUTBOX_POLL_SECONDS": "0.2",
-    }
-    subprocess.run([COUNTERSIGN, "db", "upgrade"], env=env, check=True, capture_output=True)
-    server = subprocess.Popen(
-        [COUNTERSIGN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    env = process_env(
+        tmp_path,
+        slack,
+        intacct,
+        SLACK_APP_TOKEN=slack.app_token,
+        COUNTERSIGN_POLICIES=POLICIES,
+        OUTBOX_POLL_SECONDS="0.2",
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: answers_200(f"{url}/readyz"), timeout=30, what="countersign serve")
-        socket.wait_for_app(timeout=30)
-        yield SocketApp(url, slack, intacct, socket)
+        with serve_process(env) as url:
+            socket.wait_for_app(timeout=30)
+            yield SocketApp(url, slack, intacct, socket)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
         socket.stop()
         slack.stop()
         intacct.stop()
@@ -86,11 +72,7 @@ def _send(app: SocketApp, event: dict[str, object]) -> httpx.Response:
     return httpx.post(
         f"{app.url}/billing-events",
         content=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Countersign-Timestamp": str(stamp),
-            "X-Countersign-Signature": webhook.sign(WEBHOOK_SECRET, stamp, body),
-        },
+        headers=webhook.signed_headers(WEBHOOK_SECRET, stamp, body),
         timeout=10,
     )
 
@@ -152,15 +134,9 @@ def test_socket_mode_refuses_a_bot_token_as_app_token() -> None:
 def test_serve_with_a_wrong_app_token_stops_with_one_clear_line(tmp_path: Path) -> None:
     """A bot token in SLACK_APP_TOKEN stops `serve` with exit 2 and a line naming the setting."""
     with SlackEmulator() as slack, IntacctEmulator() as intacct:
-        env = {
-            **os.environ,
-            **emulator_settings(slack, intacct),
-            "SLACK_APP_TOKEN": slack.bot_token,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'countersign.db'}",
-            "COUNTERSIGN_POLICIES": POLICIES,
-            "COUNTERSIGN_PID_FILE": str(tmp_path / "countersign.pid"),
-            "PORT": str(free_ports(1)[0]),
-        }
+        env = process_env(
+            tmp_path, slack, intacct, SLACK_APP_TOKEN=slack.bot_token, COUNTERSIGN_POLICIES=POLICIES
+        )
         subprocess.run([COUNTERSIGN, "db", "upgrade"], env=env, check=True, capture_output=True)
         answer = subprocess.run(
             [COUNTERSIGN, "serve"], env=env, capture_output=True, text=True, timeout=60, check=False
