@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from app.routing.cli import policies_app
+from app.cli.policies import policies_app
 
 from .conftest import make_event
 

@@ -257,3 +257,23 @@ def backtest_command(
         typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
         typer.echo(render_backtest_table(report))
+
+
+@policies_app.command("reload")
+def reload_policies() -> None:
+    """Ask the running server (its pid in COUNTERSIGN_PID_FILE) to reload its policies.
+
+    The server loads the folder again; if anything is wrong it keeps the policy in force,
+    logs why and posts it to the policy's admin_channel. Run `policies check` first."""
+    import signal
+
+    from app.cli.common import settings
+
+    pid_file = settings().COUNTERSIGN_PID_FILE
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError) as error:
+        typer.echo(f"countersign: no running server found via {pid_file}: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"asked server {pid} to reload its policies; its log says whether it did")

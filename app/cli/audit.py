@@ -1,0 +1,26 @@
+"""`countersign audit …`: the tamper-evident audit log."""
+
+from __future__ import annotations
+
+import typer
+
+from app.cli.common import settings
+
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit hash chain; exit 1 naming the first entry that does not hold."""
+    from app.store import audit
+    from app.store.db import Database
+
+    database = Database(settings().DATABASE_URL)
+    with database.transaction() as session:
+        result = audit.verify(session)
+    database.dispose()
+    if result.ok:
+        typer.echo(f"audit chain intact: {result.entries} entries")
+        return
+    typer.echo(f"audit chain BROKEN at entry {result.bad_seq}: {result.problem}", err=True)
+    raise typer.Exit(1)
