@@ -17,7 +17,6 @@ import typer
 from app.sandbox.local import (
     APP_PORT_ENV,
     DEFAULT_DB,
-    INVOICES,
     SIGNING_SECRET,
     SLACK_PORT_ENV,
     WEBHOOK_SECRET,
@@ -28,6 +27,7 @@ from app.sandbox.local import (
 )
 
 if TYPE_CHECKING:
+    from app.runtime import Runtime
     from app.sandbox.clicks import Card, EmulatedSlack, SandboxRecords
 
 sandbox_app = typer.Typer(
@@ -74,77 +74,75 @@ def up(
 ) -> None:
     """Start the emulators and Countersign wired to them, from a clean database; print what to
     try. SIGHUP (or `countersign policies reload`) reloads the policies."""
-    import uvicorn
+    from app.sandbox.local import start_emulators
 
-    from app.cli.signals import reload_on_sighup
+    ports = Ports(port, slack_port, intacct_port)
+    _refuse_other_database(db)
+    _check_free(ports.app)
+    try:
+        slack, intacct = start_emulators(ports)
+    except OSError as error:
+        raise _fail(f"cannot listen on port {ports.slack} or {ports.intacct}: {error}") from None
+    try:
+        runtime = _fresh_runtime(emulator_settings(slack, intacct), db)
+        _serve(runtime, ports, db)
+    finally:
+        slack.stop()
+        intacct.stop()
+
+
+def _fresh_runtime(wiring: dict[str, str], db: str) -> Runtime:
+    """Countersign wired to the emulators, on an emptied and migrated sandbox database."""
     from app.config import ConfigError, load_settings
     from app.logs import configure_logging
     from app.routing import PolicyLoadError
     from app.runtime import Runtime
-    from app.sandbox.intacct_emulator import IntacctEmulator
     from app.sandbox.local import start_clean
-    from app.sandbox.slack_emulator import SlackEmulator
     from app.store.migrate import upgrade
+
+    try:
+        settings = load_settings(
+            **wiring,
+            DATABASE_URL=sqlite_url(db),
+            LOG_FORMAT=os.environ.get("LOG_FORMAT", "console"),
+        )
+    except ConfigError as error:
+        raise _fail(f"configuration error: {error}", 2) from None
+    configure_logging(settings.LOG_FORMAT, settings.LOG_LEVEL)
+    try:
+        start_clean(Path(db))
+    except OSError as error:
+        raise _fail(f"cannot empty the sandbox database {db}: {error}") from None
+    typer.echo(f"sandbox: starting from a clean database at {db}")
+    upgrade(settings.DATABASE_URL)
+    try:
+        return Runtime(settings)
+    except PolicyLoadError as error:
+        raise _fail(f"the policies do not load:\n{error}", 2) from None
+
+
+def _serve(runtime: Runtime, ports: Ports, db: str) -> None:
+    """Serve until Ctrl-C, reloading the policies on SIGHUP, the pid in COUNTERSIGN_PID_FILE."""
+    import uvicorn
+
+    from app.cli.signals import reload_on_sighup
     from app.web import create_web_app
 
-    ports = Ports(port, slack_port, intacct_port)
-    database_url = sqlite_url(db)
-    _refuse_other_database(db)
-    _check_free(ports.app)
+    reload_on_sighup(runtime.reload_policies)
+    pid_file = runtime.settings.COUNTERSIGN_PID_FILE
+    pid_file.write_text(f"{os.getpid()}\n")
+    named = "COUNTERSIGN_PID_FILE" in os.environ  # then the other terminal needs it too
+    typer.echo(walkthrough(ports, db, {"COUNTERSIGN_PID_FILE": str(pid_file)} if named else {}))
     try:
-        slack = SlackEmulator(port=ports.slack).start()
-        intacct = IntacctEmulator(port=ports.intacct).start()
-    except OSError as error:
-        raise _fail(f"cannot listen on port {ports.slack} or {ports.intacct}: {error}") from None
-    try:
-        for invoice in INVOICES:
-            intacct.add_invoice(
-                invoice.key,
-                number=invoice.number,
-                customer_id=invoice.customer_id,
-                customer_name=invoice.customer_name,
-                currency=invoice.currency,
-                amount=invoice.amount,
-            )
-        try:
-            settings = load_settings(
-                **emulator_settings(slack, intacct),
-                DATABASE_URL=database_url,
-                LOG_FORMAT=os.environ.get("LOG_FORMAT", "console"),
-            )
-        except ConfigError as error:
-            raise _fail(f"configuration error: {error}", 2) from None
-        configure_logging(settings.LOG_FORMAT, settings.LOG_LEVEL)
-        try:
-            start_clean(Path(db))
-        except OSError as error:
-            raise _fail(f"cannot empty the sandbox database {db}: {error}") from None
-        typer.echo(f"sandbox: starting from a clean database at {db}")
-        upgrade(settings.DATABASE_URL)
-        try:
-            runtime = Runtime(settings)
-        except PolicyLoadError as error:
-            raise _fail(f"the policies do not load:\n{error}", 2) from None
-        reload_on_sighup(runtime.reload_policies)
-        pid_file = settings.COUNTERSIGN_PID_FILE
-        pid_file.write_text(f"{os.getpid()}\n")
-        extra = (
-            {"COUNTERSIGN_PID_FILE": str(pid_file)} if "COUNTERSIGN_PID_FILE" in os.environ else {}
+        uvicorn.run(
+            create_web_app(runtime),
+            host="127.0.0.1",
+            port=ports.app,
+            log_config=None,
+            access_log=False,
         )
-        typer.echo(walkthrough(ports, db, extra))
-        try:
-            uvicorn.run(
-                create_web_app(runtime),
-                host="127.0.0.1",
-                port=ports.app,
-                log_config=None,
-                access_log=False,
-            )
-        finally:
-            _remove_if_ours(pid_file)
     finally:
-        slack.stop()
-        intacct.stop()
+        _remove_if_ours(pid_file)
 
 
 def _refuse_other_database(db: str) -> None:

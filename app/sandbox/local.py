@@ -63,6 +63,30 @@ SLACK_PORT_ENV = "COUNTERSIGN_SANDBOX_SLACK_PORT"
 DEFAULT_DB = "./countersign-sandbox.db"
 
 
+def start_emulators(ports: Ports) -> tuple[SlackEmulator, IntacctEmulator]:
+    """Both emulators on their ports, the Intacct one holding the sandbox's draft invoices.
+    OSError when a port is taken (nothing is left running then)."""
+    from app.sandbox.intacct_emulator import IntacctEmulator
+    from app.sandbox.slack_emulator import SlackEmulator
+
+    slack = SlackEmulator(port=ports.slack).start()
+    try:
+        intacct = IntacctEmulator(port=ports.intacct).start()
+    except OSError:
+        slack.stop()
+        raise
+    for invoice in INVOICES:
+        intacct.add_invoice(
+            invoice.key,
+            number=invoice.number,
+            customer_id=invoice.customer_id,
+            customer_name=invoice.customer_name,
+            currency=invoice.currency,
+            amount=invoice.amount,
+        )
+    return slack, intacct
+
+
 @dataclass(frozen=True)
 class Ports:
     app: int = 3000

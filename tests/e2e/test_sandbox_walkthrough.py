@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,6 +154,23 @@ def at_rest(db: Path) -> str | None:
     return "; ".join(moving) or None
 
 
+def states(db: Path) -> dict[int, str]:
+    database = Database(f"sqlite:///{db}")
+    try:
+        with database.transaction() as session:
+            return {row.id or 0: row.state for row in session.exec(select(ExceptionRow)).all()}
+    finally:
+        database.dispose()
+
+
+def assert_at_rest(db: Path, seconds: float = 20) -> None:
+    """Wait until nothing moves; then fail naming whatever still does."""
+    deadline = time.monotonic() + seconds
+    while (moving := at_rest(db)) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert moving is None, f"not at rest: {moving}"
+
+
 def test_printed_hints_work_in_the_printed_order(sandbox: SandboxProcess) -> None:
     """Every printed command exits 0 but the refused click, which says why; the audit holds."""
     assert f"starting from a clean database at {sandbox.db}" in sandbox.text
@@ -189,9 +207,20 @@ def test_printed_hints_work_in_the_printed_order(sandbox: SandboxProcess) -> Non
     assert "[Approve | Reject]" in shown[0]
     assert "[Approve" not in shown[-1]
     assert "Invoice INV-1001 was released in Intacct" in shown[-1]
+    exports = [line for line in hints if line.startswith("export ")]
+    again = "countersign sandbox click BX-000001 approve --as U0CFO1"
+    decided = run_hints([*exports, again])[0][1]
+    assert decided.returncode == 1
+    assert "not recorded. Its card has no approve button any more" in decided.stderr
+    slack = httpx.get(f"http://127.0.0.1:{sandbox.ports[1]}/_emulator/state", timeout=5).json()
+    notice = [m for m in slack["messages"] if m["text"].startswith("BX-000003")]
+    assert len(notice) == 1
+    assert "approved automatically by route small-discount-auto" in notice[0]["text"]
+    assert "actions" not in [block["type"] for block in notice[0].get("blocks") or []]
+    assert states(sandbox.db) == {1: "released", 2: "rejected", 3: "released"}
     assert sandbox.process is not None
     assert sandbox.process.poll() is None  # the reload kept it up
-    assert wait_for(lambda: at_rest(sandbox.db) is None, timeout=20, what="the outbox at rest")
+    assert_at_rest(sandbox.db)
 
 
 def test_readme_shows_the_printed_hints() -> None:
@@ -229,9 +258,23 @@ def test_restart_starts_clean_and_the_walkthrough_works_again(sandbox: SandboxPr
             "countersign sandbox click BX-000001 approve --as U0FINMGR1",
             "countersign sandbox click BX-999999 approve --as U0FINMGR1",
             "countersign sandbox send README.md",
+            "countersign sandbox click BX-000001 approve --as U0FINMGR1",
+            "countersign sandbox click BX-000001 reject --as U0OUTSIDER --reason 'not mine'",
         ]
     )
-    (_, shown), (_, sent), (_, clicked), (_, unknown), (_, malformed) = again
+    (
+        (_, shown),
+        (_, sent),
+        (_, clicked),
+        (_, unknown),
+        (_, malformed),
+        (_, repeat),
+        (_, outsider),
+    ) = again
+    assert repeat.returncode == 1
+    assert repeat.stderr.startswith("BX-000001: not recorded. Countersign told U0FINMGR1")
+    assert outsider.returncode == 1
+    assert "BX-000001: not recorded. The dialog says: You are not an approver" in outsider.stderr
     assert shown.stdout.strip() == "Nothing posted yet."
     assert sent.returncode == 0, sent.stderr
     assert '"status":"created"' in sent.stdout
@@ -242,7 +285,7 @@ def test_restart_starts_clean_and_the_walkthrough_works_again(sandbox: SandboxPr
     assert unknown.stderr.strip() == "BX-999999 does not exist"
     assert malformed.returncode == 1
     assert malformed.stdout.startswith("400 "), malformed.stdout
-    assert wait_for(lambda: at_rest(sandbox.db) is None, timeout=20, what="the outbox at rest")
+    assert_at_rest(sandbox.db)
 
 
 def test_sighup_and_policies_reload_apply_a_changed_policy(sandbox: SandboxProcess) -> None:
