@@ -3,6 +3,7 @@ Everything uses obviously fake secrets; nothing leaves the machine."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -127,7 +128,7 @@ def sqlite_url(path: str) -> str:
 
 
 # The commands to type in a second terminal, in order. `make run` prints them, the README shows
-# them (tests/e2e/test_sandbox_hints.py checks both, and runs them one after the other).
+# them (tests/e2e/test_sandbox_walkthrough.py checks both, and runs them one after the other).
 WALKTHROUGH = """\
 countersign sandbox send examples/discount.json        # BX-000001: a 25 % discount, two steps
 countersign sandbox show                               # the card in #billing-exceptions
@@ -148,7 +149,7 @@ def walkthrough(
 ) -> str:
     """What `sandbox up` prints once running: where things are, then what to type next."""
     env = {"DATABASE_URL": sqlite_url(database), **ports.env(), **(extra_env or {})}
-    exports = " ".join(f"{name}={value}" for name, value in env.items())
+    exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
     commands = "".join(f"  {line}\n" for line in WALKTHROUGH.splitlines())
     return f"""
 Countersign sandbox is running (no real Slack or Intacct is contacted).
