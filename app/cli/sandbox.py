@@ -148,13 +148,14 @@ def _serve(runtime: Runtime, ports: Ports, db: str) -> None:
 def _refuse_other_database(db: str) -> None:
     """The sandbox empties its database at start; never one DATABASE_URL names for other use."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     named = os.environ.get("DATABASE_URL")
     if not named:
         return
     try:
         parsed = make_url(named)
-    except Exception:  # a malformed URL is simply not the sandbox's file
+    except ArgumentError:  # a malformed URL is not the sandbox's file either
         parsed = None
     if (
         parsed is not None
