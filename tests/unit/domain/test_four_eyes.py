@@ -79,7 +79,7 @@ def test_requester_by_email_and_no_address_from_slack_fails_closed() -> None:
 
 def test_person_who_decided_another_step_is_refused() -> None:
     """One person, one step: having decided step 1 refuses step 2, naming the rule."""
-    with pytest.raises(NotAuthorized, match="already decided step 1 .* different person"):
+    with pytest.raises(NotAuthorized, match=r"already decided step 1 .* different person"):
         authorize(Actor("U0FINMGR1"), STEP, NOBODY, decided_other_steps=[0])
 
 
