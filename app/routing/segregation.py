@@ -10,6 +10,10 @@ e-mail of one person are not known to be one here; see app.flows.decide for that
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.routing.policy_set import CompiledRoute
 
 
 def shared(approvers: Sequence[Sequence[str]]) -> dict[str, tuple[int, ...]]:
@@ -39,3 +43,12 @@ def short_steps(approvers: Sequence[Sequence[str]], quorums: Sequence[int]) -> l
 
     unfilled = [seat for seat in range(len(seats)) if not place(seat, set())]
     return sorted({seats[seat] + 1 for seat in unfilled})
+
+
+def relaxed_routes(routes: Sequence[CompiledRoute]) -> list[str]:
+    """One line per route with several steps where one person may decide more than one."""
+    return [
+        f"{route.source}: route `{route.name}`: RELAXED: one person may approve several steps"
+        for route in routes
+        if not route.one_person_one_step and len(route.steps) > 1
+    ]

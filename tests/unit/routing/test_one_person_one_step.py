@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+from typer.testing import CliRunner
+
+from app.cli.policies import policies_app
 from app.routing import PolicySet
 from app.routing.explain import render_plan
 from app.routing.segregation import shared, short_steps
+from tests.unit.routing.conftest import write_policy
 
 TWO_STEPS = """\
 version: 1
@@ -65,3 +70,13 @@ def test_short_steps_finds_a_quorum_no_choice_of_people_can_meet() -> None:
     assert short_steps([["A", "B"], ["A", "B"]], [1, 1]) == []
     assert short_steps([["A", "B"], ["A", "B"], ["A", "B"]], [1, 1, 1]) == [3]
     assert shared([["A", "B"], ["B"], ["B", "C"]]) == {"B": (1, 2, 3)}
+
+
+def test_check_names_relaxed_routes(tmp_path: Path) -> None:
+    """`policies check` stays OK and prints one RELAXED line per relaxed route."""
+    folder = write_policy(
+        tmp_path / "p", TWO_STEPS.format(defaults="", route="    one_person_one_step: false")
+    )
+    result = CliRunner().invoke(policies_app, ["check", str(folder)])
+    assert result.exit_code == 0
+    assert "route `catch-all`: RELAXED: one person may approve several steps" in result.stdout
