@@ -84,7 +84,9 @@ def _unconfirmed(actor: Actor) -> IdentityUnknown:
 def check_card(card: CardRef, *, current_step: int, version: int) -> None:
     """Raise StaleCard unless `card` shows the current step at the current version."""
     label = exception_label(card.exception_id)
-    if card.step > current_step or card.version > version or card.step < 0:
+    if card.step < 0:  # a card rendered before buttons named their step
+        raise StaleCard(f"This card of {label} is out of date and is being refreshed; click again.")
+    if card.step > current_step or card.version > version:
         raise StaleCard(f"This button does not match the card of {label}; nothing was recorded.")
     if card.step < current_step:
         raise StaleCard(

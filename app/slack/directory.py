@@ -2,7 +2,8 @@
 
 An answer is cached for a while; a failure never is. A rate-limited lookup is retried once,
 after Slack's Retry-After when that is short (at most MAX_WAIT seconds); any other failure, or
-a second one, gives an Actor marked `unconfirmed` with the reason, so that the rules that need
+a second one (each lookup waits at most LOOKUP_TIMEOUT), gives an Actor marked `unconfirmed`
+with the reason, so that the rules that need
 to know who someone is refuse (fail closed) instead of treating them as someone without an
 e-mail address."""
 
@@ -19,6 +20,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from app.domain.approval import Actor
 
 MAX_WAIT = 2.0
+LOOKUP_TIMEOUT = 2.0  # a click's answer (the reject modal's ack) cannot wait Slack's 30 s default
 log = structlog.get_logger("countersign.slack.directory")
 
 
@@ -35,7 +37,15 @@ class Directory:
         ttl_seconds: float = 600,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._client, self._ttl, self._sleep = client, ttl_seconds, sleep
+        self._client = WebClient(
+            token=client.token,
+            base_url=client.base_url,
+            timeout=int(LOOKUP_TIMEOUT),
+            ssl=client.ssl,
+            proxy=client.proxy,
+            headers=client.headers,
+        )
+        self._ttl, self._sleep = ttl_seconds, sleep
         self._cache: dict[str, tuple[float, str | None]] = {}
         self._lock = threading.Lock()
 

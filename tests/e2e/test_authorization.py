@@ -293,6 +293,25 @@ def test_forged_button_value_is_refused_never_500(served: Served, value: str) ->
     served.at_rest()
 
 
+def test_click_on_a_card_from_before_the_upgrade_refreshes_it(served: Served) -> None:
+    """A button carrying only the exception id (a card posted by an older Countersign) is
+    refused as out of date and the card is re-rendered with buttons naming step and version."""
+    label = served.open_exception("non_standard_discount")
+    card = served.card(label)
+    updates = len(served.slack.calls("chat.update"))
+    payload = served.delivery.click_payload(card.channel, card.ts, ActionId.APPROVE, "U0FINMGR2")
+    payload["actions"][0]["value"] = str(_id(label))
+    seen = len(served.slack.ephemerals("U0FINMGR2"))
+    served.delivery.send_raw(urlencode({"payload": json.dumps(payload)}).encode(), FORM)
+    assert "out of date and is being refreshed" in served.told("U0FINMGR2", seen)
+    wait_for(lambda: len(served.slack.calls("chat.update")) > updates, what="the card refresh")
+    assert served.decisions(label) == []
+    served.click(card, "U0FINMGR2")
+    served.click(served.card(label, f"{_id(label)}:1:1"), "U0CFO1")
+    served.released(label)
+    served.at_rest()
+
+
 def test_step_two_approver_cannot_decide_step_one(served: Served) -> None:
     """The step-2 approver clicks while step 1 is current: refused; after step 1, accepted."""
     label = served.open_exception("non_standard_discount")

@@ -41,11 +41,17 @@ def test_click_on_an_older_version_is_stale() -> None:
         check_card(CardRef(5, 0, 0), current_step=0, version=1)
 
 
-@pytest.mark.parametrize(("step", "version"), [(2, 1), (1, 9), (-1, -1)])
-def test_card_from_the_future_or_an_old_format_is_refused(step: int, version: int) -> None:
-    """A step or version beyond the exception's (a forged value), or an old card, is refused."""
-    with pytest.raises(StaleCard):
+@pytest.mark.parametrize(("step", "version"), [(2, 1), (1, 9)])
+def test_card_from_the_future_is_refused(step: int, version: int) -> None:
+    """A step or version beyond the exception's (a forged value) is refused."""
+    with pytest.raises(StaleCard, match="does not match the card of BX-000005"):
         check_card(CardRef(5, step, version), current_step=1, version=1)
+
+
+def test_card_from_before_steps_were_named_is_refreshed() -> None:
+    """A button carrying only the exception id (an old card) is refused as out of date."""
+    with pytest.raises(StaleCard, match="out of date and is being refreshed"):
+        check_card(CardRef(5, -1, -1), current_step=0, version=0)
 
 
 def test_approver_by_email_while_directory_fails_is_told_why() -> None:
