@@ -3,9 +3,8 @@
 An answer is cached for a while; a failure never is. A rate-limited lookup is retried once,
 after Slack's Retry-After when that is short (at most MAX_WAIT seconds); any other failure, or
 a second one (each lookup waits at most LOOKUP_TIMEOUT), gives an Actor marked `unconfirmed`
-with the reason, so that the rules that need
-to know who someone is refuse (fail closed) instead of treating them as someone without an
-e-mail address."""
+with the reason, so that the rules that need to know who someone is refuse (fail closed)
+instead of treating them as someone without an e-mail address."""
 
 from __future__ import annotations
 
