@@ -22,6 +22,7 @@ from app.routing.errors import PolicyLoadError
 from app.routing.explain import Explanation, render_explain
 from app.routing.loader import load_policy_set
 from app.routing.policy_set import PolicySet
+from app.routing.segregation import relaxed_routes
 
 policies_app = typer.Typer(
     name="policies",
@@ -86,6 +87,8 @@ def check(directory: DirArg = None) -> None:
         f"{_plural(len(policy.groups), 'group')}, {_plural(len(policy.calendars), 'calendar')}; "
         f"content hash {policy.content_hash}"
     )
+    for note in relaxed_routes(policy.routes):
+        typer.echo(f"  {note}")
 
 
 def _read_event(path: Path) -> dict[str, Any]:

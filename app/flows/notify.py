@@ -65,6 +65,8 @@ def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
         ),
         note=row.state_note,
         open=row.state == State.OPEN,
+        step=row.current_step,
+        version=len(decisions),
     )
 
 

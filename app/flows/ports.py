@@ -49,6 +49,8 @@ class ExceptionCard:
     decisions: tuple[DecisionLine, ...] = field(default=())
     note: str | None = None
     open: bool = True  # buttons shown only while a decision is possible
+    step: int = 0  # the current step (0-based) and the card's version (decisions so far):
+    version: int = 0  # the buttons carry both, so a click on an outdated card is refused
 
 
 class ChatPort(Protocol):

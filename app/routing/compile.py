@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.domain.business_time import BusinessCalendar
+from app.routing import segregation
 from app.routing.conditions import Always, Cond
 from app.routing.errors import Problem
 from app.routing.fields import did_you_mean
@@ -181,6 +182,10 @@ class Compiler:
         steps = [self._step(step, number, merged) for number, step in enumerate(route.steps, 1)]
         if route.broken or channel is None or any(step is None for step in steps):
             return None
+        segregation = t.one_person_one_step or defaults.one_person_one_step
+        one_person = segregation[0] if segregation else True
+        if one_person:
+            self._distinct_people(route, [step for step in steps if step is not None])
         on_expire = (t.on_expire or defaults.on_expire or Ref("keep", route.pos)).value
         remind = t.remind_every or defaults.remind_every
         compiled = CompiledRoute(
@@ -195,8 +200,23 @@ class Compiler:
             source=route.pos.short,
             notify_only=route.notify_only,
             catch_all=route.when is None,
+            one_person_one_step=one_person,
         )
         return compiled, route.when or Always()
+
+    def _distinct_people(self, route: RouteDoc, steps: list[StepPlan]) -> None:
+        """With one person per step, every step must reach quorum with different people."""
+        approvers = [step.approvers for step in steps]
+        short = segregation.short_steps(approvers, [step.quorum for step in steps])
+        if not short:
+            return
+        both = ", ".join(sorted(segregation.shared(approvers)))
+        self.err(
+            route.pos,
+            f"route `{route.name.value}`: step {' and '.join(map(str, short))} cannot reach "
+            f"its quorum with people who did not decide another step (shared: {both})",
+            "add approvers, lower a quorum, or set one_person_one_step: false on the route",
+        )
 
     def _shape(self, route: RouteDoc, defaults: Timers) -> None:
         name, pos = route.name.value, route.pos

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from app.routing import segregation
 from app.routing.durations import format_duration
 from app.routing.fields import show
 
@@ -102,6 +103,18 @@ def render_explain(explanation: Explanation, event: Mapping[str, Any] | None = N
     return "\n".join(lines)
 
 
+def _segregation(route: CompiledRoute) -> list[str]:
+    if not route.one_person_one_step:
+        return ["  RELAXED: one person may approve several steps"]
+    lines = ["  one person may approve only one step"]
+    both = segregation.shared([step.approvers for step in route.steps])
+    lines.extend(
+        f"    {person} is listed on steps {', '.join(map(str, steps))}: may decide only one"
+        for person, steps in both.items()
+    )
+    return lines
+
+
 def render_plan(decision: RouteDecision) -> list[str]:
     """The decided route's plan in words: channel, timers, each step."""
     route = decision.route
@@ -119,6 +132,7 @@ def render_plan(decision: RouteDecision) -> list[str]:
     if route.expire_after:
         timers.append(f"expire after {format_duration(route.expire_after)} → {route.on_expire}")
     lines.append("  timers: " + "; ".join(timers))
+    lines.extend(_segregation(route))
     for number, step in enumerate(route.steps, start=1):
         rule = "" if step.quorum_rule == str(step.quorum) else f" ({step.quorum_rule})"
         lines.append(

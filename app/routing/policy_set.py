@@ -63,6 +63,7 @@ class CompiledRoute:
     source: str
     notify_only: bool = False  # `continue: true`: tells its channel, never decides
     catch_all: bool = False  # no `when` (or the `unmatched:` section): takes what is left
+    one_person_one_step: bool = True  # a person decides at most one step of an exception
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,14 @@ TOP = (
     "routes",
     "unmatched",
 )
-TIMER_KEYS = ("channel", "calendar", "remind_every", "expire_after", "on_expire")
+TIMER_KEYS = (
+    "channel",
+    "calendar",
+    "remind_every",
+    "expire_after",
+    "on_expire",
+    "one_person_one_step",
+)
 ROUTE = ("name", "description", "when", "continue", "auto_approve", "steps", *TIMER_KEYS)
 UNMATCHED = ("description", "auto_approve", "steps", *TIMER_KEYS)
 STEP = ("approvers", "quorum", "escalate_after", "escalate_to", "escalations")

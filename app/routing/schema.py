@@ -44,6 +44,7 @@ class Timers:
     remind_every: tuple[timedelta, Pos] | None = None
     expire_after: tuple[timedelta, Pos] | None = None
     on_expire: Ref | None = None
+    one_person_one_step: tuple[bool, Pos] | None = None
 
 
 @dataclass
@@ -260,6 +261,11 @@ class Values:
                 )
                 into.on_expire = None
             ok &= into.on_expire is not None
+        if "one_person_one_step" in found:
+            node = found["one_person_one_step"][1]
+            flag = self.flag(node, "one_person_one_step")
+            into.one_person_one_step = None if flag is None else (flag, node.pos)
+            ok &= flag is not None
         return ok
 
 

@@ -30,12 +30,12 @@ def card(**changes: object) -> ExceptionCard:
     return ExceptionCard(**base)  # type: ignore[arg-type]
 
 
-def test_open_card_has_buttons_carrying_the_exception_id() -> None:
-    """An open card ends with Approve and Reject buttons whose value is the exception id."""
-    _, blocks = BlockRenderer().card(card())
+def test_open_card_has_buttons_carrying_the_exception_step_and_version() -> None:
+    """An open card ends with Approve and Reject whose value is exception:step:version."""
+    _, blocks = BlockRenderer().card(card(step=1, version=3))
     actions = blocks[-1]
     assert [e["action_id"] for e in actions["elements"]] == [ActionId.APPROVE, ActionId.REJECT]
-    assert {e["value"] for e in actions["elements"]} == {"7"}
+    assert {e["value"] for e in actions["elements"]} == {"7:1:3"}
 
 
 def test_user_text_is_escaped_and_mentions_are_not() -> None:
