@@ -59,7 +59,10 @@ class CardRef:
     """What a click was made on: the exception, the step shown and the card's version.
 
     The version is the number of decisions recorded on the exception when the card was
-    rendered, so any decision since makes an older card's buttons stale."""
+    rendered; it is kept with the decision. Only the step decides whether a click still counts:
+    within one step, the decisions recorded since an older card are other approvers' approvals
+    (a rejection closes the exception), so a reminder DM or a near-simultaneous click on a
+    quorum step stays valid, while a click made on an earlier step never counts for a later one."""
 
     exception_id: int
     step: int
@@ -82,7 +85,7 @@ def _unconfirmed(actor: Actor) -> IdentityUnknown:
 
 
 def check_card(card: CardRef, *, current_step: int, version: int) -> None:
-    """Raise StaleCard unless `card` shows the current step at the current version."""
+    """Raise StaleCard unless `card` shows the current step (and no version from the future)."""
     label = exception_label(card.exception_id)
     if card.step < 0:  # a card rendered before buttons named their step
         raise StaleCard(f"This card of {label} is out of date and is being refreshed; click again.")
@@ -92,12 +95,6 @@ def check_card(card: CardRef, *, current_step: int, version: int) -> None:
         raise StaleCard(
             f"This card changed: step {card.step + 1} of {label} is already decided; "
             f"refresh the card (it now asks for step {current_step + 1})."
-        )
-    if card.version < version:
-        since = version - card.version
-        raise StaleCard(
-            f"This card changed: {since} decision(s) on {label} were recorded since you saw it; "
-            "refresh the card and decide again."
         )
 
 

@@ -3,7 +3,7 @@
 The exception row is locked for the whole transaction (FOR UPDATE on PostgreSQL, the write lock
 on SQLite), so two approvers clicking at once, or Slack delivering one click twice, yield exactly
 one decision. A click names the card it was made on (exception, step, version): a click on a
-step that is no longer current, or on an older card, is refused. Refusals are committed to the
+step that is no longer current is refused (the version is recorded with the decision). Refusals are committed to the
 audit log too.
 
 Quorum counts people: decisions are keyed by Slack user id, and each step keeps who decided it
