@@ -3,8 +3,8 @@
 The exception row is locked for the whole transaction (FOR UPDATE on PostgreSQL, the write lock
 on SQLite), so two approvers clicking at once, or Slack delivering one click twice, yield exactly
 one decision. A click names the card it was made on (exception, step, version): a click on a
-step that is no longer current is refused (the version is recorded with the decision). Refusals are committed to the
-audit log too.
+step that is no longer current is refused, and the version is recorded with the decision.
+Refusals are committed to the audit log too.
 
 Quorum counts people: decisions are keyed by Slack user id, and each step keeps who decided it
 (id and e-mail as Slack gave them), so an approver listed by id and by e-mail is one person.
