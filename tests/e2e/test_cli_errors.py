@@ -289,7 +289,7 @@ def _files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if not p.name.endswith(("-wal", "-shm")))
 
 
-UNEXPECTED = """
+UNEXPECTED = r"""
 import sys, typer
 from app.cli import run
 app = typer.Typer()
@@ -297,8 +297,9 @@ app = typer.Typer()
 def boom() -> None:
     raise RuntimeError("the ledger caught fire")
 @app.command()
-def other() -> None:
-    pass
+def gone() -> None:
+    from sqlalchemy.exc import OperationalError
+    raise OperationalError("SELECT 1", {}, Exception("server closed the connection\nmore"))
 sys.exit(run(app, sys.argv[1:]))
 """
 
@@ -345,3 +346,23 @@ def test_unexpected_error_log_defaults_to_the_state_folder(tmp_path: Path) -> No
     log = tmp_path / "state" / "countersign" / "errors.log"
     assert done.stderr.strip().endswith(f"details in {log}")
     assert "RuntimeError" in log.read_text()
+
+
+def test_a_database_that_fails_mid_command_is_one_line(tmp_path: Path) -> None:
+    """A database error after the checks (the server went away) is one line naming the cause,
+    exit 2, with nothing written to the error log."""
+    log = tmp_path / "errors.log"
+    done = subprocess.run(
+        [sys.executable, "-c", UNEXPECTED, "gone"],
+        env=clean_env(tmp_path, COUNTERSIGN_ERROR_LOG=str(log)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "countersign: the database failed: server closed the connection (check DATABASE_URL;"
+    )
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not log.exists()
