@@ -250,7 +250,10 @@ def _rows(reader: Any, paths: list[tuple[str, ...]], unclean: set[int]) -> Itera
         try:
             row = next(reader, None)
         except csv.Error as error:
-            raise ImportFileError(f"line {last + 1}: not valid CSV: {error}") from None
+            raise ImportFileError(
+                f"line {last + 1}: not valid CSV: {error}; the rows before it were imported, "
+                "and importing the corrected file again counts them as duplicates"
+            ) from None
         if row is None:
             return
         first, last = last + 1, reader.line_num

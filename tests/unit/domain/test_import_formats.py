@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import tracemalloc
@@ -88,3 +89,17 @@ def test_format_comes_from_the_name_unless_given() -> None:
     assert format_for(Path("a.txt"), FileFormat.json) is FileFormat.json
     with pytest.raises(ImportFileError, match="--format"):
         format_for(Path("a.txt"))
+
+
+def test_a_broken_csv_row_stops_with_its_line() -> None:
+    """A row the CSV reader cannot read (a cell over its size limit) stops the file with its
+    line, after the rows before it, and says a second import is safe."""
+    data = b"event_id,reason\nx,short\ny," + b"z" * 50 + b"\n"
+    before = csv.field_size_limit(10)
+    try:
+        records = read_records(io.BytesIO(data), FileFormat.csv)
+        assert next(records).line == 2
+        with pytest.raises(ImportFileError, match=r"line 3: not valid CSV: .*counts them as dupl"):
+            next(records)
+    finally:
+        csv.field_size_limit(before)
