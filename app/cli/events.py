@@ -27,8 +27,9 @@ def events_import(
     file: Annotated[
         Path,
         typer.Argument(
+            metavar="FILE",
             help='JSON (one event, a list, or {"events": [...]}), JSONL (one event per line) '
-            "or CSV (columns named after the event fields: invoice.amount, details.discount_pct…)."
+            "or CSV (columns named after the event fields: invoice.amount, details.discount_pct…).",
         ),
     ],
     file_format: Annotated[
@@ -41,8 +42,8 @@ def events_import(
     Any number of events, in batches of 500. A line or row that is not a valid event is kept
     as rejected (see `countersign events rejected`) and the rest go on.
     Exit code 0 when every event was created or was a duplicate; 1 when some were rejected;
-    2 when nothing could be imported (the file cannot be read, the database or the policies
-    cannot be used).
+    2 when nothing could be imported (the file cannot be read as events, or the database or
+    the policies cannot be used).
     """
     from app.clock import SystemClock
     from app.flows.importing import import_records

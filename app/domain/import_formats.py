@@ -28,8 +28,12 @@ class FileFormat(StrEnum):
     csv = "csv"
 
 
-SUFFIXES = {".json": FileFormat.json, ".jsonl": FileFormat.jsonl, ".ndjson": FileFormat.jsonl}
-SUFFIXES[".csv"] = FileFormat.csv
+SUFFIXES = {
+    ".json": FileFormat.json,
+    ".jsonl": FileFormat.jsonl,
+    ".ndjson": FileFormat.jsonl,
+    ".csv": FileFormat.csv,
+}
 
 
 class ImportFileError(ValueError):
