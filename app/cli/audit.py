@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import typer
 
-from app.cli.common import settings
+from app.cli.common import open_database, settings
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit hash chain; exit 1 naming the first entry that does not hold."""
-    from app.store import audit
-    from app.store.db import Database
+    """Recompute the audit hash chain (read-only).
 
-    database = Database(settings().DATABASE_URL)
-    with database.transaction() as session:
-        result = audit.verify(session)
-    database.dispose()
+    Exit code 0 when the chain holds; 1 naming the first entry that does not hold; 2 when the
+    database is missing, unreachable or not migrated.
+    """
+    from app.store import audit
+
+    database = open_database(settings().DATABASE_URL)
+    try:
+        with database.transaction() as session:
+            result = audit.verify(session)
+    finally:
+        database.dispose()
     if result.ok:
         typer.echo(f"audit chain intact: {result.entries} entries")
         return

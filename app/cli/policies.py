@@ -193,15 +193,12 @@ def _events_file(path: Path, since: datetime | None) -> Iterator[StoredEvent]:
 
 
 def _stored_events(since: datetime | None) -> Iterator[StoredEvent]:
-    try:
-        from app.store.history import iter_stored_events
-    except ImportError:
-        raise _fail(
-            "stored events are not available in this installation; use --events FILE.jsonl"
-        ) from None
-    database_url = os.environ.get("DATABASE_URL", "sqlite:///./countersign.db")
-    events: Iterator[StoredEvent] = iter_stored_events(database_url, since)
-    return events
+    from app.cli.common import check_database, settings
+    from app.store.history import iter_stored_events
+
+    database_url = settings().DATABASE_URL
+    check_database(database_url)  # read-only: a missing database is reported, never created
+    return iter_stored_events(database_url, since)
 
 
 @policies_app.command("backtest")
@@ -249,7 +246,8 @@ def backtest_command(
     how many requests each approver would get, the events that change route, the events
     that would now be auto-approved, and the events that no route matches.
     Nothing is sent and nothing is changed.
-    Exit code 0 on success, 1 when either policy has problems, 2 when events cannot be read.
+    Exit code 0 on success, 1 when either policy has problems, 2 when events cannot be read
+    (a file that cannot be read, a database that is missing, unreachable or not migrated).
     """
     start = since.replace(tzinfo=UTC) if since is not None else None
     proposed = _load(directory, "proposed policy")

@@ -196,8 +196,9 @@ def send(
 ) -> None:
     """Sign a billing event with the sandbox webhook secret and POST it to Countersign."""
     from app import webhook
+    from app.cli.common import read_bytes
 
-    body = file.read_bytes()
+    body = read_bytes(file)
     stamp = int(time.time())
     url = f"{Ports(app=port).app_url}/billing-events"
     with _reaching(f"Countersign at {url}"):
