@@ -121,22 +121,24 @@ class SlackJobs:
                 self._delete_duplicate(exception_id, channel, extra, now)
             ts, adopted = (found[0], True) if found else (None, False)
         if ts is None:
+            # OutcomeUnknown and any unexpected error keep the marker: the next attempt looks
+            # for this post before posting again.
             try:
                 ts = self._chat.post_card(channel, card)
             except OutcomeUnknown:
-                raise  # the marker stays: the next attempt looks for this post first
+                raise
             except (RetryLater, DeliveryFailed):
-                self._set_marker(exception_id, None)  # Slack answered: nothing was posted
-                raise  # anything else keeps the marker: the outcome is not known
+                self._clear_marker(exception_id)  # Slack answered: nothing was posted
+                raise
         kept = self._record_card(exception_id, channel, ts, adopted, now)
         if kept != ts:
             self._delete_duplicate(exception_id, channel, ts, now)
 
-    def _set_marker(self, exception_id: int, value: datetime | None) -> None:
+    def _clear_marker(self, exception_id: int) -> None:
         with self._db.transaction() as session:
             row = session.get(ExceptionRow, exception_id)
             if row is not None and not row.message_ts:
-                row.card_post_started_at = value
+                row.card_post_started_at = None
                 session.add(row)
 
     def _record_card(

@@ -108,7 +108,7 @@ class SlackChat:
         found: list[str] = []
         cursor: str | None = None
         while True:
-            page = slack_call(
+            page = self._history_page(
                 functools.partial(
                     self._client.conversations_history,
                     channel=channel,
@@ -125,6 +125,17 @@ class SlackChat:
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if not page.get("has_more") or cursor is None:
                 return sorted(found, key=_ts_key)
+
+    @staticmethod
+    def _history_page(call: Callable[[], Any]) -> Any:
+        try:
+            return slack_call(call)
+        except DeliveryFailed as refusal:
+            raise DeliveryFailed(
+                f"{refusal}: cannot look for an earlier card whose answer was lost; invite"
+                " Countersign to the channel and grant channels:history (groups:history if"
+                " private)"
+            ) from None
 
     def delete_card(self, channel: str, ts: str) -> None:
         try:

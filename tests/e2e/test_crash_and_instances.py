@@ -209,11 +209,11 @@ def _posting(db: Database) -> bool:
 
 
 def test_kill_9_during_a_load_loses_nothing_acknowledged_and_posts_no_duplicate(
-    tmp_path: Path, emulators: Emulators
+    tmp_path: Path, emulators: Emulators, database_url: str
 ) -> None:
     """300 events, serve killed -9 in the middle of a card post, restarted: all kept, one card
-    each, the interrupted post found again rather than repeated."""
-    env = _env(tmp_path, emulators)
+    each, the interrupted post found again rather than repeated (SQLite and PostgreSQL)."""
+    env = _env(tmp_path, emulators, DATABASE_URL=database_url)
     url = f"http://127.0.0.1:{env['PORT']}"
     slack = emulators.slack
     slack.slow_down(0.5, "chat.postMessage")  # a post lasts long enough to be killed inside
@@ -253,9 +253,11 @@ def test_kill_9_during_a_load_loses_nothing_acknowledged_and_posts_no_duplicate(
 def test_two_instances_on_postgresql_behind_a_slow_slack_post_one_card_each(
     tmp_path: Path, emulators: Emulators, pg_url: str
 ) -> None:
-    """Two `serve` processes share one PostgreSQL database, Slack answers slowly: one card each."""
+    """Two `serve` processes share one PostgreSQL database, Slack answers slowly and drops the
+    answer to 5 posts: one card each."""
     slack = emulators.slack
     slack.slow_down(0.3)  # every Web API call takes 0.3 s
+    slack.lose_answer("chat.postMessage", times=5)  # posted, but the connection drops
     ports = free_ports(2)
     envs = [
         _env(tmp_path / f"instance-{n}", emulators, DATABASE_URL=pg_url, PORT=str(port))
@@ -275,3 +277,4 @@ def test_two_instances_on_postgresql_behind_a_slow_slack_post_one_card_each(
             db.dispose()
     assert len(sender.acked) == 60
     assert workers == {None}  # every claim was settled by its holder
+    assert len(slack.calls("chat.postMessage")) == 60  # the 5 lost posts were found, not redone
