@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     LOG_LEVEL: Literal["debug", "info", "warning", "error"] = "info"
     OUTBOX_POLL_SECONDS: float = Field(default=1.0, gt=0, le=60)
     OUTBOX_MAX_ATTEMPTS: int = Field(default=12, ge=1, le=100)
+    # A worker's claim on one outbox job; must outlast that job's calls (see the validator).
+    OUTBOX_LEASE_SECONDS: float = Field(default=120.0, ge=2, le=3600)
+    SLACK_TIMEOUT_SECONDS: int = Field(default=30, ge=1, le=300)  # one Web API call
     TIMER_SWEEP_SECONDS: float = Field(default=5.0, gt=0, le=300)
     COUNTERSIGN_PID_FILE: Path = Path("countersign.pid")
     COUNTERSIGN_ERROR_LOG: Path | None = None  # None: $XDG_STATE_HOME/countersign/errors.log
@@ -63,6 +66,15 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL such as https://api.intacct.com/ia/api/v1")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_call(self) -> Settings:
+        if self.OUTBOX_LEASE_SECONDS < 2 * self.SLACK_TIMEOUT_SECONDS:
+            raise ValueError(
+                "OUTBOX_LEASE_SECONDS must be at least twice SLACK_TIMEOUT_SECONDS, so that a"
+                " job's claim outlasts its Slack calls"
+            )
+        return self
 
     @property
     def slack_configured(self) -> bool:

@@ -4,6 +4,7 @@ app/slack and app/intacct; flows hand them plain values (an ExceptionCard, never
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from app.domain.invoice import InvoiceSnapshot
@@ -15,6 +16,11 @@ class RetryLater(Exception):
     def __init__(self, message: str, after: float | None = None) -> None:
         super().__init__(message)
         self.after = after
+
+
+class OutcomeUnknown(RetryLater):
+    """The request may have reached the other side but its answer was lost (a timeout, a
+    dropped connection, a 5xx): it may or may not have taken effect."""
 
 
 class DeliveryFailed(Exception):
@@ -55,7 +61,14 @@ class ExceptionCard:
 
 class ChatPort(Protocol):
     def post_card(self, channel: str, card: ExceptionCard) -> str:
-        """Post the approval card; return the message ts."""
+        """Post the approval card, tagged with its exception id; return the message ts."""
+
+    def find_cards(self, channel: str, exception_id: int, since: datetime) -> list[str]:
+        """The ts of every card of this exception posted in `channel` since `since`, oldest
+        first (how a post whose answer was lost is found again)."""
+
+    def delete_card(self, channel: str, ts: str) -> None:
+        """Remove a card (a duplicate); one already gone is not an error."""
 
     def update_card(self, channel: str, ts: str, card: ExceptionCard) -> None:
         """Replace the card in place."""

@@ -27,6 +27,7 @@ class CallbackId(StrEnum):
 
 
 REJECT_REASON_ACTION = "cs_reject_reason_input"
+CARD_METADATA_TYPE = "countersign_card"  # message metadata event_type of an approval card
 SLASH_COMMAND = "/billing-exceptions"
 
 

@@ -99,3 +99,14 @@ def test_api_urls_are_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert settings.SLACK_API_URL == "http://127.0.0.1:3001/api/"
     assert settings.INTACCT_API_URL == "http://127.0.0.1:3002/ia/api/v1"
+
+
+def test_a_lease_shorter_than_two_slack_calls_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OUTBOX_LEASE_SECONDS under twice SLACK_TIMEOUT_SECONDS stops start-up, naming both."""
+    monkeypatch.setenv("SLACK_TIMEOUT_SECONDS", "30")
+    monkeypatch.setenv("OUTBOX_LEASE_SECONDS", "45")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "OUTBOX_LEASE_SECONDS" in str(caught.value)
+    assert "SLACK_TIMEOUT_SECONDS" in str(caught.value)
+    assert "\n" not in str(caught.value)
