@@ -19,7 +19,7 @@ from app.routing.schema import FileDoc
 
 KIB = 1024
 MAX_FILE_BYTES = 256 * KIB  # the annotated example is 6 KiB
-MAX_TOTAL_BYTES = 1024 * KIB
+MAX_TOTAL_BYTES = 512 * KIB
 
 
 def content_hash(files: list[tuple[str, bytes]]) -> str:

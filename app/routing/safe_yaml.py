@@ -29,6 +29,7 @@ from ruamel.yaml.events import (
 )
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.scanner import Scanner
 
 from app.routing.errors import Problem
 from app.routing.source import Pos, YMap, YNode, YScalar, YSeq
@@ -49,6 +50,30 @@ _NOT_PRINTABLE = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
 _ANCHOR_HINT = "write the value out in full where it is needed"
+_TOO_DEEP = (
+    f"nesting is deeper than {MAX_DEPTH} levels",
+    "policies need only a few levels; check the brackets",
+)
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int, column: int) -> None:
+        super().__init__(line, column)
+        self.line, self.column = line, column
+
+
+class _BoundedScanner(Scanner):
+    """Stops at the first `[` or `{` nested deeper than MAX_DEPTH.
+
+    The parser's depth check alone comes too late for flow collections: every open `[` is a
+    possible simple key that the scanner looks ahead for (up to 1,024 characters), so a line of
+    thousands of `[` costs a second of CPU before the parser sees its 65th level."""
+
+    def fetch_flow_collection_start(self, token_class: Any, to_push: str) -> None:
+        if self.flow_level >= MAX_DEPTH:
+            mark = self.reader.get_mark()
+            raise _TooDeep(mark.line + 1, mark.column + 1)
+        super().fetch_flow_collection_start(token_class, to_push)
 
 
 def parse_policy_bytes(data: bytes, file: str, problems: list[Problem]) -> YNode | None:
@@ -85,12 +110,16 @@ def parse_yaml(text: str, file: str, problems: list[Problem]) -> YNode | None:
             )
         )
         return None
-    yaml = YAML(typ="rt", pure=True)
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Scanner = _BoundedScanner
     builder = _Builder(file, yaml.resolver)
     try:
         for event in yaml.parse(text):
             if not builder.take(event):
                 break
+    except _TooDeep as exc:
+        problems.append(Problem(file, exc.line, exc.column, *_TOO_DEEP))
+        return None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -171,11 +200,7 @@ class _Builder:
             self._add(self._scalar(event))
         elif isinstance(event, CollectionStartEvent):
             if len(self.stack) >= MAX_DEPTH:
-                self._problem(
-                    self._pos(event),
-                    f"nesting is deeper than {MAX_DEPTH} levels",
-                    "policies need only a few levels; check the brackets",
-                )
+                self._problem(self._pos(event), *_TOO_DEEP)
                 self.fatal = True
                 return False
             parent = self.stack[-1] if self.stack else None

@@ -262,7 +262,8 @@ class Values:
                 continue
             first = seen.setdefault(ref.value.casefold(), ref)
             if first is not ref:
-                also = f" (first at line {first.pos.line})" if first.pos.line != ref.pos.line else ""
+                line = first.pos.line
+                also = f" (first at line {line})" if line != ref.pos.line else ""
                 self.warn(
                     ref.pos,
                     f"{ref.value} is listed twice in {what}{also}",
