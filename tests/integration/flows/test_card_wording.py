@@ -15,7 +15,10 @@ from app.store.db import Database
 from app.store.tables import ExceptionRow
 from tests.factories import T0, open_exception
 
-TWO_STEPS = [{"approvers": ["U0FINMGR1", "U0FINMGR2"], "quorum": 1}, {"approvers": ["U0CFO1"], "quorum": 1}]  # fmt: skip
+TWO_STEPS = [
+    {"approvers": ["U0FINMGR1", "U0FINMGR2"], "quorum": 1},
+    {"approvers": ["U0CFO1"], "quorum": 1},
+]
 
 
 def rendered(db: Database, exception_id: int) -> tuple[str, list[dict[str, Any]]]:
