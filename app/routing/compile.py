@@ -370,7 +370,7 @@ class Compiler:
         return int(rule)
 
     def _check_order(self, routes: list[RouteDoc], merged: _Merged, where: str) -> None:
-        deciders: list[tuple[RouteDoc, Cond]] = []
+        deciders = _Deciders()
         names: dict[str, Pos] = {}
         for route in routes:
             name = route.name.value
@@ -383,8 +383,8 @@ class Compiler:
             if not route.broken:
                 self._reachable(route, cond, deciders)
             if not route.notify_only and (route.when is not None or not route.has_when):
-                deciders.append((route, cond))  # a broken `when` matches nothing we know of
-        if any(not route.has_when for route, _ in deciders) or "unmatched" in merged.sections:
+                deciders.add(route, cond)  # a broken `when` matches nothing we know of
+        if deciders.has_catch_all() or "unmatched" in merged.sections:
             return
         if not routes and "routes" not in merged.sections:
             self.problems.append(
@@ -406,45 +406,90 @@ class Compiler:
             "end `routes` with a catch-all (a route without `when`) or add an `unmatched:` section",
         )
 
-    def _reachable(
-        self, route: RouteDoc, cond: Cond, deciders: list[tuple[RouteDoc, Cond]]
-    ) -> None:
-        for earlier, earlier_cond in deciders:
-            other = f"route `{earlier.name.value}` ({earlier.pos.seen_from(route.pos)})"
-            if isinstance(earlier_cond, Always):
-                what = (
-                    "the `unmatched` section"
-                    if route.name.value == "unmatched" and route.when is None
-                    else f"route `{route.name.value}`"
+    def _reachable(self, route: RouteDoc, cond: Cond, deciders: _Deciders) -> None:
+        found = deciders.shadowing(cond)
+        if found is None:
+            return
+        earlier, why = found
+        other = f"route `{earlier.name.value}` ({earlier.pos.seen_from(route.pos)})"
+        if why == _ALWAYS:
+            what = (
+                "the `unmatched` section"
+                if route.name.value == "unmatched" and route.when is None
+                else f"route `{route.name.value}`"
+            )
+            self.err(
+                route.pos,
+                f"{what} can never match: {other} above it matches every event",
+                "move the catch-all route to the end",
+            )
+        elif why == _SAME:
+            self.err(
+                route.pos,
+                f"route `{route.name.value}` can never match: {other} has the same `when`",
+                "merge the two routes or change one condition",
+            )
+        else:
+            listed = ", ".join(sorted(cond.type_set() or ()))
+            self.err(
+                route.pos,
+                f"route `{route.name.value}` can never match: "
+                f"every {listed} event is taken by {other}",
+                "put the more specific route first",
+            )
+
+
+_ALWAYS, _SAME, _TYPES = "always", "same", "types"
+
+
+class _Deciders:
+    """The deciding routes so far, indexed so that checking a route below them is cheap.
+
+    A route is shadowed by the first route above it that matches every event, has the same
+    `when`, or only tests `type` and takes all of its types; at most 32 distinct type sets
+    exist, so a policy of thousands of routes is checked in linear time."""
+
+    def __init__(self) -> None:
+        self.routes: list[RouteDoc] = []
+        self.first_always: int | None = None
+        self.by_key: dict[tuple[object, ...], int] = {}
+        self.type_only: dict[frozenset[str], int] = {}
+
+    def add(self, route: RouteDoc, cond: Cond) -> None:
+        index = len(self.routes)
+        self.routes.append(route)
+        if isinstance(cond, Always) and self.first_always is None:
+            self.first_always = index
+        self.by_key.setdefault(cond.key(), index)
+        types = cond.type_set()
+        if cond.type_only() and types is not None:
+            self.type_only.setdefault(types, index)
+
+    def has_catch_all(self) -> bool:
+        return any(not route.has_when for route in self.routes)
+
+    def shadowing(self, cond: Cond) -> tuple[RouteDoc, str] | None:
+        """The first route above that leaves `cond` nothing to match, and why; or None."""
+        types = cond.type_set()
+        candidates = [
+            (self.first_always, 0, _ALWAYS),
+            (self.by_key.get(cond.key()), 1, _SAME),
+            (
+                min(
+                    (i for covered, i in self.type_only.items() if types <= covered),
+                    default=None,
                 )
-                self.err(
-                    route.pos,
-                    f"{what} can never match: {other} above it matches every event",
-                    "move the catch-all route to the end",
-                )
-                return
-            if earlier_cond.key() == cond.key():
-                self.err(
-                    route.pos,
-                    f"route `{route.name.value}` can never match: {other} has the same `when`",
-                    "merge the two routes or change one condition",
-                )
-                return
-            earlier_types, types = earlier_cond.type_set(), cond.type_set()
-            if (
-                earlier_cond.type_only()
-                and earlier_types is not None
-                and types is not None
-                and types <= earlier_types
-            ):
-                listed = ", ".join(sorted(types))
-                self.err(
-                    route.pos,
-                    f"route `{route.name.value}` can never match: "
-                    f"every {listed} event is taken by {other}",
-                    "put the more specific route first",
-                )
-                return
+                if types is not None
+                else None,
+                2,
+                _TYPES,
+            ),
+        ]
+        found = [(index, rank, why) for index, rank, why in candidates if index is not None]
+        if not found:
+            return None
+        index, _, why = min(found)
+        return self.routes[index], why
 
 
 def _any_expiry(route: RouteDoc, defaults: Timers) -> bool:
