@@ -8,6 +8,7 @@ from app.domain.business_time import BusinessCalendar
 from app.routing.conditions import Always, Cond
 from app.routing.errors import WARNING, Problem, in_order
 from app.routing.fields import did_you_mean
+from app.routing.order import check_order
 from app.routing.policy_set import (
     CompiledRoute,
     EscalationLevel,
@@ -69,7 +70,14 @@ class Compiler:
             written.append(unmatched_doc.unmatched)
         self._defaults_on_expire(defaults, written)
         compiled = [self._route(route, defaults, merged) for route in written]
-        self._check_order(written, merged, where)
+        check_order(
+            written,
+            self.problems,
+            where=where,
+            routes_section=merged.sections["routes"][1] if "routes" in merged.sections else None,
+            has_unmatched="unmatched" in merged.sections,
+            routes_unreadable=merged.routes_unreadable,
+        )
         if any(not p.is_warning for p in self.problems) or any(r is None for r in compiled):
             return None
         return PolicySet(
@@ -368,128 +376,6 @@ class Compiler:
             )
             return None
         return int(rule)
-
-    def _check_order(self, routes: list[RouteDoc], merged: _Merged, where: str) -> None:
-        deciders = _Deciders()
-        names: dict[str, Pos] = {}
-        for route in routes:
-            name = route.name.value
-            if name in names:
-                first = names[name].seen_from(route.name.pos)
-                self.err(route.name.pos, f"route name `{name}` is already used at {first}")
-            elif name:
-                names[name] = route.name.pos
-            cond = route.when or Always()
-            if not route.broken:
-                self._reachable(route, cond, deciders)
-            if not route.notify_only and (route.when is not None or not route.has_when):
-                deciders.add(route, cond)  # a broken `when` matches nothing we know of
-        if deciders.has_catch_all() or "unmatched" in merged.sections:
-            return
-        if not routes and "routes" not in merged.sections:
-            self.problems.append(
-                Problem(
-                    where,
-                    0,
-                    0,
-                    "no routes are defined",
-                    "add `routes:` ending with a catch-all route",
-                )
-            )
-            return
-        if merged.routes_unreadable:  # the unreadable one may be the catch-all
-            return
-        pos = merged.sections["routes"][1] if "routes" in merged.sections else routes[-1].pos
-        self.err(
-            pos,
-            "events that match no route have nowhere to go",
-            "end `routes` with a catch-all (a route without `when`) or add an `unmatched:` section",
-        )
-
-    def _reachable(self, route: RouteDoc, cond: Cond, deciders: _Deciders) -> None:
-        found = deciders.shadowing(cond)
-        if found is None:
-            return
-        earlier, why = found
-        other = f"route `{earlier.name.value}` ({earlier.pos.seen_from(route.pos)})"
-        if why == _ALWAYS:
-            what = (
-                "the `unmatched` section"
-                if route.name.value == "unmatched" and route.when is None
-                else f"route `{route.name.value}`"
-            )
-            self.err(
-                route.pos,
-                f"{what} can never match: {other} above it matches every event",
-                "move the catch-all route to the end",
-            )
-        elif why == _SAME:
-            self.err(
-                route.pos,
-                f"route `{route.name.value}` can never match: {other} has the same `when`",
-                "merge the two routes or change one condition",
-            )
-        else:
-            listed = ", ".join(sorted(cond.type_set() or ()))
-            self.err(
-                route.pos,
-                f"route `{route.name.value}` can never match: "
-                f"every {listed} event is taken by {other}",
-                "put the more specific route first",
-            )
-
-
-_ALWAYS, _SAME, _TYPES = "always", "same", "types"
-
-
-class _Deciders:
-    """The deciding routes so far, indexed so that checking a route below them is cheap.
-
-    A route is shadowed by the first route above it that matches every event, has the same
-    `when`, or only tests `type` and takes all of its types; at most 32 distinct type sets
-    exist, so a policy of thousands of routes is checked in linear time."""
-
-    def __init__(self) -> None:
-        self.routes: list[RouteDoc] = []
-        self.first_always: int | None = None
-        self.by_key: dict[tuple[object, ...], int] = {}
-        self.type_only: dict[frozenset[str], int] = {}
-
-    def add(self, route: RouteDoc, cond: Cond) -> None:
-        index = len(self.routes)
-        self.routes.append(route)
-        if isinstance(cond, Always) and self.first_always is None:
-            self.first_always = index
-        self.by_key.setdefault(cond.key(), index)
-        types = cond.type_set()
-        if cond.type_only() and types is not None:
-            self.type_only.setdefault(types, index)
-
-    def has_catch_all(self) -> bool:
-        return any(not route.has_when for route in self.routes)
-
-    def shadowing(self, cond: Cond) -> tuple[RouteDoc, str] | None:
-        """The first route above that leaves `cond` nothing to match, and why; or None."""
-        types = cond.type_set()
-        candidates = [
-            (self.first_always, 0, _ALWAYS),
-            (self.by_key.get(cond.key()), 1, _SAME),
-            (
-                min(
-                    (i for covered, i in self.type_only.items() if types <= covered),
-                    default=None,
-                )
-                if types is not None
-                else None,
-                2,
-                _TYPES,
-            ),
-        ]
-        found = [(index, rank, why) for index, rank, why in candidates if index is not None]
-        if not found:
-            return None
-        index, _, why = min(found)
-        return self.routes[index], why
 
 
 def _any_expiry(route: RouteDoc, defaults: Timers) -> bool:
