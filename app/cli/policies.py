@@ -52,7 +52,9 @@ def _load(directory: Path, label: str = "policy") -> PolicySet:
     except PolicyLoadError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
-        typer.echo(f"{label} {directory}: {_plural(len(exc.problems), 'problem')}", err=True)
+        warnings = len(exc.problems) - len(exc.errors)
+        also = f" and {_plural(warnings, 'warning')}" if warnings else ""
+        typer.echo(f"{label} {directory}: {_plural(len(exc.errors), 'problem')}{also}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -75,15 +77,30 @@ DirArg = Annotated[
 
 
 @policies_app.command("check")
-def check(directory: DirArg = None) -> None:
+def check(
+    directory: DirArg = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail (exit 1) on warnings too, not only errors.")
+    ] = False,
+) -> None:
     """Check every policy file and list EVERY mistake with file:line:column.
 
-    Exit code 0 when the policy set is valid, 1 when it has problems.
+    Warnings (e.g. a person listed twice) are printed but do not fail the check.
+    Exit code 0 when the policy set is valid, 1 when it has problems (or, with --strict,
+    warnings).
     """
     folder = directory or _default_dir()
     policy = _load(folder)
+    for warning in policy.warnings:
+        typer.echo(str(warning), err=True)
+    warned = f" with {_plural(len(policy.warnings), 'warning')}" if policy.warnings else ""
+    if strict and policy.warnings:
+        typer.echo(
+            f"policy {folder}: {_plural(len(policy.warnings), 'warning')} (--strict)", err=True
+        )
+        raise typer.Exit(1)
     typer.echo(
-        f"{folder}: OK: {_plural(len(policy.routes), 'route')}, "
+        f"{folder}: OK{warned}: {_plural(len(policy.routes), 'route')}, "
         f"{_plural(len(policy.groups), 'group')}, {_plural(len(policy.calendars), 'calendar')}; "
         f"content hash {policy.content_hash}"
     )
@@ -123,7 +140,8 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
     for key in ("remind_every", "expire_after"):
         route[key] = _duration(getattr(decision.route, key))
     for step, plan in zip(route["steps"], decision.route.steps, strict=True):
-        step["escalate_after"] = _duration(plan.escalate_after)
+        for key in ("escalate_after", "remind_every", "expire_after"):
+            step[key] = _duration(getattr(plan, key))
         for level, escalation in zip(step["escalations"], plan.escalations, strict=True):
             level["after"] = _duration(escalation.after)
     return {

@@ -65,12 +65,7 @@ def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
         .order_by(col(DecisionRow.decided_at), col(DecisionRow.id))
     ).all()
     step: dict[str, Any] = row.steps[row.current_step] if row.steps else {"approvers": []}
-    step_text = (
-        f"Step {row.current_step + 1} of {len(row.steps)}: "
-        f"{step['quorum']} of {len(step['approvers'])} approver(s) must approve"
-        if row.steps
-        else "Auto-approved by policy"
-    )
+    is_open = row.state == State.OPEN
     return ExceptionCard(
         exception_id=row.id,
         label=exception_label(row.id),
@@ -83,8 +78,8 @@ def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
         requester=row.requested_by_slack or row.requested_by_email,
         route=row.route_name,
         state=_STATE_TEXT[State(row.state)],
-        step_text=step_text,
-        approvers=tuple(step["approvers"]),
+        step_text=step_text(row),
+        approvers=tuple(step["approvers"]) if is_open else (),
         decisions=tuple(
             DecisionLine(
                 d.approver, d.outcome, d.decided_at.strftime("%Y-%m-%d %H:%M UTC"), d.reason
@@ -92,10 +87,31 @@ def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
             for d in decisions
         ),
         note=row.state_note,
-        open=row.state == State.OPEN,
+        open=is_open,
         step=row.current_step,
         version=len(decisions),
     )
+
+
+def step_text(row: ExceptionRow) -> str:
+    """Where the approval stands: the pending step while open, the outcome once decided."""
+    count = len(row.steps)
+    if not count:
+        return "Auto-approved by policy"
+    if row.state == State.REJECTED:
+        return f"Rejected at step {row.current_step + 1} of {count}"
+    if row.state != State.OPEN:
+        return f"Approval complete: {_count(count, 'step')} approved"
+    step = row.steps[row.current_step]
+    people = len(step["approvers"])
+    return (
+        f"Step {row.current_step + 1} of {count}: {step['quorum']} of "
+        f"{_count(people, 'approver')} must approve"
+    )
+
+
+def _count(number: int, word: str) -> str:
+    return f"{number} {word}{'' if number == 1 else 's'}"
 
 
 class SlackJobs:

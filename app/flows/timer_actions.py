@@ -14,7 +14,7 @@ from app.domain.business_time import Clockwork, humanize
 from app.domain.lifecycle import State, exception_label, move
 from app.flows import jobs
 from app.flows.decide import deciders, one_person_one_step
-from app.flows.timing import ESCALATE, REMIND, cancel_timers, schedule_after
+from app.flows.timing import ESCALATE, REMIND, cancel_timers, schedule_after, step_timer
 from app.store import audit
 from app.store.tables import ExceptionRow
 
@@ -66,7 +66,7 @@ def remind(
         exception_id=row.id,
         detail={"step": row.current_step, "approvers": pending, "waited": how_long},
     )
-    schedule_after(session, row, clock, REMIND, row.timing.get("remind_every_s"), now)
+    schedule_after(session, row, clock, REMIND, step_timer(row, "remind_every_s"), now)
 
 
 def escalate(
@@ -151,9 +151,9 @@ def _newcomers(row: ExceptionRow, wanted: list[str]) -> tuple[list[str], list[di
 def expire(
     session: Session, row: ExceptionRow, clock: Clockwork, acted: set[str], now: datetime
 ) -> None:
-    """Apply the route's `on_expire`: reject, escalate to the next level, or keep waiting."""
+    """Apply the step's `on_expire`: reject, escalate to the next level, or keep waiting."""
     assert row.id is not None
-    rule = row.timing.get("on_expire", "keep")
+    rule = step_timer(row, "on_expire") or "keep"
     why = f"expired: no decision in {waited(row, clock, now)}"
     audit.append(
         session,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from app.routing import segregation
@@ -126,12 +127,8 @@ def render_plan(decision: RouteDecision) -> list[str]:
         lines.append("  AUTO-APPROVED: no approval is requested")
         return lines
     clock = f"calendar {route.calendar}" if route.calendar else "wall-clock time (no calendar)"
-    timers = [clock]
-    if route.remind_every:
-        timers.append(f"remind every {format_duration(route.remind_every)}")
-    if route.expire_after:
-        timers.append(f"expire after {format_duration(route.expire_after)} → {route.on_expire}")
-    lines.append("  timers: " + "; ".join(timers))
+    route_timers = _timers(route.remind_every, route.expire_after, route.on_expire)
+    lines.append("  timers: " + "; ".join([clock, *route_timers]))
     lines.extend(_segregation(route))
     for number, step in enumerate(route.steps, start=1):
         rule = "" if step.quorum_rule == str(step.quorum) else f" ({step.quorum_rule})"
@@ -139,9 +136,19 @@ def render_plan(decision: RouteDecision) -> list[str]:
             f"  step {number}: {step.quorum} of {len(step.approvers)}{rule} must approve: "
             + ", ".join(step.approvers)
         )
+        step_timers = _timers(step.remind_every, step.expire_after, step.on_expire)
+        if step_timers != route_timers:
+            lines.append("          own timers: " + ("; ".join(step_timers) or "none"))
         for level, escalation in enumerate(step.escalations):
             lines.append(
                 f"          {'then' if level else 'escalate'} after "
                 f"{format_duration(escalation.after)} to " + ", ".join(escalation.to)
             )
     return lines
+
+
+def _timers(remind: timedelta | None, expire: timedelta | None, on_expire: str) -> list[str]:
+    timers = [f"remind every {format_duration(remind)}"] if remind else []
+    if expire:
+        timers.append(f"expire after {format_duration(expire)} → {on_expire}")
+    return timers

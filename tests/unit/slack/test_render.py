@@ -14,7 +14,7 @@ def card(**changes: object) -> ExceptionCard:
     base: dict[str, object] = {
         "exception_id": 7,
         "label": "BX-000007",
-        "type_label": "Non standard discount",
+        "type_label": "Non-standard discount",
         "customer": "Acme <script> & Co",
         "invoice": "INV-7",
         "amount": "USD 1,234.50",
@@ -23,7 +23,7 @@ def card(**changes: object) -> ExceptionCard:
         "requester": "U0REQUEST1",
         "route": "big-discount",
         "state": "Waiting for approval",
-        "step_text": "Step 1 of 2: 1 of 2 approver(s) must approve",
+        "step_text": "Step 1 of 2: 1 of 2 approvers must approve",
         "approvers": ("U0FINMGR1", "fin.two@example.com"),
     }
     base.update(changes)
