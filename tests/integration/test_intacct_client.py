@@ -312,7 +312,7 @@ def test_secrets_never_in_repr_or_recorded_requests(
     intacct_client.submit_invoice(DRAFT_KEY, idempotency_key="release-8")
     token = httpx.post(
         f"{intacct_emulator.base_url}/oauth2/token",
-        json={
+        data={
             "grant_type": "client_credentials",
             "client_id": INTACCT_CLIENT_ID,
             "client_secret": INTACCT_CLIENT_SECRET,

@@ -6,11 +6,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
+from app.sandbox.intacct_emulator.background import BackgroundServer
 from app.sandbox.intacct_emulator.failures import FailureKind, FailureQueue, Operation
 from app.sandbox.intacct_emulator.recording import RecordedRequest, RequestLog
 from app.sandbox.intacct_emulator.server import API_PREFIX, EmulatorServer, Router
 from app.sandbox.intacct_emulator.state import CompanyState
-from app.sandbox.serving import BackgroundServer
 
 # Obviously fake sandbox credentials (the client secret the emulator expects by default).
 SANDBOX_CLIENT_ID = "sandbox-client-id"
