@@ -113,9 +113,13 @@ class IntacctEmulator(BackgroundServer[EmulatorServer]):
         times: int = 1,
         retry_after: int = 1,
         delay: float = 2.0,
+        after: int = 0,
     ) -> None:
-        """Make the next `times` requests of an operation fail this way (see failures.Failure)."""
-        self._failures.add(operation, kind, times=times, retry_after=retry_after, delay=delay)
+        """Make the next `times` requests of an operation fail this way (see failures.Failure),
+        after letting `after` of them through."""
+        self._failures.add(
+            operation, kind, times=times, retry_after=retry_after, delay=delay, after=after
+        )
 
     def expire_tokens(self, *, status: Literal[400, 401] = 401) -> None:
         """Invalidate every issued token; the next API call gets `status` with an ia::error.

@@ -60,7 +60,8 @@ class FailureQueue:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queues: dict[str, deque[Failure]] = {op: deque() for op in get_args(Operation)}
+        # None is a pass: let one matching request through untouched (see `after`).
+        self._queues: dict[str, deque[Failure | None]] = {op: deque() for op in get_args(Operation)}
 
     def add(
         self,
@@ -70,14 +71,17 @@ class FailureQueue:
         times: int = 1,
         retry_after: int = 1,
         delay: float = 2.0,
+        after: int = 0,
     ) -> None:
+        """Queue `times` failures, behind `after` requests that pass untouched."""
         if operation not in self._queues:
             raise ValueError(f"operation must be one of {sorted(self._queues)}, not {operation!r}")
         if kind not in get_args(FailureKind):
             raise ValueError(f"kind must be one of {get_args(FailureKind)}, not {kind!r}")
-        if times < 1 or retry_after < 0 or delay < 0:
-            raise ValueError("times must be >= 1; retry_after and delay must be >= 0")
+        if times < 1 or retry_after < 0 or delay < 0 or after < 0:
+            raise ValueError("times must be >= 1; retry_after, delay and after must be >= 0")
         with self._lock:
+            self._queues[operation].extend([None] * after)
             for _ in range(times):
                 self._queues[operation].append(Failure(kind, retry_after, delay))
 

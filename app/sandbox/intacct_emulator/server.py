@@ -166,11 +166,11 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # an emulator bug must still answer, not drop the connection
             message = f"Emulator error: {type(exc).__name__}: {exc}"
             plan = Plan(ia_error(500, "internalServerError", message, "REST-1500"))
-        if plan.delay:
-            self.server.stopping.wait(plan.delay)
-        if plan.record:
+        if plan.record:  # as received, before any stall, with the status it will answer
             logged = None if body is NO_BODY else body
             self.server.log.add(self.command, path, headers, logged, plan.reply.status)
+        if plan.delay:
+            self.server.stopping.wait(plan.delay)
         if plan.drop:
             self.close_connection = True  # applied, then the answer is lost: close, say nothing
             return
