@@ -15,7 +15,7 @@ from openapi_schema_validator import oas30_format_checker as format_checker
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
-SPEC_PATH = Path(__file__).resolve().parents[1] / "reference" / "intacct" / "ar-invoice-openapi.json"
+SPEC_PATH = Path(__file__).resolve().parents[1] / "reference/intacct/ar-invoice-openapi.json"
 SPEC_URI = "urn:sage:intacct:ar-openapi"
 INVOICE_GET = "/objects/accounts-receivable/invoice/{key}"
 SUBMIT = "/workflows/accounts-receivable/invoice/submit"

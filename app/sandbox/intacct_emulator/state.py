@@ -151,7 +151,12 @@ class CompanyState:
         return Reply(200, body, {"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     def check_auth(self, authorization: str | None) -> Reply | None:
-        """None when the bearer token is valid, else the 401 (or 400) error reply."""
+        """None when the bearer token is valid, else the 401 (or 400) error reply.
+
+        Every AR operation requires the OAuth2 scheme (`security`, AR@236510); the token goes
+        in `Authorization: Bearer` (RFC 6750 §2.1, and Sage's REST SDK). A bad token is 401 per
+        Sage's error guide; Sage's REST SDK also treats a 400 "Invalid token" as expiry.
+        """
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return ia_error(

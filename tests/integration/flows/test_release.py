@@ -93,7 +93,7 @@ def test_unapplied_timeout_is_retried_with_the_same_key(
 def test_lost_answer_and_failed_reread_confirm_on_the_next_run(
     db: Database, intacct_emulator: IntacctEmulator, release: Callable[[], int]
 ) -> None:
-    """If the re-read fails too, the retried job finds its own submit posted: released, no resend."""
+    """If the re-read fails too, the retried job finds its own submit posted: released, once."""
     intacct_emulator.fail_next("submit", "drop_after_commit")
     intacct_emulator.fail_next("get", "503", after=1, retry_after=0)
     with pytest.raises(RetryLater):
@@ -146,3 +146,17 @@ def test_invoice_posted_outside_countersign_is_blocked_without_a_submit(
     (blocked,) = _audit(db, "invoice.release_blocked")
     assert "already posted in Intacct, not by Countersign" in blocked["note"]
     assert _submits(intacct_emulator) == []
+
+
+def test_refused_credentials_need_a_person(
+    db: Database,
+    intacct_emulator: IntacctEmulator,
+    make_intacct_client: Callable[..., IntacctClient],
+) -> None:
+    """Credentials refused at the token endpoint (401) raise NeedsAttention, not a failure."""
+    exception_id = open_exception(db, state="approved")
+    flow = Release(db, IntacctInvoices(make_intacct_client(client_secret="rotated-elsewhere")))
+    with pytest.raises(NeedsAttention) as caught:
+        flow({"exception_id": exception_id, "idempotency_key": IDEM}, T0)
+    assert "credentials" in caught.value.reason
+    assert _state(db) == "approved"
