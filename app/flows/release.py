@@ -19,7 +19,13 @@ from sqlmodel import select
 from app.domain.invoice import InvoiceSnapshot
 from app.domain.lifecycle import State, move
 from app.flows import jobs
-from app.flows.ports import InvoicePort, InvoiceRefused, OutcomeUnknown, RetryLater
+from app.flows.ports import (
+    InvoicePort,
+    InvoiceRefused,
+    NeedsAttention,
+    OutcomeUnknown,
+    RetryLater,
+)
 from app.store import audit
 from app.store.db import Database
 from app.store.tables import AuditEntryRow, ExceptionRow
@@ -41,9 +47,9 @@ class Release:
             invoice_key, seen = row.invoice_key, row.invoice_fingerprint
         try:
             current = self._invoices.get_invoice(invoice_key)
-            if _posted_as_approved(current, seen) and self._submit_was_sent(exception_id, key):
+            if current.state == "posted" and self._submit_was_sent(exception_id, key):
                 # An earlier attempt's submit took effect but its answer never reached us.
-                self._finish(exception_id, State.RELEASED, None, now, current, key, CONFIRMED)
+                self._settle(exception_id, current, seen, key, now, None)
                 return
             problem = _changed(current, seen)
             if problem:
@@ -53,37 +59,52 @@ class Release:
             try:
                 posted = self._invoices.submit_invoice(invoice_key, idempotency_key=key)
             except (OutcomeUnknown, InvoiceRefused) as failure:
-                self._confirm(exception_id, invoice_key, seen, key, now, failure)
+                self._settle(
+                    exception_id, self._reread(invoice_key, failure), seen, key, now, failure
+                )
                 return
         except InvoiceRefused as refusal:
             self._finish(exception_id, State.RELEASE_FAILED, str(refusal), now, None)
             return
         self._finish(exception_id, State.RELEASED, None, now, posted, key)
 
-    def _confirm(
+    def _reread(self, invoice_key: str, failure: Exception) -> InvoiceSnapshot:
+        """The invoice after a submit that failed or lost its answer."""
+        try:
+            return self._invoices.get_invoice(invoice_key)
+        except NeedsAttention:
+            raise
+        except RetryLater as busy:  # cannot tell yet: the retried job re-reads first
+            raise OutcomeUnknown(
+                f"{failure}; the re-read failed: {busy}", after=busy.after
+            ) from None
+
+    def _settle(
         self,
         exception_id: int,
-        invoice_key: str,
+        current: InvoiceSnapshot,
         seen: str,
         key: str,
         now: datetime,
-        failure: OutcomeUnknown | InvoiceRefused,
+        failure: OutcomeUnknown | InvoiceRefused | None,
     ) -> None:
-        """After a submit that failed or lost its answer: re-read and settle, never resubmit."""
-        try:
-            current = self._invoices.get_invoice(invoice_key)
-        except RetryLater as busy:  # cannot tell yet: the retried job re-reads first
-            raise RetryLater(f"{failure}; re-read failed: {busy}", after=busy.after) from None
+        """Decide from the invoice as it is after our submit was sent; never submit again."""
         if _posted_as_approved(current, seen):
             self._finish(exception_id, State.RELEASED, None, now, current, key, CONFIRMED)
-            return
-        if isinstance(failure, InvoiceRefused):
+        elif current.state == "posted":
+            note = (
+                f"the invoice is posted in Intacct but is no longer the one approved (now "
+                f"{current.currency} {current.total} for customer {current.customer_id}); "
+                "check it in Intacct"
+            )
+            self._finish(exception_id, State.RELEASE_BLOCKED, note, now, current)
+        elif isinstance(failure, InvoiceRefused):
             self._finish(exception_id, State.RELEASE_FAILED, str(failure), now, current)
-            return
-        if current.state == "draft":  # not applied: submit again later, same Idempotency-Key
-            raise failure
-        problem = _changed(current, seen) or f"the invoice is {current.state} in Intacct"
-        self._finish(exception_id, State.RELEASE_BLOCKED, problem, now, current)
+        elif current.state == "draft" and failure is not None:
+            raise failure  # not applied: submit again later, with the same Idempotency-Key
+        else:
+            problem = _changed(current, seen) or f"the invoice is {current.state} in Intacct"
+            self._finish(exception_id, State.RELEASE_BLOCKED, problem, now, current)
 
     def _submit_was_sent(self, exception_id: int, key: str) -> bool:
         """Whether a submit with this Idempotency-Key was sent for this exception before."""

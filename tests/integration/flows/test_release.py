@@ -106,6 +106,22 @@ def test_lost_answer_and_failed_reread_confirm_on_the_next_run(
     assert _submits(intacct_emulator) == [IDEM]
 
 
+def test_posted_but_changed_after_our_submit_is_blocked_for_a_person(
+    db: Database, intacct_emulator: IntacctEmulator, release: Callable[[], int]
+) -> None:
+    """Our submit posted it, then its total changed: blocked with a note to check Intacct."""
+    intacct_emulator.fail_next("submit", "drop_after_commit")
+    intacct_emulator.fail_next("get", "503", after=1, retry_after=0)
+    with pytest.raises(RetryLater):
+        release()
+    intacct_emulator.set_amount(KEY, "1300.00")
+    release()
+    assert _state(db) == "blocked"
+    (blocked,) = _audit(db, "invoice.release_blocked")
+    assert "posted in Intacct but is no longer the one approved" in blocked["note"]
+    assert _submits(intacct_emulator) == [IDEM]
+
+
 def test_forbidden_submit_needs_a_person_not_a_failed_release(
     db: Database, intacct_emulator: IntacctEmulator, release: Callable[[], int]
 ) -> None:
