@@ -18,9 +18,19 @@ class RetryLater(Exception):
         self.after = after
 
 
+class NeedsAttention(RetryLater):
+    """A person must fix something outside Countersign (credentials, a permission, a sender id)
+    before this can succeed: not a refusal of this item. Retried later like any RetryLater; a
+    worker may park the job and tell an admin, showing `reason`."""
+
+    def __init__(self, reason: str, after: float | None = 60) -> None:
+        super().__init__(reason, after=after)
+        self.reason = reason
+
+
 class OutcomeUnknown(RetryLater):
-    """The request may have reached the other side but its answer was lost (a timeout, a
-    dropped connection, a 5xx): it may or may not have taken effect."""
+    """The request was sent but its answer was lost (timeout, connection cut, 5xx): a write may
+    have been applied. Re-read the other side before deciding; retrying blindly may repeat it."""
 
 
 class DeliveryFailed(Exception):
