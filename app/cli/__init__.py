@@ -1,5 +1,5 @@
 """`countersign`: one command, a module per command group (serve, sandbox, db, audit, policies,
-events), assembled here."""
+events, outbox), assembled here."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 from app.cli.audit import audit_app
 from app.cli.db import db_app
 from app.cli.events import events_app
+from app.cli.outbox import outbox_app
 from app.cli.policies import policies_app
 from app.cli.sandbox import sandbox_app
 from app.cli.serve import serve
@@ -23,6 +24,7 @@ cli.command()(serve)
 cli.add_typer(db_app, name="db")
 cli.add_typer(audit_app, name="audit")
 cli.add_typer(events_app, name="events")
+cli.add_typer(outbox_app, name="outbox")
 cli.add_typer(policies_app, name="policies")
 cli.add_typer(sandbox_app, name="sandbox")
 

@@ -1,7 +1,10 @@
 """Slack-bound outbox jobs: post the card, refresh it, add thread notes, DM people.
 
 Each handler reads the exception as it is when the job runs, so a late or repeated refresh
-always shows the latest state."""
+always shows the latest state. A refresh or thread note for a card that is not posted yet
+waits for the post (which makes it due the moment it lands); when no card is coming (an
+auto-approved exception, or a post that was parked) a refresh has nothing to do and a note
+goes to the channel as a plain message."""
 
 from __future__ import annotations
 
@@ -13,10 +16,13 @@ from sqlmodel import Session, col, select
 from app.domain.events import ExceptionType
 from app.domain.lifecycle import State, exception_label
 from app.domain.money import format_money
+from app.flows import jobs
 from app.flows.ports import ChatPort, DecisionLine, ExceptionCard, RetryLater
-from app.store import audit
+from app.store import audit, outbox
 from app.store.db import Database
-from app.store.tables import DecisionRow, ExceptionRow
+from app.store.tables import DecisionRow, ExceptionRow, OutboxRow
+
+CARD_WAITERS = (jobs.UPDATE_CARD, jobs.THREAD_NOTE)
 
 _STATE_TEXT = {
     State.OPEN: "Waiting for approval",
@@ -68,6 +74,20 @@ def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
     )
 
 
+def card_coming(session: Session, exception_id: int) -> bool:
+    """True while the exception's card post is still queued or retrying."""
+    return (
+        session.exec(
+            select(OutboxRow.id).where(
+                OutboxRow.exception_id == exception_id,
+                OutboxRow.kind == jobs.POST_CARD,
+                OutboxRow.state == "pending",
+            )
+        ).first()
+        is not None
+    )
+
+
 class SlackJobs:
     def __init__(self, db: Database, chat: ChatPort) -> None:
         self._db, self._chat = db, chat
@@ -84,6 +104,7 @@ class SlackJobs:
             assert row is not None
             row.message_ts = ts
             session.add(row)
+            outbox.make_due(session, kinds=CARD_WAITERS, now=now, exception_id=row.id)
             audit.append(
                 session,
                 at=now,
@@ -99,7 +120,9 @@ class SlackJobs:
             if row is None or not row.channel:
                 return
             if not row.message_ts:
-                raise RetryLater("the card is not posted yet", after=2)
+                if card_coming(session, int(payload["exception_id"])):
+                    raise RetryLater("waiting for the card to be posted")
+                return  # no card to refresh: it will not be posted
             card, channel, ts = build_card(session, row), row.channel, row.message_ts
         self._chat.update_card(channel, ts, card)
 
@@ -108,10 +131,14 @@ class SlackJobs:
             row = session.get(ExceptionRow, int(payload["exception_id"]))
             if row is None or not row.channel:
                 return
-            if not row.message_ts:
-                raise RetryLater("the card is not posted yet", after=2)
             channel, ts = row.channel, row.message_ts
-        self._chat.post_thread(channel, ts, str(payload["text"]))
+            if not ts and card_coming(session, int(payload["exception_id"])):
+                raise RetryLater("waiting for the card to be posted")
+        if ts:
+            self._chat.post_thread(channel, ts, str(payload["text"]))
+        else:  # no card to thread under: say it in the channel
+            label = exception_label(int(payload["exception_id"]))
+            self._chat.post_text(channel, f"{label}: {payload['text']}")
 
     def notify_user(self, payload: dict[str, Any], now: datetime) -> None:
         self._chat.notify_user(str(payload["user"]), str(payload["text"]))

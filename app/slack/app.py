@@ -16,8 +16,17 @@ log = structlog.get_logger("countersign.slack")
 
 
 def create_bolt_app(client: WebClient, signing_secret: str, deps: SlackDeps) -> App:
-    """A Bolt App on `client` (whose base_url may point at the emulator)."""
-    app = App(client=client, signing_secret=signing_secret, process_before_response=False)
+    """A Bolt App on `client` (whose base_url may point at the emulator).
+
+    Bolt would call `auth.test` here and fail while Slack is unreachable, taking the billing
+    webhook down with it; the token is checked by `serve` (app/slack/health.py) instead, and
+    Bolt asks `auth.test` on the first Slack request, which only comes when Slack is there."""
+    app = App(
+        client=client,
+        signing_secret=signing_secret,
+        process_before_response=False,
+        token_verification_enabled=False,
+    )
     for listeners in (actions, views, commands):
         listeners.register(app, deps)
 

@@ -13,11 +13,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import uvicorn
+from sqlalchemy import text
 
 from app import webhook
 from app.config import load_settings
@@ -106,9 +108,54 @@ def serve_process(env: dict[str, str]) -> Iterator[str]:
     try:
         wait_for(lambda: answers_200(f"{url}/readyz"), timeout=30, what="countersign serve")
         yield url
+        assert_at_rest(env["DATABASE_URL"])
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def unrested(database_url: str, grace_seconds: float = 2.0) -> list[str]:
+    """What keeps the database from being at rest: outbox jobs still pending or retrying, and
+    timers overdue by more than `grace_seconds`. Empty when at rest."""
+    from app.store.db import make_engine
+
+    engine = make_engine(database_url)
+    overdue_before = datetime.now(UTC) - timedelta(seconds=grace_seconds)
+    try:
+        with engine.connect() as connection:
+            jobs = connection.execute(
+                text(
+                    "SELECT id, kind, attempts, last_error FROM outbox "
+                    "WHERE state = 'pending' ORDER BY id"
+                )
+            ).all()
+            timers = [
+                row
+                for row in connection.execute(
+                    text("SELECT id, exception_id, kind, due_at FROM timer WHERE state = 'pending'")
+                ).all()
+                if _aware(row.due_at) < overdue_before
+            ]
+    finally:
+        engine.dispose()
+    return [f"outbox job {j.id} {j.kind} tries={j.attempts} error={j.last_error}" for j in jobs] + [
+        f"timer {t.id} {t.kind} of exception {t.exception_id} due {t.due_at}" for t in timers
+    ]
+
+
+def _aware(value: Any) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def assert_at_rest(database_url: str, timeout: float = 15.0) -> None:
+    """Wait up to `timeout` for the outbox to drain and due timers to fire; then fail naming
+    every job still pending or retrying and every timer overdue."""
+    deadline = time.monotonic() + timeout
+    while left := unrested(database_url):
+        if time.monotonic() > deadline:
+            raise AssertionError("not at rest:\n  " + "\n  ".join(left))
+        time.sleep(0.1)
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float = 10.0, what: str = "condition") -> T:
@@ -160,6 +207,7 @@ def start_stack(database_url: str, policies: str) -> Stack:
         DATABASE_URL=database_url,
         COUNTERSIGN_POLICIES=policies,
         OUTBOX_POLL_SECONDS=0.2,
+        TIMER_SWEEP_SECONDS=0.2,
         LOG_FORMAT="console",
     )
     runtime = Runtime(settings)

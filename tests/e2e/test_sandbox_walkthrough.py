@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.harness import COUNTERSIGN, answers_200, free_ports, wait_for
+from tests.e2e.harness import COUNTERSIGN, answers_200, assert_at_rest, free_ports, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,6 +66,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
             what="the sandbox to be ready",
         )
         yield Sandbox(tmp_path, env, ports)
+        assert_at_rest(f"sqlite:///{tmp_path / 'countersign-sandbox.db'}")
     finally:
         server.terminate()
         server.wait(timeout=10)
