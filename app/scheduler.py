@@ -7,6 +7,7 @@ failing, and one when it recovers: an unreachable database never floods the log.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,10 @@ from sqlalchemy.exc import DBAPIError
 log = structlog.get_logger("countersign.scheduler")
 REPEAT_LOG_SECONDS = 60.0
 OUTBOX, TIMERS, HEALTH = "outbox", "timers", "health"
+# A tick that finds its job still running is skipped by design (max_instances=1); APScheduler
+# would log that as a warning every interval. Our own lines say what matters.
+for _name in ("apscheduler.scheduler", "apscheduler.executors.default"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 
 @dataclass

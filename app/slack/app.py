@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -13,6 +14,17 @@ from app.slack.deps import SlackDeps
 from app.slack.listeners import actions, commands, views
 
 log = structlog.get_logger("countersign.slack")
+
+
+class _QuietTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself and, since we hand it a client,
+    warns at every start that the token "will be unused": true, and noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "will be unused" not in record.getMessage()
+
+
+logging.getLogger("slack_bolt.App").addFilter(_QuietTokenNotice())
 
 
 def create_bolt_app(client: WebClient, signing_secret: str, deps: SlackDeps) -> App:

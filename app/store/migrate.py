@@ -9,9 +9,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, column, inspect, select, table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -19,6 +18,7 @@ from app.store.db import make_engine, normalize_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 UPGRADE_HINT = "run `countersign db upgrade`"
+VERSION_TABLE = "alembic_version"
 
 
 class DatabaseNotReady(Exception):
@@ -46,8 +46,12 @@ def head() -> str:
 
 
 def revision_of(connection: Connection) -> str | None:
-    """The revision a connected database is at, or None when it has no schema."""
-    return MigrationContext.configure(connection).get_current_revision()
+    """The revision a connected database is at, or None when it has no schema. Read directly
+    (Alembic's MigrationContext logs two lines each time: /readyz asks often)."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    versions = table(VERSION_TABLE, column("version_num"))
+    return connection.execute(select(versions.c.version_num)).scalar()
 
 
 def schema_problem(revision: str | None) -> str | None:

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -98,20 +98,23 @@ def process_env(
 
 
 @contextmanager
-def serve_process(env: dict[str, str]) -> Iterator[str]:
-    """`countersign db upgrade`, then `countersign serve` in its own process; yields its URL."""
+def serve_process(env: dict[str, str], log: Path | None = None) -> Iterator[str]:
+    """`countersign db upgrade`, then `countersign serve` in its own process (its output to
+    `log` if given); yields its URL; at the end, asserts the database came to rest."""
     subprocess.run([COUNTERSIGN, "db", "upgrade"], env=env, check=True, capture_output=True)
-    server = subprocess.Popen(
-        [COUNTERSIGN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{env['PORT']}"
-    try:
-        wait_for(lambda: answers_200(f"{url}/readyz"), timeout=30, what="countersign serve")
-        yield url
-        assert_at_rest(env["DATABASE_URL"])
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with ExitStack() as files:
+        output = files.enter_context(log.open("wb")) if log else subprocess.DEVNULL
+        server = subprocess.Popen(
+            [COUNTERSIGN, "serve"], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+        url = f"http://127.0.0.1:{env['PORT']}"
+        try:
+            wait_for(lambda: answers_200(f"{url}/readyz"), timeout=30, what="countersign serve")
+            yield url
+            assert_at_rest(env["DATABASE_URL"])
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
 
 
 def unrested(database_url: str, grace_seconds: float = 2.0) -> list[str]:
@@ -227,3 +230,66 @@ def stop_stack(stack: Stack) -> None:
     stack._server.stop()  # type: ignore[attr-defined]
     stack.slack.stop()
     stack.intacct.stop()
+
+
+class TcpProxy:
+    """A loopback TCP forwarder to `target`: `close()` drops the listener and every open
+    connection (the database behind it "goes away"), `open()` listens on the same port again."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_ports(1)[0]
+        self._listener: socket.socket | None = None
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def open(self) -> TcpProxy:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._open += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        if self._listener is not None:
+            with suppress(OSError):  # wakes the thread blocked in accept(); close() would not
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            connections, self._open = self._open, []
+        for connection in connections:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
