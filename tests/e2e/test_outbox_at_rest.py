@@ -156,3 +156,61 @@ def test_outbox_cancel_retires_a_waiting_job(tmp_path: Path) -> None:
     finally:
         slack.stop()
         intacct.stop()
+
+
+ESCALATES_AT_ONCE = """\
+version: 1
+groups:
+  finance_managers: [U0FINMGR1]
+  cfo: [U0CFO1]
+defaults:
+  channel: C0BILLING
+  calendar: none
+routes:
+  - name: catch-all
+    steps:
+      - approvers: [group:finance_managers]
+        escalate_after: 1s
+        escalate_to: [group:cfo]
+"""
+
+
+def test_card_refresh_waits_for_a_late_card_and_follows_it(tmp_path: Path) -> None:
+    """The card post is rate-limited past an escalation: the escalation's card refresh and
+    thread note wait for the post, then follow it; the outbox comes to rest."""
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "routes.yml").write_text(ESCALATES_AT_ONCE)
+    slack, intacct = SlackEmulator().start(), IntacctEmulator().start()
+    env = process_env(
+        tmp_path,
+        slack,
+        intacct,
+        COUNTERSIGN_POLICIES=str(tmp_path / "policies"),
+        BILLING_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        OUTBOX_POLL_SECONDS="0.2",
+        TIMER_SWEEP_SECONDS="0.2",
+    )
+    try:
+        with serve_process(env) as url:
+            slack.rate_limit("chat.postMessage", times=1, retry_after=4)
+            body = json.dumps(EVENT).encode()
+            headers = webhook.signed_headers(WEBHOOK_SECRET, int(time.time()), body)
+            assert httpx.post(f"{url}/billing-events", content=body, headers=headers).is_success
+            wait_for(
+                lambda: "waiting for the card" in _outbox(env, "list").stdout,
+                what="the refresh to wait for the card",
+            )
+            card = wait_for(lambda: slack.messages("C0BILLING"), timeout=15, what="the card")[0]
+            wait_for(
+                lambda: any(
+                    "Escalation level 1" in m.text for m in slack.thread("C0BILLING", card.ts)
+                ),
+                what="the escalation note in the card's thread",
+            )
+            wait_for(
+                lambda: "U0CFO1" in str(slack.message("C0BILLING", card.ts).blocks),
+                what="the refreshed card",
+            )
+    finally:
+        slack.stop()
+        intacct.stop()
