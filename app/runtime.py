@@ -92,7 +92,7 @@ class Runtime:
         self.scheduler = Scheduler(
             self.worker.drain,
             settings.OUTBOX_POLL_SECONDS,
-            sweep=self.timers.sweep,
+            sweep=self._sweep,
             sweep_seconds=settings.TIMER_SWEEP_SECONDS,
             health=self._health,
         )
@@ -131,6 +131,11 @@ class Runtime:
             self.chat.post_text(kept.admin_channel, text)
         except (RetryLater, DeliveryFailed) as error:  # the log line already has the problems
             log.warning("policies.admin_notice_failed", error=str(error))
+
+    def _sweep(self) -> None:
+        """Fire due timers; their DMs and notes go out now, not at the next outbox tick."""
+        if self.timers.sweep().fired:
+            self.wake()
 
     def _health(self) -> None:
         """The health job: probe Slack while it is not ready (and once a minute), publish the
