@@ -96,7 +96,10 @@ def outbox_retry(job_id: Annotated[int, typer.Argument(help=JOB_ID)]) -> None:
     if before == "done":
         typer.echo(f"countersign: outbox job {job_id} ({kind}) is already done", err=True)
         raise typer.Exit(1)
-    was = "was waiting; it is due now" if before == "pending" else f"was {before}; pending again"
+    was = {
+        "pending": "was waiting; it is due now",
+        "running": "is running now; nothing to retry",
+    }.get(before, f"was {before}; pending again")
     typer.echo(f"outbox job {job_id} ({kind}) {was}")
 
 

@@ -4,6 +4,7 @@ cards wait in the outbox) and `/readyz` says why Slack is not ready."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,10 @@ BAD_TOKEN = frozenset(
     {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 )
 log = structlog.get_logger("countersign.slack")
+# slack_sdk logs every refused connection (and its retry) as an error: every 2 s while Slack
+# is away. The probe's result is what matters, and SlackHealth logs its changes.
+_SDK_LOG = logging.getLogger("countersign.slack.probe")
+_SDK_LOG.setLevel(logging.CRITICAL)
 PROBE_TIMEOUT_SECONDS = 5
 RECHECK_SECONDS = 60.0
 
@@ -34,7 +39,13 @@ UNKNOWN = SlackState(False, "not checked yet")
 
 def probe(token: str, base_url: str) -> SlackState:
     """Ask `auth.test` once, with a short timeout."""
-    client = WebClient(token=token, base_url=base_url, timeout=PROBE_TIMEOUT_SECONDS)
+    client = WebClient(
+        token=token,
+        base_url=base_url,
+        timeout=PROBE_TIMEOUT_SECONDS,
+        logger=_SDK_LOG,
+        retry_handlers=[],
+    )
     try:
         client.auth_test()
     except SlackApiError as error:
@@ -79,7 +90,10 @@ class SlackHealth:
         state = probe(self._token, self._base_url)
         with self._lock:
             came_back = state.ready and not self.state.ready and self._checked_at is not None
+            went_away = self.state.ready and not state.ready
             self.state, self._checked_at = state, now
+        if went_away:
+            log.warning("slack.not_ready", why=state.reason)
         if came_back:
             log.info("slack.ready")
             for listener in list(self._listeners):

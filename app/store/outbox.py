@@ -162,12 +162,15 @@ def listing(db: Database, *, states: Iterable[str], limit: int) -> list[OutboxRo
 
 def retry(db: Database, job_id: int, *, now: datetime) -> tuple[str | None, str | None]:
     """Make a parked (or cancelled) row pending again with a fresh budget, or a waiting one due
-    now. Returns (state before, kind); (None, None) when there is no such row."""
+    now. Returns (state before, kind), the state being "running" for a row a worker holds
+    now (left alone); (None, None) when there is no such row."""
     with db.transaction() as session:
         row = session.get(OutboxRow, job_id)
         if row is None:
             return None, None
         before = row.state
+        if before == "pending" and row.claim_expires_at and row.claim_expires_at > now:
+            return "running", row.kind
         if before in ("dead", "cancelled"):
             row.state, row.attempts, row.finished_at = "pending", 0, None
         if before != "done":

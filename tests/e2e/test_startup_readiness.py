@@ -33,6 +33,7 @@ from tests.e2e.harness import (
     serve_process,
     wait_for,
 )
+from tests.e2e.socket_mode_server import SocketModeServer
 
 EVENT = {
     "event_id": "evt-ready-1",
@@ -241,3 +242,29 @@ def _pending_jobs(database_url: str) -> int:
             )
     finally:
         engine.dispose()
+
+
+def test_socket_mode_connects_once_slack_comes_back(
+    tmp_path: Path, emulators: tuple[SlackEmulator, IntacctEmulator]
+) -> None:
+    """With SLACK_APP_TOKEN and Slack away at start, serve starts and opens the Socket Mode
+    connection as soon as Slack answers."""
+    slack_port = free_ports(1)[0]
+    later = SlackEmulator(port=slack_port)
+    socket = SocketModeServer().start()
+    later.enable_socket_mode(socket.url)
+    env = _env(
+        tmp_path,
+        emulators,
+        SLACK_API_URL=f"http://127.0.0.1:{slack_port}/api/",
+        SLACK_APP_TOKEN=later.app_token,
+    )
+    try:
+        with serve_process(env) as url:
+            assert _ready(url)[1]["slack"].startswith("not ready"), _ready(url)
+            later.start()
+            socket.wait_for_app(timeout=30)
+            assert later.calls("apps.connections.open")
+    finally:
+        socket.stop()
+        later.stop()
