@@ -145,7 +145,6 @@ class Runtime:
 
     def _slack_back(self) -> None:
         """Slack answers again: what waited for it goes out now, not at its next backoff."""
-        log.info("slack.back")
         with self.db.transaction() as session:
             outbox.make_due(session, kinds=SLACK_JOBS, now=self.clock.now())
         self.wake()
