@@ -65,7 +65,7 @@ def schema_problem(revision: str | None) -> str | None:
 
 def shown(url: str) -> str:
     """The URL without its password, fit for a message."""
-    return make_url(normalize_url(url)).render_as_string(hide_password=True)
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def missing_sqlite_file(url: str) -> Path | None:
