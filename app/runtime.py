@@ -16,7 +16,7 @@ from app.config import Settings
 from app.flows import jobs
 from app.flows.intake import Intake
 from app.flows.notify import SlackJobs
-from app.flows.outbox_worker import Handler, OutboxWorker
+from app.flows.outbox_worker import Handler, OutboxWorker, publish_counts
 from app.flows.policy_holder import PolicyHolder, ReloadResult
 from app.flows.ports import DeliveryFailed, RetryLater
 from app.flows.release import Release
@@ -24,12 +24,14 @@ from app.flows.sweep import TimerSweep
 from app.intacct.client import IntacctClient
 from app.intacct.port import IntacctInvoices
 from app.routing import PolicySet
-from app.scheduler import Scheduler
+from app.scheduler import OUTBOX, Scheduler
 from app.slack.app import create_bolt_app
 from app.slack.chat import SlackChat
 from app.slack.deps import SlackDeps
 from app.slack.directory import Directory
+from app.slack.health import SlackHealth
 from app.slack.render import BlockRenderer
+from app.store import outbox
 from app.store.db import Database
 
 log = structlog.get_logger("countersign.runtime")
@@ -40,6 +42,14 @@ REQUIRED = (
     "INTACCT_CLIENT_ID",
     "INTACCT_CLIENT_SECRET",
     "INTACCT_USERNAME",
+)
+SLACK_JOBS = (
+    jobs.POST_CARD,
+    jobs.UPDATE_CARD,
+    jobs.THREAD_NOTE,
+    jobs.NOTIFY_USER,
+    jobs.DM_CARD,
+    jobs.CHANNEL_NOTICE,
 )
 
 
@@ -77,13 +87,19 @@ class Runtime:
             worker_id=f"{socket.gethostname()}-{os.getpid()}-{id(self):x}",
             max_attempts=settings.OUTBOX_MAX_ATTEMPTS,
             lease=timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
+            admin_channel=lambda: self.policies.current().admin_channel,
+            on_progress=lambda: self.scheduler.touch(OUTBOX),
         )
         self.timers = TimerSweep(self.db, self.clock, worker_id=self.worker.worker_id)
+        self.slack_health = SlackHealth(
+            _secret(settings, "SLACK_BOT_TOKEN"), settings.SLACK_API_URL, on_back=self._slack_back
+        )
         self.scheduler = Scheduler(
             self.worker.drain,
             settings.OUTBOX_POLL_SECONDS,
-            sweep=self.timers.sweep,
+            sweep=self._sweep,
             sweep_seconds=settings.TIMER_SWEEP_SECONDS,
+            health=self._health,
         )
         self.bolt = create_bolt_app(
             self.slack_client,
@@ -120,6 +136,23 @@ class Runtime:
             self.chat.post_text(kept.admin_channel, text)
         except (RetryLater, DeliveryFailed) as error:  # the log line already has the problems
             log.warning("policies.admin_notice_failed", error=str(error))
+
+    def _sweep(self) -> None:
+        """Fire due timers; their DMs and notes go out now, not at the next outbox tick."""
+        if self.timers.sweep().fired:
+            self.wake()
+
+    def _health(self) -> None:
+        """The health job: probe Slack while it is not ready (and once a minute), publish the
+        outbox gauges."""
+        self.slack_health.check()
+        publish_counts(self.db)
+
+    def _slack_back(self) -> None:
+        """Slack answers again: what waited for it goes out now, not at its next backoff."""
+        with self.db.transaction() as session:
+            outbox.make_due(session, kinds=SLACK_JOBS, now=self.clock.now())
+        self.wake()
 
     def reload_policies(self) -> ReloadResult:
         return self.policies.reload()

@@ -9,7 +9,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -23,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import webhook
 from app.domain.batch import BatchTooLarge, BodyError, split_events
+from app.readiness import readiness
 from app.runtime import Runtime
 
 log = structlog.get_logger("countersign.http")
@@ -110,17 +110,13 @@ def create_web_app(runtime: Runtime, *, manage_runtime: bool = True) -> Starlett
         return JSONResponse({"results": results}, status_code=200)
 
     async def healthz(_: Request) -> Response:
+        """Liveness only: the process answers HTTP. Nothing it depends on is asked."""
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
-        database = await run_in_threadpool(runtime.db.ping)
-        policies = runtime.policies.current()
-        body: dict[str, Any] = {
-            "database": "ok" if database else "unreachable",
-            "policies": policies.content_hash,
-            "routes": len(policies.routes),
-        }
-        return JSONResponse(body, status_code=200 if database else 503)
+        """Readiness: 503 with the reason when this instance cannot work (app/readiness.py)."""
+        ready, body = await run_in_threadpool(readiness, runtime)
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,5 +1,5 @@
 """`countersign`: one command, a module per command group (serve, sandbox, db, audit, policies,
-events), assembled here. `main` guarantees one line, never a traceback: a usage mistake or a
+events, outbox), assembled here. `main` guarantees one line, never a traceback: a usage mistake or a
 database that cannot be used exits 2; an unexpected error exits 70 with an id whose traceback
 is in the error log."""
 
@@ -15,6 +15,7 @@ from app.cli.audit import audit_app
 from app.cli.common import USAGE, database_reason
 from app.cli.db import db_app
 from app.cli.events import events_app
+from app.cli.outbox import outbox_app
 from app.cli.policies import policies_app
 from app.cli.sandbox import sandbox_app
 from app.cli.serve import serve
@@ -30,6 +31,7 @@ cli.command()(serve)
 cli.add_typer(db_app, name="db")
 cli.add_typer(audit_app, name="audit")
 cli.add_typer(events_app, name="events")
+cli.add_typer(outbox_app, name="outbox")
 cli.add_typer(policies_app, name="policies")
 cli.add_typer(sandbox_app, name="sandbox")
 

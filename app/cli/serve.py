@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import structlog
 import typer
 
 from app.cli.common import settings as load
 from app.cli.signals import reload_on_sighup
 from app.config import ConfigError
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+log = structlog.get_logger("countersign.serve")
 
 
 def serve(
@@ -34,23 +40,11 @@ def serve(
     except PolicyLoadError as error:
         typer.echo(f"countersign: the policies do not load:\n{error}", err=True)
         raise typer.Exit(2) from None
+    refuse_unless_ready(runtime)
     reload_on_sighup(runtime.reload_policies)
     settings.COUNTERSIGN_PID_FILE.write_text(f"{os.getpid()}\n")
     if settings.SLACK_APP_TOKEN is not None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-        from slack_sdk.errors import SlackApiError
-
-        handler = SocketModeHandler(runtime.bolt, settings.SLACK_APP_TOKEN.get_secret_value())
-        try:
-            handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
-        except SlackApiError as error:
-            reason = error.response.get("error", "unknown error")
-            typer.echo(
-                f"countersign: Socket Mode could not connect ({reason}); SLACK_APP_TOKEN must be "
-                "the app-level token (xapp-…) with connections:write",
-                err=True,
-            )
-            raise typer.Exit(2) from None
+        _socket_mode(runtime, settings.SLACK_APP_TOKEN.get_secret_value())
     uvicorn.run(
         create_web_app(runtime),
         host=host or settings.HOST,
@@ -58,3 +52,52 @@ def serve(
         log_config=None,
         access_log=False,
     )
+
+
+def refuse_unless_ready(runtime: Runtime) -> None:
+    """Exit 2 with one line when the database is missing, unreachable or behind, or Slack
+    refuses the bot token. Slack merely unreachable is no reason: billing events are taken
+    and the cards wait in the outbox until Slack answers."""
+    from app.store.migrate import DatabaseNotReady, require_head
+
+    try:
+        require_head(runtime.settings.DATABASE_URL)
+    except DatabaseNotReady as problem:
+        runtime.db.dispose()
+        typer.echo(f"countersign: {problem}", err=True)
+        raise typer.Exit(2) from None
+    slack = runtime.slack_health.check(force=True)
+    if slack.bad_token:
+        runtime.db.dispose()
+        typer.echo(
+            f"countersign: {slack.reason}; set SLACK_BOT_TOKEN to the app's bot token (xoxb-…)",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    if not slack.ready:
+        log.warning("slack.not_ready", why=slack.reason)
+
+
+def _socket_mode(runtime: Runtime, app_token: str) -> None:
+    """Connect over Socket Mode now, or once Slack answers when it is unreachable now."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.errors import SlackApiError
+
+    handler = SocketModeHandler(runtime.bolt, app_token)
+
+    def connect() -> None:
+        handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
+
+    if not runtime.slack_health.state.ready:
+        runtime.slack_health.when_back(connect)
+        return
+    try:
+        connect()
+    except SlackApiError as error:
+        reason = error.response.get("error", "unknown error")
+        typer.echo(
+            f"countersign: Socket Mode could not connect ({reason}); SLACK_APP_TOKEN must be "
+            "the app-level token (xapp-…) with connections:write",
+            err=True,
+        )
+        raise typer.Exit(2) from None

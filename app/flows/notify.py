@@ -16,7 +16,11 @@ crash before the ts was stored) may have posted a card nobody knows about. There
 4. the ts is stored only if no other attempt stored one already (a worker that overran its
    lease); the loser deletes its own card.
 So the search (conversations.history, rate-limited) runs only after an unknown outcome, never
-on the normal path or after a plain 429."""
+on the normal path or after a plain 429.
+
+A refresh or thread note for a card that is not posted yet waits for the post (which makes it
+due the moment it lands); when no card is coming (an auto-approved exception, or a post that
+was parked) a refresh has nothing to do and a note goes to the channel as a plain message."""
 
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from sqlmodel import Session, col, select
 from app.domain.events import ExceptionType
 from app.domain.lifecycle import State, exception_label
 from app.domain.money import format_money
+from app.flows import jobs
 from app.flows.ports import (
     ChatPort,
     DecisionLine,
@@ -38,9 +43,11 @@ from app.flows.ports import (
     OutcomeUnknown,
     RetryLater,
 )
-from app.store import audit
+from app.store import audit, outbox
 from app.store.db import Database
-from app.store.tables import DecisionRow, ExceptionRow
+from app.store.tables import DecisionRow, ExceptionRow, OutboxRow
+
+CARD_WAITERS = (jobs.UPDATE_CARD, jobs.THREAD_NOTE)
 
 log = structlog.get_logger("countersign.notify")
 # How far before the marker to search: covers a skew between our clock and Slack's ts.
@@ -114,6 +121,20 @@ def _count(number: int, word: str) -> str:
     return f"{number} {word}{'' if number == 1 else 's'}"
 
 
+def card_coming(session: Session, exception_id: int) -> bool:
+    """True while the exception's card post is still queued or retrying."""
+    return (
+        session.exec(
+            select(OutboxRow.id).where(
+                OutboxRow.exception_id == exception_id,
+                OutboxRow.kind == jobs.POST_CARD,
+                OutboxRow.state == "pending",
+            )
+        ).first()
+        is not None
+    )
+
+
 class SlackJobs:
     def __init__(self, db: Database, chat: ChatPort) -> None:
         self._db, self._chat = db, chat
@@ -173,6 +194,7 @@ class SlackJobs:
             if not session.connection().execute(store).rowcount:
                 row = session.get(ExceptionRow, exception_id)
                 return row.message_ts if row is not None and row.message_ts else ts
+            outbox.make_due(session, kinds=CARD_WAITERS, now=now, exception_id=exception_id)
             audit.append(
                 session,
                 at=now,
@@ -202,7 +224,9 @@ class SlackJobs:
             if row is None or not row.channel:
                 return
             if not row.message_ts:
-                raise RetryLater("the card is not posted yet", after=2)
+                if card_coming(session, int(payload["exception_id"])):
+                    raise RetryLater("waiting for the card to be posted")
+                return  # no card to refresh: it will not be posted
             card, channel, ts = build_card(session, row), row.channel, row.message_ts
         self._chat.update_card(channel, ts, card)
 
@@ -211,10 +235,14 @@ class SlackJobs:
             row = session.get(ExceptionRow, int(payload["exception_id"]))
             if row is None or not row.channel:
                 return
-            if not row.message_ts:
-                raise RetryLater("the card is not posted yet", after=2)
             channel, ts = row.channel, row.message_ts
-        self._chat.post_thread(channel, ts, str(payload["text"]))
+            if not ts and card_coming(session, int(payload["exception_id"])):
+                raise RetryLater("waiting for the card to be posted")
+        if ts:
+            self._chat.post_thread(channel, ts, str(payload["text"]))
+        else:  # no card to thread under: say it in the channel
+            label = exception_label(int(payload["exception_id"]))
+            self._chat.post_text(channel, f"{label}: {payload['text']}")
 
     def notify_user(self, payload: dict[str, Any], now: datetime) -> None:
         self._chat.notify_user(str(payload["user"]), str(payload["text"]))

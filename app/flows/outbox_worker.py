@@ -1,8 +1,12 @@
 """Drains the outbox: claims due rows, runs their handler, records the result.
 
-RetryLater (a 429, an outage) reschedules without limit, honouring Retry-After: a Slack outage
-delays a card, never loses it. Any other failure is retried with backoff up to `max_attempts`,
-then parked as dead and audited with an error id that is also in the log."""
+Every job has a budget, so the outbox always comes to rest. A failure is retried with backoff
+up to `max_attempts`. RetryLater (a 429, an outage, a card not posted yet) honours Retry-After
+and has a larger budget, `retry_later_attempts` (with the backoff capped at 5 minutes, the
+default rides out hours of outage). A job over its budget, refused for good, or of an unknown
+kind, or needing a person (NeedsAttention: a revoked credential, a missing permission), is
+parked as dead at once: audited with the reason, counted in a metric, and announced in the
+policy's admin channel, so people can retry or cancel it (`countersign outbox`)."""
 
 from __future__ import annotations
 
@@ -12,14 +16,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from prometheus_client import Counter, Gauge
 
 from app.clock import Clock
-from app.flows.ports import DeliveryFailed, RetryLater
+from app.domain.lifecycle import exception_label
+from app.flows import jobs
+from app.flows.ports import DeliveryFailed, NeedsAttention, RetryLater
 from app.store import audit, outbox
 from app.store.db import Database
 
 Handler = Callable[[dict[str, Any], datetime], None]
 log = structlog.get_logger("countersign.outbox")
+JOBS = Gauge("countersign_outbox_jobs", "Outbox jobs pending or parked (dead)", ["state"])
+PARKED = Counter("countersign_outbox_parked_total", "Outbox jobs parked as dead", ["kind"])
+RETRY_LATER_FACTOR = 10
+ABOUT_JOB = "about_parked_job"  # marks a notice about a parked job (never announced in turn)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -37,11 +48,16 @@ class OutboxWorker:
         worker_id: str | None = None,
         max_attempts: int = 12,
         lease: timedelta = outbox.LEASE,
+        retry_later_attempts: int | None = None,
+        admin_channel: Callable[[], str | None] = lambda: None,
+        on_progress: Callable[[], None] = lambda: None,
     ) -> None:
         self._db, self._handlers, self._clock = db, handlers, clock
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
         self._max_attempts = max_attempts
         self._lease = lease
+        self._retry_later_attempts = retry_later_attempts or max_attempts * RETRY_LATER_FACTOR
+        self._admin_channel, self._on_progress = admin_channel, on_progress
 
     def drain(self) -> int:
         """Run every due job until none is left; return how many ran. Jobs are claimed one at a
@@ -52,6 +68,7 @@ class OutboxWorker:
         ):
             for job in jobs:
                 self._run(job)
+                self._on_progress()
                 done += 1
         return done
 
@@ -63,13 +80,19 @@ class OutboxWorker:
             return
         try:
             handler(job.payload, now)
+        except NeedsAttention as problem:  # credentials, a permission: only a person can fix it
+            self._dead(job, f"needs a person: {problem.reason}", now)
         except RetryLater as wait:
-            after = timedelta(seconds=wait.after) if wait.after else backoff(job.attempts)
+            if job.attempts >= self._retry_later_attempts:
+                self._dead(job, f"still waiting after {job.attempts} attempts: {wait}", now)
+                return
+            after = timedelta(seconds=max(wait.after, 1)) if wait.after else backoff(job.attempts)
             log.info(
                 "outbox.retry_later",
                 job=job.id,
                 kind=job.kind,
-                after_s=after.seconds,
+                attempts=job.attempts,
+                after_s=after.total_seconds(),
                 why=str(wait),
             )
             self._settled(
@@ -82,7 +105,7 @@ class OutboxWorker:
             log.exception("outbox.failed", job=job.id, kind=job.kind, error_id=error_id)
             message = f"{type(error).__name__} (error id {error_id})"
             if job.attempts >= self._max_attempts:
-                self._dead(job, message, now)
+                self._dead(job, f"failed {job.attempts} times: {message}", now)
             else:
                 after = backoff(job.attempts)
                 self._settled(
@@ -98,15 +121,37 @@ class OutboxWorker:
         return held
 
     def _dead(self, job: outbox.Job, why: str, now: datetime) -> None:
-        log.error("outbox.dead", job=job.id, kind=job.kind, why=why)
+        log.error("outbox.dead", job=job.id, kind=job.kind, attempts=job.attempts, why=why)
         if not self._settled(job, outbox.give_up(self._db, job, now=now, error=why)):
             return
+        PARKED.labels(job.kind).inc()
+        exception_id = job.payload.get("exception_id")
         with self._db.transaction() as session:
             audit.append(
                 session,
                 at=now,
                 actor="countersign",
                 action="outbox.dead",
-                exception_id=job.payload.get("exception_id"),
+                exception_id=exception_id,
                 detail={"job": job.id, "kind": job.kind, "why": why},
             )
+            channel = self._admin_channel()
+            if channel and ABOUT_JOB not in job.payload:
+                about = f" for {exception_label(int(exception_id))}" if exception_id else ""
+                text = (
+                    f"Outbox job {job.id} ({job.kind}{about}) was parked after {job.attempts} "
+                    f"attempt(s): {why[:500]}. See `countersign outbox list`; "
+                    f"`countersign outbox retry {job.id}` tries it again."
+                )
+                outbox.enqueue(
+                    session,
+                    kind=jobs.CHANNEL_NOTICE,
+                    payload={"channel": channel, "text": text, ABOUT_JOB: job.id},
+                    now=now,
+                )
+
+
+def publish_counts(db: Database) -> None:
+    """Set the gauges of pending and parked jobs from the database (all instances' work)."""
+    for state, count in outbox.counts(db).items():
+        JOBS.labels(state).set(count)

@@ -175,8 +175,9 @@ class Release:
                 exception_id=exception_id,
                 detail=detail,
             )
-            jobs.queue_card_update(session, exception_id, now=now)
-            if target is not State.RELEASED:
+            if row.steps or row.message_ts:  # an auto-approved exception has no card
+                jobs.queue_card_update(session, exception_id, now=now)
+            if target is not State.RELEASED:  # in the card's thread, or the channel
                 jobs.queue_thread_note(
                     session, exception_id, f"Invoice not released: {note}", now=now
                 )

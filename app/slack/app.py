@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -15,9 +16,29 @@ from app.slack.listeners import actions, commands, views
 log = structlog.get_logger("countersign.slack")
 
 
+class _QuietTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself and, since we hand it a client,
+    warns at every start that the token "will be unused": true, and noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "will be unused" not in record.getMessage()
+
+
+logging.getLogger("slack_bolt.App").addFilter(_QuietTokenNotice())
+
+
 def create_bolt_app(client: WebClient, signing_secret: str, deps: SlackDeps) -> App:
-    """A Bolt App on `client` (whose base_url may point at the emulator)."""
-    app = App(client=client, signing_secret=signing_secret, process_before_response=False)
+    """A Bolt App on `client` (whose base_url may point at the emulator).
+
+    Bolt would call `auth.test` here and fail while Slack is unreachable, taking the billing
+    webhook down with it; the token is checked by `serve` (app/slack/health.py) instead, and
+    Bolt asks `auth.test` on the first Slack request, which only comes when Slack is there."""
+    app = App(
+        client=client,
+        signing_secret=signing_secret,
+        process_before_response=False,
+        token_verification_enabled=False,
+    )
     for listeners in (actions, views, commands):
         listeners.register(app, deps)
 

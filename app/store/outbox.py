@@ -9,13 +9,14 @@ time so that the lease starts right before the call it covers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select, update
 
 from app.store import bulk
 from app.store.claims import claim_due
@@ -126,3 +127,76 @@ def give_up(db: Database, job: Job, *, now: datetime, error: str) -> bool:
     """Park the row as dead: kept for people to see, never retried by itself. False if the claim
     was lost (the new holder decides)."""
     return _settle(db, job, state="dead", finished_at=now, last_error=error[:2000])
+
+
+def make_due(
+    session: Session, *, kinds: Iterable[str], now: datetime, exception_id: int | None = None
+) -> None:
+    """Pending rows of these kinds (of one exception, if given) that wait for a retry become
+    due now: what they waited for (a posted card, Slack coming back) has happened."""
+    query = update(OutboxRow).where(
+        col(OutboxRow.state) == "pending",
+        col(OutboxRow.kind).in_(list(kinds)),
+        col(OutboxRow.available_at) > now,
+        col(OutboxRow.claimed_by).is_(None),
+    )
+    if exception_id is not None:
+        query = query.where(col(OutboxRow.exception_id) == exception_id)
+    session.execute(query.values(available_at=now))
+
+
+def counts(db: Database) -> dict[str, int]:
+    """How many rows are pending and how many are parked dead."""
+    with db.transaction() as session:
+        rows = session.exec(
+            select(OutboxRow.state, func.count())
+            .where(col(OutboxRow.state).in_(("pending", "dead")))
+            .group_by(OutboxRow.state)
+        ).all()
+    return {"pending": 0, "dead": 0} | {state: int(n) for state, n in rows}
+
+
+def listing(db: Database, *, states: Iterable[str], limit: int) -> list[OutboxRow]:
+    """Rows in these states, newest first."""
+    with db.transaction() as session:
+        return list(
+            session.exec(
+                select(OutboxRow)
+                .where(col(OutboxRow.state).in_(list(states)))
+                .order_by(col(OutboxRow.id).desc())
+                .limit(limit)
+            ).all()
+        )
+
+
+def retry(db: Database, job_id: int, *, now: datetime) -> tuple[str | None, str | None]:
+    """Make a parked (or cancelled) row pending again with a fresh budget, or a waiting one due
+    now. Returns (state before, kind), the state being "running" for a row a worker holds
+    now (left alone); (None, None) when there is no such row."""
+    with db.transaction() as session:
+        row = session.get(OutboxRow, job_id)
+        if row is None:
+            return None, None
+        before = row.state
+        if before == "pending" and row.claim_expires_at and row.claim_expires_at > now:
+            return "running", row.kind
+        if before in ("dead", "cancelled"):
+            row.state, row.attempts, row.finished_at = "pending", 0, None
+        if before != "done":
+            row.available_at, row.claimed_by, row.claim_expires_at = now, None, None
+            session.add(row)
+        return before, row.kind
+
+
+def cancel(db: Database, job_id: int, *, now: datetime) -> tuple[str | None, str | None]:
+    """Retire a pending or parked row for good. Returns (state before, kind), as `retry`."""
+    with db.transaction() as session:
+        row = session.get(OutboxRow, job_id)
+        if row is None:
+            return None, None
+        before = row.state
+        if before in ("pending", "dead"):
+            row.state, row.finished_at = "cancelled", now
+            row.claimed_by, row.claim_expires_at = None, None
+            session.add(row)
+        return before, row.kind

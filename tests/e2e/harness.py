@@ -11,13 +11,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import uvicorn
+from sqlalchemy import text
 from sqlmodel import SQLModel, col, select
 
 from app import webhook
@@ -98,19 +100,67 @@ def process_env(
 
 
 @contextmanager
-def serve_process(env: dict[str, str]) -> Iterator[str]:
-    """`countersign db upgrade`, then `countersign serve` in its own process; yields its URL."""
+def serve_process(env: dict[str, str], log: Path | None = None) -> Iterator[str]:
+    """`countersign db upgrade`, then `countersign serve` in its own process (its output to
+    `log` if given); yields its URL; at the end, asserts the database came to rest."""
     subprocess.run([COUNTERSIGN, "db", "upgrade"], env=env, check=True, capture_output=True)
-    server = subprocess.Popen(
-        [COUNTERSIGN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{env['PORT']}"
+    with ExitStack() as files:
+        output = files.enter_context(log.open("wb")) if log else subprocess.DEVNULL
+        server = subprocess.Popen(
+            [COUNTERSIGN, "serve"], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+        url = f"http://127.0.0.1:{env['PORT']}"
+        try:
+            wait_for(lambda: answers_200(f"{url}/readyz"), timeout=30, what="countersign serve")
+            yield url
+            assert_at_rest(env["DATABASE_URL"])
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def unrested(database_url: str, grace_seconds: float = 2.0) -> list[str]:
+    """What keeps the database from being at rest: outbox jobs still pending or retrying, and
+    timers overdue by more than `grace_seconds`. Empty when at rest."""
+    from app.store.db import make_engine
+
+    engine = make_engine(database_url)
+    overdue_before = datetime.now(UTC) - timedelta(seconds=grace_seconds)
     try:
-        wait_for(lambda: answers_200(f"{url}/readyz"), timeout=30, what="countersign serve")
-        yield url
+        with engine.connect() as connection:
+            jobs = connection.execute(
+                text(
+                    "SELECT id, kind, attempts, last_error FROM outbox "
+                    "WHERE state = 'pending' ORDER BY id"
+                )
+            ).all()
+            timers = [
+                row
+                for row in connection.execute(
+                    text("SELECT id, exception_id, kind, due_at FROM timer WHERE state = 'pending'")
+                ).all()
+                if _aware(row.due_at) < overdue_before
+            ]
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        engine.dispose()
+    return [f"outbox job {j.id} {j.kind} tries={j.attempts} error={j.last_error}" for j in jobs] + [
+        f"timer {t.id} {t.kind} of exception {t.exception_id} due {t.due_at}" for t in timers
+    ]
+
+
+def _aware(value: Any) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def assert_at_rest(database_url: str, timeout: float = 15.0) -> None:
+    """Wait up to `timeout` for the outbox to drain and due timers to fire; then fail naming
+    every job still pending or retrying and every timer overdue."""
+    deadline = time.monotonic() + timeout
+    while left := unrested(database_url):
+        if time.monotonic() > deadline:
+            raise AssertionError("not at rest:\n  " + "\n  ".join(left))
+        time.sleep(0.1)
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float = 10.0, what: str = "condition") -> T:
@@ -162,6 +212,7 @@ def start_stack(database_url: str, policies: str) -> Stack:
         DATABASE_URL=database_url,
         COUNTERSIGN_POLICIES=policies,
         OUTBOX_POLL_SECONDS=0.2,
+        TIMER_SWEEP_SECONDS=0.2,
         LOG_FORMAT="console",
     )
     runtime = Runtime(settings)
@@ -195,3 +246,66 @@ def rows(database_url: str, table: type[Row]) -> list[Row]:
             return list(session.exec(select(table).order_by(col(key))).all())
     finally:
         database.dispose()
+
+
+class TcpProxy:
+    """A loopback TCP forwarder to `target`: `close()` drops the listener and every open
+    connection (the database behind it "goes away"), `open()` listens on the same port again."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_ports(1)[0]
+        self._listener: socket.socket | None = None
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def open(self) -> TcpProxy:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._open += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        if self._listener is not None:
+            with suppress(OSError):  # wakes the thread blocked in accept(); close() would not
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            connections, self._open = self._open, []
+        for connection in connections:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import POLICIES
-from tests.e2e.harness import Stack, start_stack, stop_stack, wait_for
+from tests.e2e.harness import Stack, assert_at_rest, start_stack, stop_stack, wait_for
 
 
 @pytest.fixture
@@ -24,6 +24,7 @@ def editable(tmp_path: Path, database_url: str) -> Iterator[tuple[Stack, Path]]:
     running = start_stack(database_url, str(folder))
     try:
         yield running, policy
+        assert_at_rest(database_url)
     finally:
         stop_stack(running)
 

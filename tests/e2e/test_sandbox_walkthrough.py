@@ -11,25 +11,20 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlmodel import col, select
+from sqlmodel import select
 
 from app.sandbox.local import Ports, walkthrough
 from app.store.db import Database
-from app.store.tables import ExceptionRow, OutboxRow, TimerRow
-from tests.e2e.harness import COUNTERSIGN, answers_200, free_ports, wait_for
+from app.store.tables import ExceptionRow
+from tests.e2e.harness import COUNTERSIGN, answers_200, assert_at_rest, free_ports, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS = ("SLACK_", "INTACCT_", "DATABASE_URL", "BILLING_", "COUNTERSIGN_")
-# Until issue 8 item 2 lands, an auto-approval leaves a card update for a card that does not
-# exist retrying for ever; that one job is left out of the at-rest check. Remove with item 2.
-CARDLESS_UPDATE_EXEMPT = True
 
 
 def user_env(**extra: str) -> dict[str, str]:
@@ -100,6 +95,7 @@ def sandbox(tmp_path: Path) -> Iterator[SandboxProcess]:
     box = SandboxProcess(tmp_path, free_ports(3), policies).start()
     try:
         yield box
+        assert_at_rest(f"sqlite:///{box.db}")
     finally:
         box.stop()
 
@@ -128,32 +124,6 @@ def run_hints(lines: list[str]) -> list[tuple[str, subprocess.CompletedProcess[s
     return results
 
 
-def at_rest(db: Path) -> str | None:
-    """None when no outbox job waits and no timer is overdue; else what is still moving."""
-    database = Database(f"sqlite:///{db}")
-    try:
-        with database.transaction() as session:
-            jobs = session.exec(select(OutboxRow).where(OutboxRow.state == "pending")).all()
-            cards = {row.id: row.message_ts for row in session.exec(select(ExceptionRow)).all()}
-            overdue = session.exec(
-                select(TimerRow).where(
-                    TimerRow.state == "pending", col(TimerRow.due_at) < datetime.now(UTC)
-                )
-            ).all()
-    finally:
-        database.dispose()
-    moving = [
-        f"{job.kind} for exception {job.exception_id}"
-        for job in jobs
-        if not (
-            CARDLESS_UPDATE_EXEMPT
-            and job.kind == "slack.update_card"
-            and not cards.get(job.exception_id)
-        )
-    ] + [f"timer {timer.kind} overdue" for timer in overdue]
-    return "; ".join(moving) or None
-
-
 def states(db: Path) -> dict[int, str]:
     database = Database(f"sqlite:///{db}")
     try:
@@ -161,14 +131,6 @@ def states(db: Path) -> dict[int, str]:
             return {row.id or 0: row.state for row in session.exec(select(ExceptionRow)).all()}
     finally:
         database.dispose()
-
-
-def assert_at_rest(db: Path, seconds: float = 20) -> None:
-    """Wait until nothing moves; then fail naming whatever still does."""
-    deadline = time.monotonic() + seconds
-    while (moving := at_rest(db)) is not None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert moving is None, f"not at rest: {moving}"
 
 
 def test_printed_hints_work_in_the_printed_order(sandbox: SandboxProcess) -> None:
@@ -220,7 +182,7 @@ def test_printed_hints_work_in_the_printed_order(sandbox: SandboxProcess) -> Non
     assert states(sandbox.db) == {1: "released", 2: "rejected", 3: "released"}
     assert sandbox.process is not None
     assert sandbox.process.poll() is None  # the reload kept it up
-    assert_at_rest(sandbox.db)
+    assert_at_rest(f"sqlite:///{sandbox.db}")
 
 
 def test_readme_shows_the_printed_hints() -> None:
@@ -285,7 +247,7 @@ def test_restart_starts_clean_and_the_walkthrough_works_again(sandbox: SandboxPr
     assert unknown.stderr.strip() == "BX-999999 does not exist"
     assert malformed.returncode == 1
     assert malformed.stdout.startswith("400 "), malformed.stdout
-    assert_at_rest(sandbox.db)
+    assert_at_rest(f"sqlite:///{sandbox.db}")
 
 
 def test_sighup_and_policies_reload_apply_a_changed_policy(sandbox: SandboxProcess) -> None:

@@ -1,0 +1,51 @@
+"""What `/readyz` reports: can this instance do its work right now?
+
+Not ready (503) when the database does not answer, its schema is not at the head migration,
+or the outbox worker or timer sweep has stopped running. Slack is reported but does not make
+the instance unready: it is the same Slack for every instance, and taking them all out of the
+load balancer would stop the billing webhook too; while Slack is away the cards wait in the
+outbox and go out when it answers again."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from app.scheduler import HEALTH, OUTBOX, TIMERS, one_line
+from app.store.migrate import revision_of, schema_problem
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+OK = "ok"
+GATING = ("database", "schema", "outbox_worker", "timer_sweep")
+
+
+def database_checks(runtime: Runtime) -> dict[str, str]:
+    """One round trip: the database answers, and at which schema revision."""
+    try:
+        with runtime.db.engine.connect() as connection:
+            revision = revision_of(connection)
+    except Exception as error:  # any failure to answer is "not answering", with its reason
+        return {"database": f"not answering ({one_line(error)})", "schema": "unknown"}
+    return {"database": OK, "schema": schema_problem(revision) or OK}
+
+
+def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
+    """(ready, body): each check is "ok" or the reason it is not."""
+    checks = database_checks(runtime)
+    stalled = runtime.scheduler.problems()
+    checks["outbox_worker"] = stalled.get(OUTBOX, OK)
+    checks["timer_sweep"] = stalled.get(TIMERS, OK)
+    slack = runtime.slack_health.state
+    checks["slack"] = (OK if slack.ready else f"not ready: {slack.reason}") + (
+        f" (health probe: {stalled[HEALTH]})" if HEALTH in stalled else ""
+    )
+    ready = all(checks[name] == OK for name in GATING)
+    policies = runtime.policies.current()
+    body: dict[str, Any] = {
+        "status": ("ready" if slack.ready else "ready, Slack not ready") if ready else "not ready",
+        **checks,
+        "policies": policies.content_hash,
+        "routes": len(policies.routes),
+    }
+    return ready, body
