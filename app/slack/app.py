@@ -10,7 +10,9 @@ from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
 from app.slack.deps import SlackDeps
+from app.slack.installation import Installation, refuse_other_teams
 from app.slack.listeners import actions, commands, views
+from app.slack.payloads import PayloadError
 
 log = structlog.get_logger("countersign.slack")
 
@@ -18,11 +20,15 @@ log = structlog.get_logger("countersign.slack")
 def create_bolt_app(client: WebClient, signing_secret: str, deps: SlackDeps) -> App:
     """A Bolt App on `client` (whose base_url may point at the emulator)."""
     app = App(client=client, signing_secret=signing_secret, process_before_response=False)
+    refuse_other_teams(app, Installation(client))
     for listeners in (actions, views, commands):
         listeners.register(app, deps)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        if isinstance(error, PayloadError):  # not shaped as our cards and modals produce
+            log.warning("slack.malformed_payload", error=str(error))
+            return BoltResponse(status=400, body="malformed payload")
         error_id = uuid.uuid4().hex[:12]
         log.error("slack.listener_failed", error_id=error_id, error=repr(error), exc_info=error)
         user = (body.get("user") or {}).get("id") or body.get("user_id")

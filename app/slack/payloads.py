@@ -28,7 +28,7 @@ class RejectSubmission:
 
 
 def _exception_id(value: Any) -> int:
-    if not isinstance(value, str) or not value.isdigit():
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit()) or len(value) > 9:
         raise PayloadError(f"button value {value!r} is not an exception id")
     return int(value)
 
