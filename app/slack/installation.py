@@ -71,7 +71,7 @@ def refuse_other_teams(app: App, installation: Installation) -> None:
         if installed is None:
             return BoltResponse(status=401, body="workspace not confirmed; try again")
         teams = _team_ids(req.body, req.context.team_id)
-        enterprise = req.context.enterprise_id
+        enterprise = req.context.enterprise_id or None  # a slash command sends ""
         if teams != {installed.team_id} or enterprise not in (None, installed.enterprise_id):
             log.warning(
                 "slack.other_team_refused",

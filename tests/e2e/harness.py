@@ -179,3 +179,18 @@ def stop_stack(stack: Stack) -> None:
     stack._server.stop()  # type: ignore[attr-defined]
     stack.slack.stop()
     stack.intacct.stop()
+
+
+@contextmanager
+def serve_logged(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like serve_process, keeping the server's output in `log`; yields its URL and process."""
+    subprocess.run([COUNTERSIGN, "db", "upgrade"], env=env, check=True, capture_output=True)
+    with log.open("wb") as output:
+        server = subprocess.Popen([COUNTERSIGN, "serve"], env=env, stdout=output, stderr=output)
+        url = f"http://127.0.0.1:{env['PORT']}"
+        try:
+            wait_for(lambda: answers_200(f"{url}/readyz"), timeout=30, what="countersign serve")
+            yield url, server
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
