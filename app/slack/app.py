@@ -10,6 +10,7 @@ from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
 from app.slack.deps import SlackDeps
+from app.slack.inbound import unreadable_by_bolt
 from app.slack.installation import Installation, refuse_other_teams
 from app.slack.listeners import actions, commands, views
 from app.slack.payloads import PayloadError
@@ -26,7 +27,7 @@ def create_bolt_app(client: WebClient, signing_secret: str, deps: SlackDeps) -> 
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
-        if isinstance(error, PayloadError):  # not shaped as our cards and modals produce
+        if isinstance(error, PayloadError) or unreadable_by_bolt(error):  # a malformed payload
             log.warning("slack.malformed_payload", error=str(error))
             return BoltResponse(status=400, body="malformed payload")
         error_id = uuid.uuid4().hex[:12]

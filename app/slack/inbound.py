@@ -9,7 +9,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
+import traceback
+import uuid
 from collections.abc import Mapping, Sequence
 from urllib.parse import parse_qsl
 
@@ -96,12 +99,25 @@ def _json_object(text: str, what: str) -> None:
 def dispatch(
     bolt: App, text: str, query: str, headers: dict[str, str | Sequence[str]]
 ) -> BoltResponse:
-    """Hand a verified, well-formed request to Bolt; a payload Bolt cannot even read (a field
-    of an unexpected type) is a 400, not an exception."""
+    """Hand a verified, well-formed request to Bolt. Bolt reads payload fields without checking
+    their types (a view without "type", a team that is a number): a payload Bolt cannot read
+    is a 400, logged with an id, never an exception. Listener errors are Bolt's (@app.error)."""
     try:
-        request = BoltRequest(body=text, query=query, headers=headers)
-    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
-        log.warning("slack.unreadable_payload")
-        return BoltResponse(status=400, body="malformed Slack request")
-    response: BoltResponse = bolt.dispatch(request)
+        response: BoltResponse = bolt.dispatch(BoltRequest(body=text, query=query, headers=headers))
+    except Exception as error:
+        error_id = uuid.uuid4().hex[:12]
+        log.warning("slack.unreadable_payload", error_id=error_id, error=repr(error)[:200])
+        return BoltResponse(status=400, body=f"malformed Slack request (error id {error_id})")
     return response
+
+
+_SHAPE_ERRORS = (AttributeError, IndexError, KeyError, TypeError, ValueError)
+
+
+def unreadable_by_bolt(error: Exception) -> bool:
+    """True when Bolt's own code tripped over the payload's shape (a field of an unexpected
+    type in its middleware or matchers): the request is malformed, not our failure."""
+    if not isinstance(error, _SHAPE_ERRORS):
+        return False
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and f"{os.sep}slack_bolt{os.sep}" in frames[-1].filename

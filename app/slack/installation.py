@@ -53,13 +53,14 @@ class Installation:
             return self._team
 
 
-def _team_ids(body: dict[str, Any], context_team: str | None) -> set[str | None]:
-    """Every team id the request names: the one Bolt routes on and the acting user's."""
-    ids = {context_team}
+def _team_ids(body: dict[str, Any], context_team: Any) -> set[str]:
+    """Every team id the request names: the one Bolt routes on and the acting user's (any
+    value that is not a string is named by its repr, so it never matches)."""
+    named = [context_team]
     user = body.get("user")
     if isinstance(user, dict) and "team_id" in user:
-        ids.add(user.get("team_id"))
-    return ids
+        named.append(user.get("team_id"))
+    return {value if isinstance(value, str) else repr(value)[:40] for value in named}
 
 
 def refuse_other_teams(app: App, installation: Installation) -> None:
@@ -72,10 +73,12 @@ def refuse_other_teams(app: App, installation: Installation) -> None:
             return BoltResponse(status=401, body="workspace not confirmed; try again")
         teams = _team_ids(req.body, req.context.team_id)
         enterprise = req.context.enterprise_id or None  # a slash command sends ""
+        if not isinstance(enterprise, str | None):
+            enterprise = repr(enterprise)[:40]
         if teams != {installed.team_id} or enterprise not in (None, installed.enterprise_id):
             log.warning(
                 "slack.other_team_refused",
-                team_ids=sorted(str(t) for t in teams),
+                team_ids=sorted(teams),
                 enterprise_id=enterprise,
                 installed_team_id=installed.team_id,
             )
