@@ -62,7 +62,8 @@ def split_body(text: str) -> Body:
         raise BodyError('"events" must be a non-empty list of events')
     if len(items) > MAX_BATCH:
         raise BatchTooLarge(f"a batch holds at most {MAX_BATCH} events, this one {len(items)}")
-    return Body(items, batch=True)
+    _check_envelope(text, items)
+    return Body([text[start:end] for start, end in items], batch=True)
 
 
 def _shallow_tokens(text: str) -> Iterator[tuple[int, str, int]]:
@@ -126,8 +127,10 @@ class _Member:
     tokens: list[tuple[int, str]]
 
 
-def _items(text: str, shallow: list[tuple[int, str, int]], member: _Member) -> list[str]:
-    """The exact text of each item of the array that is `member`'s value."""
+def _items(
+    text: str, shallow: list[tuple[int, str, int]], member: _Member
+) -> list[tuple[int, int]]:
+    """The span of each item of the array that is `member`'s value."""
     close = len(text[: member.end].rstrip(" \t\n\r")) - 1
     if [t for _, t in member.tokens] != ["[", "]"] or (member.start, close) != tuple(
         p for p, _ in member.tokens
@@ -137,7 +140,28 @@ def _items(text: str, shallow: list[tuple[int, str, int]], member: _Member) -> l
         return []
     inner = [p for p, t, d in shallow if member.start < p < close and d == 2 and t == ","]
     bounds = [member.start, *inner, close]
-    items = [text[a + 1 : b].strip(" \t\n\r") for a, b in pairwise(bounds)]
-    if any(not item for item in items):
+    items = [_strip(a + 1, b, text) for a, b in pairwise(bounds)]
+    if any(a == b for a, b in items):
         raise BodyError("the events list has an empty item")
     return items
+
+
+def _strip(start: int, end: int, text: str) -> tuple[int, int]:
+    start = _skip(text, start)
+    return start, max(start, len(text[:end].rstrip(" \t\n\r")))
+
+
+def _check_envelope(text: str, items: list[tuple[int, int]]) -> None:
+    """With each event replaced by 0, the body must be exactly {"events": [0, ...]} as JSON:
+    nothing but the envelope and whitespace outside the events."""
+    pieces, last = [], 0
+    for start, end in items:
+        pieces += [text[last:start], "0"]
+        last = end
+    pieces.append(text[last:])
+    try:
+        skeleton = json.loads("".join(pieces))
+    except ValueError:
+        raise BodyError('a batch must be a JSON object {"events": [...]}') from None
+    if skeleton != {"events": [0] * len(items)}:
+        raise BodyError('a batch must be a JSON object {"events": [...]}')
