@@ -28,7 +28,7 @@ def create_bolt_app(client: WebClient, signing_secret: str, deps: SlackDeps) -> 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
         if isinstance(error, PayloadError) or unreadable_by_bolt(error):  # a malformed payload
-            log.warning("slack.malformed_payload", error=str(error))
+            log.warning("slack.malformed_payload", error=repr(error)[:200])
             return BoltResponse(status=400, body="malformed payload")
         error_id = uuid.uuid4().hex[:12]
         log.error("slack.listener_failed", error_id=error_id, error=repr(error), exc_info=error)
