@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from slack_bolt.request import BoltRequest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,9 +21,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import webhook
-from app.domain.batch import BatchTooLarge, BodyError, split_events
+from app.domain.batch import BatchTooLarge, Body, BodyError, split_body
+from app.flows.intake import DatabaseUnavailable, IntakeOutcome
 from app.readiness import readiness
 from app.runtime import Runtime
+from app.slack import inbound
 
 log = structlog.get_logger("countersign.http")
 REQUESTS = Histogram("countersign_http_seconds", "HTTP request time", ["path", "status"])
@@ -64,22 +66,33 @@ class AccessLog:
 
 
 def create_web_app(runtime: Runtime, *, manage_runtime: bool = True) -> Starlette:
+    signing = runtime.settings.SLACK_SIGNING_SECRET
+    assert signing is not None  # Runtime requires it
+    signing_secret = signing.get_secret_value()
+
     async def slack_events(request: Request) -> Response:
-        body = (await request.body()).decode("utf-8")
-        bolt_request = BoltRequest(
-            body=body, query=request.url.query, headers=dict(request.headers.items())
+        """Capped, then signed, then well-formed: only then does Bolt see the request."""
+        body = await _read_capped(request, inbound.MAX_BODY_BYTES)
+        if isinstance(body, Response):
+            return body
+        try:
+            inbound.verify(signing_secret, request.headers, body, runtime.clock.now().timestamp())
+            text = inbound.decode(body, _content_type(request))
+        except inbound.Refused as refusal:
+            log.warning("slack.refused", why=str(refusal), status=refusal.status)
+            return _error(refusal.status, str(refusal))
+        sent: dict[str, str | Sequence[str]] = dict(request.headers.items())
+        answer = await run_in_threadpool(
+            inbound.dispatch, runtime.bolt, text, request.url.query, sent
         )
-        answer = await run_in_threadpool(runtime.bolt.dispatch, bolt_request)
         headers = {k: v[0] for k, v in answer.headers.items() if v}
         return Response(answer.body, status_code=answer.status, headers=headers)
 
     async def billing_events(request: Request) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > webhook.MAX_BODY_BYTES:
-            return _error(413, "body too large")
-        body = await _read_capped(request)
-        if body is None:
-            return _error(413, "body too large")
+        """Capped, then signed, then split: each event gets its own answer (never a 500)."""
+        body = await _read_capped(request, webhook.MAX_BODY_BYTES)
+        if isinstance(body, Response):
+            return body
         now = runtime.clock.now()
         try:
             webhook.verify(
@@ -92,22 +105,28 @@ def create_web_app(runtime: Runtime, *, manage_runtime: bool = True) -> Starlett
         except webhook.SignatureError as refusal:
             log.warning("webhook.refused", why=str(refusal))
             return _error(401, str(refusal))
+        # surrogateescape: invalid UTF-8 stays in the event's text (and is refused, and kept,
+        # with that event), so one bad byte in a batch does not sink the other events.
+        text = body.decode("utf-8", "surrogateescape")
         try:
-            text = body.decode("utf-8")
-            raw_events = split_events(text)
+            parts, outcomes = await run_in_threadpool(_intake, text, now)
         except BatchTooLarge as error:
             return _error(413, str(error))
-        except (BodyError, UnicodeDecodeError) as error:
+        except BodyError as error:
             return _error(400, str(error))
-        outcomes = await run_in_threadpool(
-            runtime.intake.receive, raw_events, via="webhook", now=now
-        )
+        except DatabaseUnavailable as error:
+            log.error("webhook.database_unavailable", error=str(error))
+            return _error(503, "the database is unavailable; retry later", retry_after=5)
         for outcome in outcomes:
             EVENTS.labels(outcome.status).inc()
-        if raw_events == [text]:  # a single event, not a batch
+        if not parts.batch:
             return JSONResponse(outcomes[0].as_json(), status_code=outcomes[0].http_status)
         results = [o.as_json() | {"http_status": o.http_status} for o in outcomes]
         return JSONResponse({"results": results}, status_code=200)
+
+    def _intake(text: str, now: datetime) -> tuple[Body, list[IntakeOutcome]]:
+        parts = split_body(text)
+        return parts, runtime.intake.receive(parts.events, via="webhook", now=now)
 
     async def healthz(_: Request) -> Response:
         """Liveness only: the process answers HTTP. Nothing it depends on is asked."""
@@ -148,15 +167,31 @@ def create_web_app(runtime: Runtime, *, manage_runtime: bool = True) -> Starlett
 _PATHS = {"/slack/events", "/billing-events", "/healthz", "/readyz", "/metrics"}
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "request_id": uuid.uuid4().hex[:12]}, status_code=status)
+def _error(status: int, message: str, retry_after: int | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    body = {"error": message, "request_id": uuid.uuid4().hex[:12]}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _read_capped(request: Request) -> bytes | None:
+def _content_type(request: Request) -> str | None:
+    """The media type as Bolt reads it (the header up to any `;`)."""
+    value = request.headers.get("content-type")
+    return value.split(";")[0] if value else None
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | Response:
+    """The body, or the 400/413 answer: a declared length is checked before reading, and the
+    stream is cut off at `limit` bytes whatever the headers said."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit() and len(declared) <= 20):
+            return _error(400, "malformed Content-Length")
+        if int(declared) > limit:
+            return _error(413, f"body too large: at most {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > webhook.MAX_BODY_BYTES:
-            return None
+        if size > limit:
+            return _error(413, f"body too large: at most {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)

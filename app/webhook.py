@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import datetime
 
 MAX_SKEW_SECONDS = 300
 MAX_BODY_BYTES = 10 * 1024 * 1024
+_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
+_SIGNATURE = re.compile(r"v1=[0-9a-f]{64}", re.ASCII)
 
 
 class SignatureError(Exception):
@@ -37,9 +40,11 @@ def verify(
     """Raise SignatureError unless the body was signed with `secret` within the last 300 s."""
     if not timestamp or not signature:
         raise SignatureError("missing X-Countersign-Timestamp or X-Countersign-Signature")
-    if not timestamp.isdigit():
-        raise SignatureError("X-Countersign-Timestamp must be unix seconds")
+    if not _TIMESTAMP.fullmatch(timestamp):
+        raise SignatureError("X-Countersign-Timestamp must be unix seconds (ASCII digits)")
     if abs(now.timestamp() - int(timestamp)) > MAX_SKEW_SECONDS:
         raise SignatureError("stale timestamp: more than 300 s from now")
+    if not _SIGNATURE.fullmatch(signature):
+        raise SignatureError("X-Countersign-Signature must be v1=<64 hex digits>")
     if not hmac.compare_digest(sign(secret, int(timestamp), body), signature):
         raise SignatureError("signature does not match")

@@ -37,7 +37,8 @@ _TYPE_LABELS = {
 
 
 def _strict_amount(value: Any) -> Decimal:
-    """Amounts travel as decimal strings ("1234.50"): a JSON number may already have lost cents."""
+    """Amounts travel as decimal strings ("1234.50"): a JSON number may already have lost cents.
+    Bounds (money.MAX_INTEGER_DIGITS, money.MAX_PLACES) are what both databases hold."""
     return parse_amount(value)
 
 
@@ -75,6 +76,15 @@ class Invoice(_Strict):
     @classmethod
     def _currency(cls, value: str) -> str:
         return check_currency(value)
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, value: Decimal) -> Decimal:
+        """The held invoice's total, for every event type: a credit request names the invoice
+        it credits (its size, if any, goes in `details`), so it is positive too."""
+        if value <= 0:
+            raise ValueError("invoice.amount must be greater than 0")
+        return value
 
 
 class BillingEvent(_Strict):

@@ -12,6 +12,7 @@ import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
@@ -113,8 +114,8 @@ def _json(stream: IO[bytes]) -> Iterator[Record]:
         text = stream.read().decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ImportFileError(f"not UTF-8 text (byte {error.start}); save it as UTF-8") from None
-    try:
-        document = parse_item(text)
+    try:  # the file's shape only; each event is then parsed strictly on its own
+        document = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as error:
         raise ImportFileError(
             f"line {error.lineno}, column {error.colno}: not valid JSON: {error.msg}"
@@ -128,7 +129,8 @@ def _json(stream: IO[bytes]) -> Iterator[Record]:
         if set(document) != {"events"} or not isinstance(document["events"], list):
             raise ImportFileError('a batch is {"events": [...]} with no other keys')
         return _array(text, _events_value(text, start))
-    return iter([Record(text.count("\n", 0, start) + 1, text.strip(), document)])
+    raw = text.strip()
+    return iter([Record(text.count("\n", 0, start) + 1, raw, *parse_event_text(raw))])
 
 
 def _skip(text: str, index: int) -> int:
@@ -157,7 +159,7 @@ def _array(text: str, index: int) -> Iterator[Record]:
         line += text.count("\n", counted, index)
         counted = index
         raw = text[index:end]
-        yield Record(line, raw, parse_item(raw))
+        yield Record(line, raw, *parse_event_text(raw))
         index = _skip(text, end)
         if text[index] == ",":
             index = _skip(text, index + 1)

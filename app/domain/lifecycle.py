@@ -43,8 +43,8 @@ def exception_label(exception_id: int) -> str:
 
 
 def parse_label(text: str) -> int:
-    """Accept BX-000123, bx-123 or 123."""
+    """Accept BX-000123, bx-123 or 123 (ASCII digits, at most 9: what an id column holds)."""
     cleaned = text.strip().upper().removeprefix("BX-")
-    if not cleaned.isdigit():
-        raise ValueError(f"{text!r} is not an exception id such as BX-000123")
+    if not (cleaned.isascii() and cleaned.isdigit()) or len(cleaned) > 9:
+        raise ValueError(f"{text[:40]!r} is not an exception id such as BX-000123")
     return int(cleaned)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
+
+# What the amount columns hold on both databases (NUMERIC(24, 6) on PostgreSQL): fewer than
+# 18 digits before the point, at most 6 after it.
+MAX_INTEGER_DIGITS = 18
+MAX_PLACES = 6
+MAX_AMOUNT = Decimal(10) ** MAX_INTEGER_DIGITS  # exclusive
+_DECIMAL = re.compile(r"[+-]?[0-9]{1,100}(?:\.[0-9]{1,100})?", re.ASCII)
 
 # Active ISO 4217 alphabetic codes (ISO 4217 amendment 178 list, funds and metals excluded).
 _ACTIVE_CODES = """
@@ -23,16 +31,33 @@ class MoneyError(ValueError):
 
 
 def parse_amount(text: str) -> Decimal:
-    """Parse a decimal string such as "1234.50" exactly; reject floats, NaN and infinities."""
+    """Parse a decimal string such as "1234.50" exactly: ASCII digits, an optional point, at
+    most 6 significant decimal places, less than 10^18 in size. No floats, exponents, NaN."""
     if not isinstance(text, str):
         raise MoneyError('amount must be a decimal string such as "1234.50", not a number')
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise MoneyError(f"amount {text!r} is not a decimal number") from None
-    if not value.is_finite():
-        raise MoneyError(f"amount {text!r} is not a finite number")
+    cleaned = text.strip()
+    if not _DECIMAL.fullmatch(cleaned):
+        raise MoneyError(f'amount {_show(text)} is not a decimal string such as "1234.50"')
+    value = Decimal(cleaned)
+    check_amount(value)
     return value
+
+
+def check_amount(value: Decimal) -> None:
+    """Refuse an amount the database columns cannot hold exactly (see MAX_INTEGER_DIGITS)."""
+    if not value.is_finite():
+        raise MoneyError(f"amount {value} is not a finite number")
+    if abs(value) >= MAX_AMOUNT:
+        raise MoneyError(f"amount {value:.0e} is too large: at most {MAX_INTEGER_DIGITS} digits")
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    if -(exponent + trailing) > MAX_PLACES and any(digits):
+        raise MoneyError(f"amount {value} has more than {MAX_PLACES} decimal places")
+
+
+def _show(text: str) -> str:
+    return repr(text[:40]) + ("…" if len(text) > 40 else "")
 
 
 def check_currency(code: str) -> str:

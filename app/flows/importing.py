@@ -15,7 +15,7 @@ from sqlmodel import col, select
 
 from app.domain.events import BillingEvent
 from app.domain.import_formats import Record
-from app.flows.intake import Intake, _field_errors
+from app.flows.intake import Intake, field_errors
 from app.store.db import Database
 from app.store.tables import RejectedEventRow
 
@@ -64,7 +64,7 @@ def _import_batch(
     for record in batch:
         errors = _errors(record, file_name)
         if errors:
-            intake._reject(record.raw, record.document, errors, via=VIA, now=now)
+            intake.reject(record.raw, errors, via=VIA, now=now)
             tally.rejected += 1
         else:
             accepted.append(record.raw)
@@ -85,7 +85,7 @@ def _errors(record: Record, file_name: str) -> tuple[dict[str, str], ...]:
     try:
         BillingEvent.model_validate(record.document)
     except ValidationError as error:
-        return tuple({**where, **reason} for reason in _field_errors(error))
+        return tuple({**where, **reason} for reason in field_errors(error))
     return ()
 
 

@@ -1,21 +1,26 @@
 """Intake: validate, dedupe on (source, event_id), store the raw event, route, open or approve.
 
-Each event is handled in its own transaction, so one bad event in a batch never blocks the rest,
-and an invalid event is kept with its reasons in rejected_event rather than dropped."""
+Each event is handled in its own transaction behind a per-event guard: whatever one event holds,
+it gets its own answer, the others in its batch are processed, and an event that cannot be
+accepted is kept with its reasons in rejected_event rather than dropped. Only a database that
+cannot be reached at all stops a batch (DatabaseUnavailable), and then nothing is lost: what was
+answered is committed, the rest is retried by the sender."""
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import structlog
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session, select
 
-from app.domain.batch import parse_item
+from app.domain import jsontext
 from app.domain.events import BillingEvent
 from app.domain.invoice import InvoiceSnapshot
 from app.domain.lifecycle import State, exception_label
@@ -26,6 +31,7 @@ from app.store import audit, outbox
 from app.store.db import Database
 from app.store.tables import BillingEventRow, ExceptionRow, RejectedEventRow
 
+log = structlog.get_logger("countersign.intake")
 Status = Literal["created", "duplicate", "rejected"]
 _HTTP = {"created": 202, "duplicate": 200, "rejected": 422}
 
@@ -43,7 +49,8 @@ class IntakeOutcome:
         return _HTTP[self.status]
 
     def as_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"status": self.status, "event_id": self.event_id}
+        event_id = jsontext.safe_text(self.event_id) if self.event_id is not None else None
+        body: dict[str, Any] = {"status": self.status, "event_id": event_id}
         if self.exception_id is not None:
             body |= {"exception": exception_label(self.exception_id), "state": self.state}
         if self.errors:
@@ -51,11 +58,47 @@ class IntakeOutcome:
         return body
 
 
-def _field_errors(error: ValidationError) -> tuple[dict[str, str], ...]:
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached: the event was neither accepted nor rejected."""
+
+
+def _problem(message: str, field: str = "(event)") -> dict[str, str]:
+    return {"field": jsontext.safe_text(field), "message": jsontext.safe_text(message)}
+
+
+def field_errors(error: ValidationError) -> tuple[dict[str, str], ...]:
     return tuple(
-        {"field": ".".join(str(p) for p in e["loc"]) or "(event)", "message": e["msg"]}
-        for e in error.errors()
+        _problem(e["msg"], ".".join(str(p) for p in e["loc"]) or "(event)") for e in error.errors()
     )
+
+
+def original_bytes(raw: str) -> bytes:
+    """The bytes an event arrived as: the web layer decodes with surrogateescape, so invalid
+    UTF-8 comes back exactly; any other lone surrogate is kept as its code point."""
+    try:
+        return raw.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return raw.encode("utf-8", "surrogatepass")
+
+
+class _Refused(Exception):
+    def __init__(self, errors: tuple[dict[str, str], ...]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+def read_event(raw: str) -> BillingEvent:
+    """Parse and validate one event; _Refused carries the reasons, one per problem."""
+    try:
+        document = jsontext.loads(raw)
+    except jsontext.JsonRefused as refusal:
+        raise _Refused((_problem(str(refusal)),)) from None
+    if not isinstance(document, dict):
+        raise _Refused((_problem("an event is a JSON object {...}"),))
+    try:
+        return BillingEvent.model_validate(document)
+    except ValidationError as error:
+        raise _Refused(field_errors(error)) from None
 
 
 def _steps_snapshot(decision: RouteDecision) -> list[dict[str, Any]]:
@@ -83,17 +126,23 @@ class Intake:
         self._db, self._policies, self._wake = db, policies, wake
 
     def receive(self, raw_events: list[str], *, via: str, now: datetime) -> list[IntakeOutcome]:
-        outcomes = [self._one(raw, via=via, now=now) for raw in raw_events]
-        if any(o.status == "created" for o in outcomes):
-            self._wake()
+        outcomes: list[IntakeOutcome] = []
+        try:
+            for raw in raw_events:
+                outcomes.append(self._one(raw, via=via, now=now))
+        finally:
+            if any(o.status == "created" for o in outcomes):
+                self._wake()
         return outcomes
 
     def _one(self, raw: str, *, via: str, now: datetime) -> IntakeOutcome:
-        document = parse_item(raw)
+        """The guard: every event ends accepted, duplicate or rejected-and-stored."""
         try:
-            event = BillingEvent.model_validate(document)
-        except ValidationError as error:
-            return self._reject(raw, document, _field_errors(error), via=via, now=now)
+            event = read_event(raw)
+        except _Refused as refused:
+            return self.reject(raw, refused.errors, via=via, now=now)
+        except Exception as error:  # a parser or validator bug must not sink the batch
+            return self.reject(raw, (_unexpected(error, "reading"),), via=via, now=now)
         try:
             with self._db.transaction() as session:
                 return self._open(session, event, raw, via=via, now=now)
@@ -101,47 +150,55 @@ class Intake:
             # A concurrent delivery committed the same (source, event_id): answer as a repeat.
             with self._db.transaction() as session:
                 existing = _find(session, event)
-                assert existing is not None
+            if existing is not None:
                 return existing
+            return self.reject(raw, (_problem("the database refused the event"),), via=via, now=now)
+        except (OperationalError, InterfaceError) as error:
+            raise DatabaseUnavailable(str(error.orig or error)) from error
+        except DataError as error:  # a value the database refuses: kept, with the reason
+            message = f"the database refused a value: {str(error.orig or error).splitlines()[0]}"
+            return self.reject(raw, (_problem(message),), via=via, now=now)
+        except Exception as error:  # e.g. a routing bug on odd details: kept, with an error id
+            return self.reject(raw, (_unexpected(error, "routing"),), via=via, now=now)
 
-    def _reject(
-        self,
-        raw: str,
-        document: Any,
-        errors: tuple[dict[str, str], ...],
-        *,
-        via: str,
-        now: datetime,
+    def reject(
+        self, raw: str, errors: tuple[dict[str, str], ...], *, via: str, now: datetime
     ) -> IntakeOutcome:
-        fields = document if isinstance(document, dict) else {}
-        source, event_id = fields.get("source"), fields.get("event_id")
-        with self._db.transaction() as session:
-            row = RejectedEventRow(
-                source=str(source)[:200] if source is not None else None,
-                event_id=str(event_id)[:200] if event_id is not None else None,
-                payload=raw,
-                sha256=hashlib.sha256(raw.encode()).hexdigest(),
-                errors=list(errors),
-                via=via,
-                received_at=now,
-            )
-            session.add(row)
-            session.flush()
-            audit.append(
-                session,
-                at=now,
-                actor=f"intake:{via}",
-                action="event.rejected",
-                detail={
-                    "rejected_event": row.id,
-                    "source": row.source,
-                    "event_id": row.event_id,
-                    "errors": list(errors),
-                },
-            )
-        return IntakeOutcome(
-            "rejected", event_id=str(event_id) if event_id is not None else None, errors=errors
-        )
+        """Store the refused event safely: its text with NUL and invalid UTF-8 escaped, the
+        sha256 of its original bytes, and its source and event_id when they can be read."""
+        fields = jsontext.loads_lenient(raw)
+        fields = fields if isinstance(fields, dict) else {}
+        source, event_id = (_name(fields.get(key)) for key in ("source", "event_id"))
+        data = original_bytes(raw)
+        payload = jsontext.safe_text(data.decode("utf-8", "backslashreplace"))
+        try:
+            with self._db.transaction() as session:
+                row = RejectedEventRow(
+                    source=source,
+                    event_id=event_id,
+                    payload=payload,
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    errors=list(errors),
+                    via=via,
+                    received_at=now,
+                )
+                session.add(row)
+                session.flush()
+                audit.append(
+                    session,
+                    at=now,
+                    actor=f"intake:{via}",
+                    action="event.rejected",
+                    detail={
+                        "rejected_event": row.id,
+                        "source": row.source,
+                        "event_id": row.event_id,
+                        "errors": list(errors),
+                    },
+                )
+        except (OperationalError, InterfaceError) as error:
+            raise DatabaseUnavailable(str(error.orig or error)) from error
+        return IntakeOutcome("rejected", event_id=event_id, errors=errors)
 
     def _open(
         self, session: Session, event: BillingEvent, raw: str, *, via: str, now: datetime
@@ -255,6 +312,19 @@ class Intake:
                 now=now,
             )
         return IntakeOutcome("created", row.id, row.state, event.event_id)
+
+
+def _name(value: Any) -> str | None:
+    """A source or event_id as the rejection record can hold it."""
+    if value is None:
+        return None
+    return jsontext.safe_text(str(value))[:200]
+
+
+def _unexpected(error: Exception, stage: str) -> dict[str, str]:
+    error_id = uuid.uuid4().hex[:12]
+    log.error("intake.unexpected_error", error_id=error_id, stage=stage, exc_info=error)
+    return _problem(f"the event could not be processed (error id {error_id})")
 
 
 def _find(session: Session, event: BillingEvent) -> IntakeOutcome | None:

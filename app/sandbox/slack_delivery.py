@@ -36,19 +36,25 @@ class SlackDelivery:
         app_url: str,
         signing_secret: str,
         emulator_url: str,
-        team_id: str = "T0SANDBOX",
+        team_id: str | None = None,
         api_app_id: str = "A0COUNTERSIGN",
         timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.app_url = app_url
-        self.team_id = team_id
+        self._team_id = team_id
         self.api_app_id = api_app_id
         self.clock = clock
         self._secret = signing_secret.encode()
         self._emulator_url = emulator_url if emulator_url.endswith("/") else emulator_url + "/"
         self._http = httpx.Client(timeout=timeout)
         self._directory: Json | None = None
+
+    @property
+    def team_id(self) -> str:
+        """The team every payload names: the emulator's own unless another was given (to act
+        as a different workspace)."""
+        return self._team_id or str(self._directory_data()["team_id"])
 
     def close(self) -> None:
         self._http.close()

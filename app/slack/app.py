@@ -11,7 +11,10 @@ from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
 from app.slack.deps import SlackDeps
+from app.slack.inbound import unreadable_by_bolt
+from app.slack.installation import Installation, refuse_other_teams
 from app.slack.listeners import actions, commands, views
+from app.slack.payloads import PayloadError
 
 log = structlog.get_logger("countersign.slack")
 
@@ -39,11 +42,15 @@ def create_bolt_app(client: WebClient, signing_secret: str, deps: SlackDeps) -> 
         process_before_response=False,
         token_verification_enabled=False,
     )
+    refuse_other_teams(app, Installation(client))
     for listeners in (actions, views, commands):
         listeners.register(app, deps)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        if isinstance(error, PayloadError) or unreadable_by_bolt(error):  # a malformed payload
+            log.warning("slack.malformed_payload", error=repr(error)[:200])
+            return BoltResponse(status=400, body="malformed payload")
         error_id = uuid.uuid4().hex[:12]
         log.error("slack.listener_failed", error_id=error_id, error=repr(error), exc_info=error)
         user = (body.get("user") or {}).get("id") or body.get("user_id")

@@ -36,7 +36,7 @@ def iter_stored_events(database_url: str, since: datetime | None) -> Iterator[St
                 last_id = row.id
                 try:
                     event = BillingEvent.model_validate(parse_item(row.payload))
-                except ValidationError:
+                except (ValidationError, ValueError):
                     continue  # stored events were valid when received; skip one the schema outgrew
                 label = exception_label(row.exception_id) if row.exception_id else row.event_id
                 yield StoredEvent(label, row.received_at, event.routing_view())

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, Numeric, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from app.domain.money import MAX_INTEGER_DIGITS, MAX_PLACES, check_amount
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores UTC; refuses naive datetimes; always returns aware UTC (SQLite drops the zone)."""
@@ -32,14 +34,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Money(TypeDecorator[Decimal]):
-    """NUMERIC on PostgreSQL, exact decimal text on SQLite (which would otherwise use floats)."""
+    """NUMERIC(24, 6) on PostgreSQL, exact decimal text on SQLite (which would otherwise use
+    floats). Both refuse, alike, an amount the PostgreSQL column would overflow or round."""
 
     impl = String(48)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(Numeric(24, 6, asdecimal=True))
+            precision = MAX_INTEGER_DIGITS + MAX_PLACES
+            return dialect.type_descriptor(Numeric(precision, MAX_PLACES, asdecimal=True))
         return dialect.type_descriptor(String(48))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
@@ -47,6 +51,7 @@ class Money(TypeDecorator[Decimal]):
             return None
         if not isinstance(value, Decimal):
             raise TypeError("amounts are Decimal, never float")
+        check_amount(value)
         return value if dialect.name == "postgresql" else format(value, "f")
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:

@@ -103,6 +103,19 @@ def process_env(
 def serve_process(env: dict[str, str], log: Path | None = None) -> Iterator[str]:
     """`countersign db upgrade`, then `countersign serve` in its own process (its output to
     `log` if given); yields its URL; at the end, asserts the database came to rest."""
+    with _served(env, log) as (url, _):
+        yield url
+
+
+@contextmanager
+def serve_logged(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like serve_process, keeping the server's output in `log`; yields its URL and process."""
+    with _served(env, log) as served:
+        yield served
+
+
+@contextmanager
+def _served(env: dict[str, str], log: Path | None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     subprocess.run([COUNTERSIGN, "db", "upgrade"], env=env, check=True, capture_output=True)
     with ExitStack() as files:
         output = files.enter_context(log.open("wb")) if log else subprocess.DEVNULL
@@ -112,7 +125,7 @@ def serve_process(env: dict[str, str], log: Path | None = None) -> Iterator[str]
         url = f"http://127.0.0.1:{env['PORT']}"
         try:
             wait_for(lambda: answers_200(f"{url}/readyz"), timeout=30, what="countersign serve")
-            yield url
+            yield url, server
             assert_at_rest(env["DATABASE_URL"])
         finally:
             server.terminate()

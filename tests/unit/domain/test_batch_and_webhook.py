@@ -25,10 +25,18 @@ def test_batch_items_keep_their_exact_bytes() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", ["not json", '{"events": []}', '{"events": {}}', '{"events": [], "x": 1}']
+    "body",
+    [
+        '{"events": []}',
+        '{"events": {}}',
+        '{"events": [], "x": 1}',
+        '{"events": [1], "events": [2]}',
+        '{"events": [1,,2]}',
+        '{"events": [1] [2]}',
+    ],
 )
-def test_malformed_bodies_are_refused(body: str) -> None:
-    """Invalid JSON, an empty batch or a batch with extra keys is a BodyError."""
+def test_malformed_batches_are_refused(body: str) -> None:
+    """An empty batch, a batch with extra or repeated keys, or an undelimitable list is refused."""
     with pytest.raises(BodyError):
         split_events(body)
 
