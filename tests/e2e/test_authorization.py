@@ -479,7 +479,7 @@ def test_slash_command_refuses_what_it_cannot_answer(served: Served) -> None:
     and offers no way to decide."""
     huge = served.delivery.slash_command("show 9999999999999999999999999", "U0OUTSIDER")
     assert huge.status_code == 200
-    assert "does not exist" in huge.text
+    assert "is not an exception id such as BX-000123" in huge.text
     verb = served.delivery.slash_command("approve BX-000001", "U0OUTSIDER")
     assert verb.status_code == 200
     assert "Unknown command" in verb.text
