@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     OUTBOX_MAX_ATTEMPTS: int = Field(default=12, ge=1, le=100)
     TIMER_SWEEP_SECONDS: float = Field(default=5.0, gt=0, le=300)
     COUNTERSIGN_PID_FILE: Path = Path("countersign.pid")
+    # Audit anchors: signed checkpoints of the chain's head, appended outside the database.
+    AUDIT_ANCHOR_KEY: SecretStr | None = None
+    AUDIT_ANCHOR_FILE: Path | None = None
+    AUDIT_ANCHOR_SECONDS: float = Field(default=300.0, gt=0, le=86400)
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -59,6 +63,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL such as https://api.intacct.com/ia/api/v1")
         return value.rstrip("/")
+
+    @field_validator("AUDIT_ANCHOR_KEY")
+    @classmethod
+    def _anchor_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (a random secret)")
+        return value
 
     @property
     def slack_configured(self) -> bool:
