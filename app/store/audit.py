@@ -155,12 +155,21 @@ class VerifyResult:
     checkpoints: int = 0  # anchored checkpoints the chain was compared with
 
 
+def _parse_at(value: str) -> datetime:
+    """A stored timestamp as read (SQLite may hold one written in another ISO spelling)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = datetime.fromisoformat(value.removesuffix("+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def field_problem(row: EntryText) -> str | None:
     """Slow path: which column no longer says what was hashed (None: the row holds)."""
     try:
         hashed = json.loads(row.canonical)
         detail = json.loads(row.detail)
-        at = at_text(datetime.fromisoformat(row.at))
+        at = at_text(_parse_at(row.at))
     except ValueError:
         return "its stored fields cannot be read"
     columns = {
