@@ -103,10 +103,9 @@ def audit_verify(
         result = audit.verify(view, since, None if checkpoints is None else checkpoints[0])
     if not result.ok:
         _fail(f"audit chain BROKEN at entry {result.bad_seq}: {result.problem}", BROKEN)
-    start = f"from entry {since}: " if since else ""
-    line = (
-        f"audit chain intact {start}{result.entries} entries checked, up to entry {result.last_seq}"
-    )
+    after = f" after entry {since}" if since else ""
+    first = (since or 0) + 1
+    line = f"audit chain intact: {result.entries} entries{after} ({first}..{result.last_seq})"
     if checkpoints is not None:
         line += f"; {result.checkpoints} checkpoints of {checkpoints[1]} match"
     typer.echo(line)

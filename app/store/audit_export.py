@@ -19,7 +19,7 @@ import csv
 import hashlib
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -150,74 +150,73 @@ class ExportCheck:
     checkpoints: int = 0
 
 
-def _read_rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, row) for each row; values as the verifier needs them."""
+def _read_rows(path: Path, fmt: str) -> Iterator[tuple[int, Sequence[Any]]]:
+    """(line number, values in COLUMNS order) for each row of the export."""
     with path.open(encoding="utf-8", newline="") as source:
         if fmt == "csv":
             reader = csv.reader(source)
             if next(reader, None) != list(COLUMNS):
                 raise ExportError(f"{path}:1: not a Countersign audit export (header)", broken=True)
             for values in reader:
-                yield reader.line_num, dict(zip(COLUMNS, values, strict=False))
+                yield reader.line_num, values
             return
         for number, line in enumerate(source, start=1):
             try:
                 data = json.loads(line)
-            except ValueError:
-                raise ExportError(f"{path}:{number}: not a JSON line", broken=True) from None
-            if not isinstance(data, dict):
-                raise ExportError(f"{path}:{number}: not an entry", broken=True)
-            data["detail"] = canonical_json.dumps(data.get("detail"))
-            data["exception"] = data.get("exception") or ""
-            yield number, data
+                data["detail"] = canonical_json.dumps(data["detail"])
+                yield number, [data[name] for name in COLUMNS]
+            except (ValueError, KeyError, TypeError):
+                raise ExportError(f"{path}:{number}: not an entry line", broken=True) from None
 
 
-def _row_hash(where: str, row: dict[str, Any]) -> tuple[int, str, str]:
+class _Altered(Exception):
+    pass
+
+
+def _row_hash(row: Sequence[Any]) -> tuple[int, str, str]:
     """(seq, prev_hash, hash) after checking that the row's own hash holds."""
-    try:
-        seq = int(row["seq"])
-        exception_id = parse_label(row["exception"]) if row["exception"] else None
-        text = rebuild(
-            seq,
-            str(row["at"]),
-            exception_id,
-            str(row["actor"]),
-            str(row["action"]),
-            str(row["detail"]),
-        )
-        prev_hash, digest = str(row["prev_hash"]), str(row["hash"])
-    except (KeyError, ValueError, TypeError):
-        raise ExportError(f"{where}: the row is incomplete or malformed", broken=True) from None
-    if chain_hash(prev_hash, text) != digest:
-        raise ExportError(f"{where}: entry {seq} was altered: its hash does not match", broken=True)
-    return seq, prev_hash, digest
+    seq_text, at, actor, action, label, detail, prev_hash, digest = row
+    seq = int(seq_text)
+    exception_id = parse_label(label) if label else None
+    text = rebuild(seq, str(at), exception_id, str(actor), str(action), str(detail))
+    if chain_hash(str(prev_hash), text) != digest:
+        raise _Altered(f"entry {seq} was altered: its hash does not match")
+    return seq, str(prev_hash), str(digest)
 
 
 def verify_export(path: Path, anchors: dict[int, str] | None = None) -> ExportCheck:
     """Check an export and its manifest on their own (and against checkpoints when given)."""
     manifest = _read_manifest(path)
-    contiguous = bool(manifest.get("contiguous"))
+    filters = manifest.get("filters")
+    contiguous = isinstance(filters, dict) and filters.get("exception") is None
+    if manifest.get("contiguous") is not contiguous:
+        raise ExportError(f"{path}: the manifest's filters and 'contiguous' disagree", broken=True)
     if file_sha256(path) != manifest.get("sha256"):
         raise ExportError(
             f"{path}: its sha256 differs from the manifest's: the file was changed", broken=True
         )
     count, first, last, prev, start, seen = 0, None, None, None, None, 0
     for number, row in _read_rows(path, str(manifest.get("format"))):
-        where = f"{path}:{number}"
-        seq, prev_hash, digest = _row_hash(where, row)
+        try:
+            seq, prev_hash, digest = _row_hash(row)
+        except _Altered as error:
+            raise ExportError(f"{path}:{number}: {error}", broken=True) from None
+        except (ValueError, TypeError):
+            raise ExportError(f"{path}:{number}: the row is malformed", broken=True) from None
         if last is not None and seq <= last:
-            raise ExportError(f"{where}: entry {seq} is out of order", broken=True)
+            raise ExportError(f"{path}:{number}: entry {seq} is out of order", broken=True)
         if contiguous and last is not None and seq != last + 1:
-            raise ExportError(f"{where}: entry {last + 1} is missing", broken=True)
+            raise ExportError(f"{path}:{number}: entry {last + 1} is missing", broken=True)
         if contiguous and prev is not None and prev_hash != prev:
             raise ExportError(
-                f"{where}: entry {seq} does not point at entry {seq - 1}", broken=True
+                f"{path}:{number}: entry {seq} does not point at entry {seq - 1}", broken=True
             )
         if anchors and seq in anchors:
             seen += 1
             if anchors[seq] != digest:
                 raise ExportError(
-                    f"{where}: entry {seq} differs from the anchored checkpoint", broken=True
+                    f"{path}:{number}: entry {seq} differs from the anchored checkpoint",
+                    broken=True,
                 )
         if first is None:
             first, start = seq, prev_hash
@@ -246,12 +245,14 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         manifest = json.loads(where.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ExportError(
-            f"{where}: the manifest is missing (it is written next to the export)"
+            f"{path}:{number}: the manifest is missing (it is written next to the export)"
         ) from None
     except (OSError, ValueError):
-        raise ExportError(f"{where}: not a readable manifest", broken=True) from None
+        raise ExportError(f"{path}:{number}: not a readable manifest", broken=True) from None
     if not isinstance(manifest, dict) or manifest.get("manifest_version") != MANIFEST_VERSION:
-        raise ExportError(f"{where}: not a Countersign export manifest", broken=True)
+        raise ExportError(f"{path}:{number}: not a Countersign export manifest", broken=True)
     if manifest.get("format") not in ("csv", "jsonl"):
-        raise ExportError(f"{where}: unknown format {manifest.get('format')!r}", broken=True)
+        raise ExportError(
+            f"{path}:{number}: unknown format {manifest.get('format')!r}", broken=True
+        )
     return manifest

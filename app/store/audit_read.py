@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from app.store.db import Database
 
-_PAGE = 20_000
+_PAGE = 5_000
 
 
 class EntryText(NamedTuple):
