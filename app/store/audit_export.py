@@ -245,14 +245,12 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         manifest = json.loads(where.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ExportError(
-            f"{path}:{number}: the manifest is missing (it is written next to the export)"
+            f"{where}: the manifest is missing (it is written next to the export)"
         ) from None
     except (OSError, ValueError):
-        raise ExportError(f"{path}:{number}: not a readable manifest", broken=True) from None
+        raise ExportError(f"{where}: not a readable manifest", broken=True) from None
     if not isinstance(manifest, dict) or manifest.get("manifest_version") != MANIFEST_VERSION:
-        raise ExportError(f"{path}:{number}: not a Countersign export manifest", broken=True)
+        raise ExportError(f"{where}: not a Countersign export manifest", broken=True)
     if manifest.get("format") not in ("csv", "jsonl"):
-        raise ExportError(
-            f"{path}:{number}: unknown format {manifest.get('format')!r}", broken=True
-        )
+        raise ExportError(f"{where}: unknown format {manifest.get('format')!r}", broken=True)
     return manifest
