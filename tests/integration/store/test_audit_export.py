@@ -12,8 +12,8 @@ import pytest
 from app.store import audit
 from app.store.audit_export import (
     ExportError,
-    Format,
     Filters,
+    Format,
     export,
     file_sha256,
     manifest_path,
