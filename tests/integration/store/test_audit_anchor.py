@@ -149,3 +149,13 @@ def test_another_key_cannot_verify(db: Database, tmp_path: Path) -> None:
     anchor.write_checkpoint(db, path, KEY, T0)
     with pytest.raises(anchor.AnchorError, match="signature does not match"):
         anchor.read_checkpoints(path, "another-key-0123456789")
+
+
+def test_scheduler_job_writes_and_never_raises(db: Database, tmp_path: Path) -> None:
+    """The scheduler's job appends a checkpoint; an unwritable file is logged, not raised."""
+    _write(db, 2)
+    path = tmp_path / "anchors.jsonl"
+    anchor.job(db, path, KEY, lambda: T0)()
+    assert [p.seq for p in anchor.read_checkpoints(path, KEY)] == [2]
+    anchor.job(db, tmp_path / "missing" / "anchors.jsonl", KEY, lambda: T0)()
+    assert not (tmp_path / "missing").exists()
