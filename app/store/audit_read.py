@@ -6,6 +6,7 @@ with a server-side cursor, so memory stays constant however long the chain is.""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -41,6 +42,28 @@ _ROWS = {
         " exception_id, actor, action, detail::text, prev_hash, hash, canonical FROM audit_entry"
     ),
 }
+# The chain for `verify`: the database rebuilds each entry's canonical text from its columns
+# and compares it with the stored one (C inside the database, see app/store/audit.py), so only
+# the hashed text and a flag cross to Python.
+_CHAIN = {
+    "sqlite": """
+        SELECT seq, prev_hash, hash, canonical, canonical = (
+            '{"action":' || json_quote(action) || ',"actor":' || json_quote(actor)
+            || ',"at":"' || substr(at, 1, 10) || 'T' || substr(at, 12) || '+00:00"'
+            || ',"detail":' || detail || ',"exception_id":' || coalesce(exception_id, 'null')
+            || ',"seq":' || seq || '}'
+        ) FROM audit_entry WHERE seq > ? ORDER BY seq
+    """,
+    "postgresql": """
+        SELECT seq, prev_hash, hash, canonical, canonical = (
+            '{"action":' || to_json(action)::text || ',"actor":' || to_json(actor)::text
+            || ',"at":"' || to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+            || '+00:00","detail":' || detail::text
+            || ',"exception_id":' || coalesce(exception_id::text, 'null')
+            || ',"seq":' || seq::text || '}'
+        ) FROM audit_entry WHERE seq > ? ORDER BY seq
+    """,
+}
 _RANGE = " WHERE seq > ? AND seq <= ? ORDER BY seq"
 _OF_ONE = " WHERE seq > ? AND seq <= ? AND exception_id = ? ORDER BY seq"
 _BOUNDS = {
@@ -56,6 +79,7 @@ _BOUNDS = {
     ),
 }
 _LAST = 2**62
+_NAMES = itertools.count(1)
 
 
 class Snapshot:
@@ -89,6 +113,14 @@ class Snapshot:
             return None
         return int(row[0]), int(row[1])
 
+    def entry(self, seq: int) -> EntryText | None:
+        row = self._one(_ROWS[self.dialect] + " WHERE seq = ?", seq)
+        return None if row is None else EntryText._make(row)
+
+    def chain(self, after: int = 0) -> Iterator[tuple[int, str, str, str, bool]]:
+        """(seq, prev_hash, hash, canonical, columns say what canonical says) after `after`."""
+        return self._stream(_CHAIN[self.dialect], (after,))
+
     def entries(
         self, after: int = 0, upto: int | None = None, exception_id: int | None = None
     ) -> Iterator[EntryText]:
@@ -99,16 +131,19 @@ class Snapshot:
             sql, params = _ROWS[self.dialect] + _RANGE, (after, bound)
         else:
             sql, params = _ROWS[self.dialect] + _OF_ONE, (after, bound, exception_id)
+        return map(EntryText._make, self._stream(sql, params))
+
+    def _stream(self, sql: str, params: tuple[int, ...]) -> Iterator[Any]:
         if self.dialect == "sqlite":
             cursor = self._connection.cursor()
             cursor.arraysize = _PAGE
         else:  # a server-side cursor: the server keeps the result, we hold one page
-            cursor = self._connection.cursor(name="countersign_audit_read")
+            cursor = self._connection.cursor(name=f"countersign_audit_{next(_NAMES)}")
             cursor.itersize = _PAGE
         try:
             cursor.execute(sql.replace("?", self._mark), params)
             while page := cursor.fetchmany(_PAGE):
-                yield from map(EntryText._make, page)
+                yield from page
         finally:
             cursor.close()
 
