@@ -12,15 +12,16 @@ appending) and, for each entry, checks three things:
 2. sha256(previous hash + canonical) is its stored hash (the stored text, so nothing is
    re-encoded);
 3. the columns people read (at, actor, action, exception_id, detail) say what was hashed. Fast
-   path: the canonical text is rebuilt from the columns by string concatenation (the database
-   stores `detail` in the same canonical JSON form, see app/store/canonical_json.py) and compared
-   byte for byte; an equal rebuild proves every column equals the hashed value, because each
-   piece is self-delimiting (JSON strings, digits) and the rest are fixed keys. Only when the
-   rebuild differs is the row parsed and compared field by field (slow path), which either
-   names the altered field or accepts a row whose `detail` is stored in another JSON spelling
-   of exactly the same canonical value.
+   path: the database rebuilds the canonical text from the columns by string concatenation
+   (it stores `detail` in the same canonical JSON form, see app/store/canonical_json.py; JSON
+   string quoting is json_quote/to_json) and compares it with the stored text, in C, so only
+   the text and a flag reach Python. An equal rebuild proves every column equals the hashed
+   value, because each piece is self-delimiting (JSON strings, digits) between fixed keys. Only
+   when it differs is the row read and compared in Python field by field (slow path), which
+   either names the altered field or accepts a `detail` stored in another JSON spelling of
+   exactly the same canonical value.
 So altering any column, the canonical text, or the hash is detected for every entry, not a
-sample, at the cost of one string build and one sha256 per entry."""
+sample, at the cost of one string comparison in the database and one sha256 per entry."""
 
 from __future__ import annotations
 
