@@ -5,7 +5,7 @@ be checked (a mistake in the command, the settings, or an unreadable database or
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,20 +130,17 @@ def _verify_export(path: Path, checkpoints: tuple[dict[int, str], Path] | None) 
     typer.echo(line)
 
 
-def _when(name: str) -> Callable[[str | None], datetime | None]:
-    def parse(value: str | None) -> datetime | None:
-        if value is None:
-            return None
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise typer.BadParameter(
-                f"{value!r} is not a date such as 2026-11-01 or 2026-11-01T09:00"
-            ) from None
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-    parse.__name__ = name
-    return parse
+def _moment(value: str | None) -> datetime | None:
+    """A date or date-time from the command line, read as UTC unless it names its zone."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date such as 2026-11-01 or 2026-11-01T09:00"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _exception(value: str | None) -> int | None:
@@ -175,7 +172,7 @@ def audit_export(
     if fmt not in ("csv", "jsonl"):
         _fail(f"--format must be csv or jsonl, not {fmt!r}")
     try:
-        filters = Filters(_when("since")(since), _when("until")(until), _exception(exception))
+        filters = Filters(_moment(since), _moment(until), _exception(exception))
     except typer.BadParameter as error:
         _fail(str(error))
     if filters.since and filters.until and filters.since >= filters.until:

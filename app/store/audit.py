@@ -231,14 +231,13 @@ def verify(
         return VerifyResult(False, count, "the audit head row is missing", last + 1, last)
     head_seq, head_hash = head
     if head_seq != last or head_hash != prev_hash:
-        return VerifyResult(
-            False,
-            count,
-            f"entries after {last} were removed (the head says {head_seq})",
-            last + 1,
-            last,
-            prev_hash,
-        )
+        if head_seq > last:
+            problem = f"entries after {last} were removed (the head says {head_seq})"
+        elif head_seq < last:
+            problem = f"entries after {head_seq} are not in the chain's head (added behind it)"
+        else:
+            problem = f"the head's hash is not entry {last}'s hash"
+        return VerifyResult(False, count, problem, min(head_seq, last) + 1, last, prev_hash)
     beyond = [seq for seq in anchors if seq > last]
     if beyond:
         return VerifyResult(

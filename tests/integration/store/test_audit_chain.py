@@ -226,3 +226,23 @@ def test_the_database_confirms_the_columns_for_appended_entries(db: Database) ->
         flags = [bool(row[4]) for row in view.chain()]
     assert flags == [True, True, True]
     assert _verify(db).ok
+
+
+def test_an_entry_added_behind_the_head_is_detected(db: Database) -> None:
+    """A well-chained entry appended without moving the head is reported, not accepted."""
+    _write(db, 2)
+    with db.engine.connect() as connection:
+        prev = connection.execute(text("SELECT hash FROM audit_entry WHERE seq = 2")).scalar_one()
+    values = audit.entry_values(str(prev), 3, at=T0, actor="U0X", action="test.entry")
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO audit_entry (seq, at, exception_id, actor, action, detail,"
+                " prev_hash, hash, canonical) VALUES (:seq, :at, NULL, :actor, :action, '{}',"
+                " :prev_hash, :hash, :canonical)"
+            ),
+            values,
+        )
+    result = _verify(db)
+    assert (result.ok, result.bad_seq) == (False, 3)
+    assert result.problem == "entries after 2 are not in the chain's head (added behind it)"

@@ -155,3 +155,13 @@ def test_missing_manifest_is_a_mistake_not_a_break(db: Database, tmp_path: Path)
     with pytest.raises(ExportError, match="the manifest is missing") as caught:
         verify_export(out)
     assert caught.value.broken is False
+
+
+def test_export_is_checked_against_checkpoints(db: Database, tmp_path: Path) -> None:
+    """With checkpoints, each checkpointed entry in the file must carry the anchored hash."""
+    _write(db, 4)
+    out = tmp_path / "audit.csv"
+    manifest = export(db, out, "csv", Filters(), NOW)
+    assert verify_export(out, {4: manifest["end_hash"]}).checkpoints == 1
+    with pytest.raises(ExportError, match="entry 4 differs from the anchored checkpoint"):
+        verify_export(out, {4: "f" * 64})
