@@ -1,11 +1,14 @@
-"""Settings from the environment, in one place. A bad setting stops start-up with one clear line."""
+"""Settings from the environment, in one place. Bad settings stop start-up with one clear line
+that lists every missing or malformed setting at once."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,8 +39,12 @@ class Settings(BaseSettings):
     LOG_LEVEL: Literal["debug", "info", "warning", "error"] = "info"
     OUTBOX_POLL_SECONDS: float = Field(default=1.0, gt=0, le=60)
     OUTBOX_MAX_ATTEMPTS: int = Field(default=12, ge=1, le=100)
+    # A worker's claim on one outbox job; must outlast that job's calls (see the validator).
+    OUTBOX_LEASE_SECONDS: float = Field(default=120.0, ge=2, le=3600)
+    SLACK_TIMEOUT_SECONDS: int = Field(default=30, ge=1, le=300)  # one Web API call
     TIMER_SWEEP_SECONDS: float = Field(default=5.0, gt=0, le=300)
     COUNTERSIGN_PID_FILE: Path = Path("countersign.pid")
+    COUNTERSIGN_ERROR_LOG: Path | None = None  # None: $XDG_STATE_HOME/countersign/errors.log
     # Audit anchors: signed checkpoints of the chain's head, appended outside the database.
     AUDIT_ANCHOR_KEY: SecretStr | None = None
     AUDIT_ANCHOR_FILE: Path | None = None
@@ -64,6 +71,15 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL such as https://api.intacct.com/ia/api/v1")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _lease_outlasts_a_call(self) -> Settings:
+        if self.OUTBOX_LEASE_SECONDS < 2 * self.SLACK_TIMEOUT_SECONDS:
+            raise ValueError(
+                "OUTBOX_LEASE_SECONDS must be at least twice SLACK_TIMEOUT_SECONDS, so that a"
+                " job's claim outlasts its Slack calls"
+            )
+        return self
+
     @field_validator("AUDIT_ANCHOR_KEY")
     @classmethod
     def _anchor_key(cls, value: SecretStr | None) -> SecretStr | None:
@@ -76,17 +92,54 @@ class Settings(BaseSettings):
         return self.SLACK_BOT_TOKEN is not None and self.SLACK_SIGNING_SECRET is not None
 
     def require(self, *names: str) -> None:
-        """Stop when a setting this command needs is unset."""
-        for name in names:
-            if getattr(self, name) in (None, ""):
-                raise ConfigError(f"{name} is not set; it is required for this command")
+        """Stop when settings this command needs are unset, naming all of them."""
+        missing = [name for name in names if _unset(getattr(self, name))]
+        if missing:
+            raise ConfigError(_missing(missing))
+
+
+def _unset(value: object) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _missing(names: list[str]) -> str:
+    if len(names) == 1:
+        return f"{names[0]} is not set; it is required for this command"
+    return f"{', '.join(names)} are not set; they are required for this command"
+
+
+def _problem(error: ErrorDetails) -> str:
+    name = ".".join(str(part) for part in error["loc"]) or "settings"
+    message = error["msg"].removeprefix("Value error, ")
+    field = Settings.model_fields.get(name)
+    private = name == "DATABASE_URL" or (field is not None and "SecretStr" in str(field.annotation))
+    if not private and isinstance(error.get("input"), str):
+        message += f" (got {error['input']!r})"
+    return f"{name}: {message}"
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read the environment; turn pydantic's report into one line naming the first bad setting."""
+    """Read the environment; every malformed setting is named in one ConfigError line."""
+    return _load(overrides, ())
+
+
+def settings_for(*required: str) -> Settings:
+    """Read the environment for a command that needs `required`: every malformed setting and
+    every unset required one are named in one ConfigError line, so one run shows all to fix."""
+    return _load({}, required)
+
+
+def _load(overrides: dict[str, object], required: tuple[str, ...]) -> Settings:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
-        first = error.errors()[0]
-        name = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise ConfigError(f"{name}: {first['msg']}") from None
+        problems = [_problem(detail) for detail in error.errors()]
+        bad = {problem.split(":", 1)[0] for problem in problems}
+        unset = [name for name in required if name not in bad and _unset(os.environ.get(name))]
+        if unset:
+            problems.append(_missing(unset))
+        raise ConfigError("; ".join(problems)) from None
+    settings.require(*required)
+    return settings

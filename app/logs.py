@@ -4,7 +4,9 @@ Secrets never reach a log line: settings hold them as SecretStr and nothing logs
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from pathlib import Path
 
 import structlog
 
@@ -30,3 +32,32 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+def error_log_path(configured: Path | None) -> Path:
+    """Where one-shot commands log unexpected errors: COUNTERSIGN_ERROR_LOG, else the XDG state
+    folder ($XDG_STATE_HOME or ~/.local/state)/countersign/errors.log."""
+    if configured is not None:
+        return configured
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "countersign" / "errors.log"
+
+
+def log_unexpected_error(path: Path, error_id: str, error: BaseException, argv: list[str]) -> bool:
+    """Append the error with its traceback to `path` as one JSON line; False if it cannot."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as file:
+            logger = structlog.wrap_logger(
+                structlog.WriteLogger(file),
+                processors=[
+                    structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    structlog.processors.format_exc_info,
+                    structlog.processors.JSONRenderer(),
+                ],
+            )
+            logger.error("cli.unexpected_error", error_id=error_id, argv=argv, exc_info=error)
+    except OSError:
+        return False
+    return True

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Mapping
+from datetime import timedelta
 
 import structlog
 from slack_sdk import WebClient
@@ -53,7 +55,9 @@ class Runtime:
         self.clock = clock or SystemClock()
         self.db = Database(settings.DATABASE_URL)
         self.slack_client = WebClient(
-            token=_secret(settings, "SLACK_BOT_TOKEN"), base_url=settings.SLACK_API_URL
+            token=_secret(settings, "SLACK_BOT_TOKEN"),
+            base_url=settings.SLACK_API_URL,
+            timeout=settings.SLACK_TIMEOUT_SECONDS,
         )
         self.chat = SlackChat(self.slack_client, BlockRenderer())
         self.policies = PolicyHolder(settings.COUNTERSIGN_POLICIES, self._tell_admins)
@@ -70,8 +74,9 @@ class Runtime:
             self.db,
             self._handlers(),
             self.clock,
-            worker_id=f"{socket.gethostname()}-{id(self):x}",
+            worker_id=f"{socket.gethostname()}-{os.getpid()}-{id(self):x}",
             max_attempts=settings.OUTBOX_MAX_ATTEMPTS,
+            lease=timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
         )
         self.timers = TimerSweep(self.db, self.clock, worker_id=self.worker.worker_id)
         self.scheduler = Scheduler(

@@ -9,47 +9,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
-from app.cli.common import settings
-from app.config import ConfigError, Settings
+from app.cli.common import database_reason, fail, open_database, settings
+from app.config import Settings
 
 if TYPE_CHECKING:
     from app.store.db import Database
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
-BROKEN, UNCHECKED = 1, 2
-
-
-def _fail(message: str, code: int = UNCHECKED) -> NoReturn:
-    typer.echo(f"countersign: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _require(config: Settings, *names: str) -> None:
-    try:
-        config.require(*names)
-    except ConfigError as error:
-        _fail(f"configuration error: {error}")
+BROKEN = 1
 
 
 @contextmanager
 def _database(config: Settings) -> Iterator[Database]:
-    """The database, with a driver error turned into one line (exit 2)."""
+    """The existing, migrated database (else one line, exit 2); a read error is one line too."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from app.store.db import Database
-
-    database = Database(config.DATABASE_URL)
+    database = open_database(config.DATABASE_URL)
     driver_error = database.engine.dialect.loaded_dbapi.Error
     try:
         yield database
     except (SQLAlchemyError, driver_error) as error:
-        first = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        _fail(f"cannot read the audit log ({first}); is the database migrated (`db upgrade`)?")
+        fail(f"cannot read the audit log: {database_reason(error)}")
     finally:
         database.dispose()
 
@@ -60,15 +45,15 @@ def _anchor_hashes(config: Settings, anchors: Path | None) -> tuple[dict[int, st
     path = anchors or config.AUDIT_ANCHOR_FILE
     if path is None:
         return None
-    _require(config, "AUDIT_ANCHOR_KEY")
-    assert config.AUDIT_ANCHOR_KEY is not None
+    key = settings("AUDIT_ANCHOR_KEY").AUDIT_ANCHOR_KEY
+    assert key is not None
     try:
-        points = anchor.read_checkpoints(path, config.AUDIT_ANCHOR_KEY.get_secret_value())
+        points = anchor.read_checkpoints(path, key.get_secret_value())
         return anchor.expected_hashes(points), path
     except anchor.AnchorError as error:
         if error.broken:
-            _fail(f"audit anchors BROKEN: {error}", BROKEN)
-        _fail(str(error))
+            fail(f"audit anchors BROKEN: {error}", BROKEN)
+        fail(str(error))
 
 
 @audit_app.command("verify")
@@ -92,7 +77,7 @@ def audit_verify(
     config = settings()
     if export is not None:
         if since is not None:
-            _fail("--since applies to the database, not to --export")
+            fail("--since applies to the database, not to --export")
         _verify_export(export, _anchor_hashes(config, anchors))
         return
     from app.store import audit
@@ -102,7 +87,7 @@ def audit_verify(
     with _database(config) as database, snapshot(database) as view:
         result = audit.verify(view, since, None if checkpoints is None else checkpoints[0])
     if not result.ok:
-        _fail(f"audit chain BROKEN at entry {result.bad_seq}: {result.problem}", BROKEN)
+        fail(f"audit chain BROKEN at entry {result.bad_seq}: {result.problem}", BROKEN)
     after = f" after entry {since}" if since else ""
     first = (since or 0) + 1
     line = f"audit chain intact: {result.entries} entries{after} ({first}..{result.last_seq})"
@@ -118,8 +103,8 @@ def _verify_export(path: Path, checkpoints: tuple[dict[int, str], Path] | None) 
         check = verify_export(path, None if checkpoints is None else checkpoints[0])
     except ExportError as error:
         if error.broken:
-            _fail(f"audit export BROKEN: {error}", BROKEN)
-        _fail(str(error))
+            fail(f"audit export BROKEN: {error}", BROKEN)
+        fail(str(error))
     what = "a contiguous run of the chain" if check.contiguous else "selected rows, each hash holds"
     seqs = f"entries {check.first_seq}..{check.last_seq}"
     line = f"audit export intact: {check.rows} rows, {seqs}, {what}"
@@ -170,13 +155,13 @@ def audit_export(
     from app.store.audit_export import ExportError, Filters, Format, export
 
     if fmt not in ("csv", "jsonl"):
-        _fail(f"--format must be csv or jsonl, not {fmt!r}")
+        fail(f"--format must be csv or jsonl, not {fmt!r}")
     try:
         filters = Filters(_moment(since), _moment(until), _exception(exception))
     except typer.BadParameter as error:
-        _fail(str(error))
+        fail(str(error))
     if filters.since and filters.until and filters.since >= filters.until:
-        _fail("--since must be before --until")
+        fail("--since must be before --until")
     now = datetime.now(UTC)
     target = out or Path(f"audit-export-{now:%Y%m%dT%H%M%SZ}.{fmt}")
     config = settings()
@@ -184,7 +169,7 @@ def audit_export(
         with _database(config) as database:
             manifest = export(database, target, cast(Format, fmt), filters, now)
     except ExportError as error:
-        _fail(str(error))
+        fail(str(error))
     typer.echo(
         f"exported {manifest['rows']} entries ({manifest['first_seq']}..{manifest['last_seq']})"
         f" to {target}; manifest {target}.manifest.json"
@@ -196,8 +181,7 @@ def audit_anchor() -> None:
     """Append a signed checkpoint of the chain's head to AUDIT_ANCHOR_FILE now (e.g. from cron)."""
     from app.store.anchor import AnchorError, write_checkpoint
 
-    config = settings()
-    _require(config, "AUDIT_ANCHOR_FILE", "AUDIT_ANCHOR_KEY")
+    config = settings("AUDIT_ANCHOR_FILE", "AUDIT_ANCHOR_KEY")
     assert config.AUDIT_ANCHOR_FILE is not None
     assert config.AUDIT_ANCHOR_KEY is not None
     try:
@@ -209,7 +193,7 @@ def audit_anchor() -> None:
                 datetime.now(UTC),
             )
     except (AnchorError, OSError) as error:
-        _fail(f"cannot write the checkpoint: {error}")
+        fail(f"cannot write the checkpoint: {error}")
     typer.echo(
         f"checkpoint written: entry {point.seq} ({point.hash[:12]}) to {config.AUDIT_ANCHOR_FILE}"
     )

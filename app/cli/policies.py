@@ -22,6 +22,7 @@ from app.routing.errors import PolicyLoadError
 from app.routing.explain import Explanation, render_explain
 from app.routing.loader import load_policy_set
 from app.routing.policy_set import PolicySet
+from app.routing.segregation import relaxed_routes
 
 policies_app = typer.Typer(
     name="policies",
@@ -51,7 +52,9 @@ def _load(directory: Path, label: str = "policy") -> PolicySet:
     except PolicyLoadError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
-        typer.echo(f"{label} {directory}: {_plural(len(exc.problems), 'problem')}", err=True)
+        warnings = len(exc.problems) - len(exc.errors)
+        also = f" and {_plural(warnings, 'warning')}" if warnings else ""
+        typer.echo(f"{label} {directory}: {_plural(len(exc.errors), 'problem')}{also}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -74,18 +77,35 @@ DirArg = Annotated[
 
 
 @policies_app.command("check")
-def check(directory: DirArg = None) -> None:
+def check(
+    directory: DirArg = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail (exit 1) on warnings too, not only errors.")
+    ] = False,
+) -> None:
     """Check every policy file and list EVERY mistake with file:line:column.
 
-    Exit code 0 when the policy set is valid, 1 when it has problems.
+    Warnings (e.g. a person listed twice) are printed but do not fail the check.
+    Exit code 0 when the policy set is valid, 1 when it has problems (or, with --strict,
+    warnings).
     """
     folder = directory or _default_dir()
     policy = _load(folder)
+    for warning in policy.warnings:
+        typer.echo(str(warning), err=True)
+    warned = f" with {_plural(len(policy.warnings), 'warning')}" if policy.warnings else ""
+    if strict and policy.warnings:
+        typer.echo(
+            f"policy {folder}: {_plural(len(policy.warnings), 'warning')} (--strict)", err=True
+        )
+        raise typer.Exit(1)
     typer.echo(
-        f"{folder}: OK: {_plural(len(policy.routes), 'route')}, "
+        f"{folder}: OK{warned}: {_plural(len(policy.routes), 'route')}, "
         f"{_plural(len(policy.groups), 'group')}, {_plural(len(policy.calendars), 'calendar')}; "
         f"content hash {policy.content_hash}"
     )
+    for note in relaxed_routes(policy.routes):
+        typer.echo(f"  {note}")
 
 
 def _read_event(path: Path) -> dict[str, Any]:
@@ -120,7 +140,8 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
     for key in ("remind_every", "expire_after"):
         route[key] = _duration(getattr(decision.route, key))
     for step, plan in zip(route["steps"], decision.route.steps, strict=True):
-        step["escalate_after"] = _duration(plan.escalate_after)
+        for key in ("escalate_after", "remind_every", "expire_after"):
+            step[key] = _duration(getattr(plan, key))
         for level, escalation in zip(step["escalations"], plan.escalations, strict=True):
             level["after"] = _duration(escalation.after)
     return {
@@ -190,15 +211,12 @@ def _events_file(path: Path, since: datetime | None) -> Iterator[StoredEvent]:
 
 
 def _stored_events(since: datetime | None) -> Iterator[StoredEvent]:
-    try:
-        from app.store.history import iter_stored_events
-    except ImportError:
-        raise _fail(
-            "stored events are not available in this installation; use --events FILE.jsonl"
-        ) from None
-    database_url = os.environ.get("DATABASE_URL", "sqlite:///./countersign.db")
-    events: Iterator[StoredEvent] = iter_stored_events(database_url, since)
-    return events
+    from app.cli.common import check_database, settings
+    from app.store.history import iter_stored_events
+
+    database_url = settings().DATABASE_URL
+    check_database(database_url)  # read-only: a missing database is reported, never created
+    return iter_stored_events(database_url, since)
 
 
 @policies_app.command("backtest")
@@ -246,7 +264,8 @@ def backtest_command(
     how many requests each approver would get, the events that change route, the events
     that would now be auto-approved, and the events that no route matches.
     Nothing is sent and nothing is changed.
-    Exit code 0 on success, 1 when either policy has problems, 2 when events cannot be read.
+    Exit code 0 on success, 1 when either policy has problems, 2 when events cannot be read
+    (a file that cannot be read, a database that is missing, unreachable or not migrated).
     """
     start = since.replace(tzinfo=UTC) if since is not None else None
     proposed = _load(directory, "proposed policy")

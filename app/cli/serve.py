@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 from typing import Annotated
 
 import typer
 
 from app.cli.common import settings as load
+from app.cli.signals import reload_on_sighup
 from app.config import ConfigError
 
 
@@ -34,7 +34,7 @@ def serve(
     except PolicyLoadError as error:
         typer.echo(f"countersign: the policies do not load:\n{error}", err=True)
         raise typer.Exit(2) from None
-    signal.signal(signal.SIGHUP, lambda *_: runtime.reload_policies())
+    reload_on_sighup(runtime.reload_policies)
     settings.COUNTERSIGN_PID_FILE.write_text(f"{os.getpid()}\n")
     if settings.SLACK_APP_TOKEN is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler

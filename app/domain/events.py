@@ -23,7 +23,17 @@ class ExceptionType(StrEnum):
 
     @property
     def label(self) -> str:
-        return self.value.replace("_", " ").capitalize()
+        """The type as finance people write it: "Non-standard discount"."""
+        return _TYPE_LABELS[self]
+
+
+_TYPE_LABELS = {
+    ExceptionType.NON_STANDARD_DISCOUNT: "Non-standard discount",
+    ExceptionType.MID_CYCLE_AMENDMENT: "Mid-cycle amendment",
+    ExceptionType.INVOICE_DISPUTE: "Invoice dispute",
+    ExceptionType.USAGE_ANOMALY: "Usage anomaly",
+    ExceptionType.CREDIT_REQUEST: "Credit request",
+}
 
 
 def _strict_amount(value: Any) -> Decimal:

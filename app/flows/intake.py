@@ -64,6 +64,7 @@ def _steps_snapshot(decision: RouteDecision) -> list[dict[str, Any]]:
             "approvers": list(step.approvers),
             "quorum": step.quorum,
             "quorum_rule": step.quorum_rule,
+            "one_person_one_step": decision.route.one_person_one_step,
             "escalations": [
                 {"after_s": level.after.total_seconds(), "to": list(level.to)}
                 for level in step.escalations

@@ -1,22 +1,50 @@
 """Slack-bound outbox jobs: post the card, refresh it, add thread notes, DM people.
 
 Each handler reads the exception as it is when the job runs, so a late or repeated refresh
-always shows the latest state."""
+always shows the latest state.
+
+One card per exception, whatever happens. Slack has no idempotency key for chat.postMessage,
+so a post whose answer is lost (a timeout or dropped connection after Slack accepted it, a
+crash before the ts was stored) may have posted a card nobody knows about. Therefore:
+1. before posting, `card_post_started_at` is committed on the exception; it is cleared when
+   the ts is stored, or when Slack's answer says nothing was posted (429, refusal);
+2. each card carries message metadata naming its exception (see app/slack/chat.py);
+3. when a post starts while the marker is still set (an earlier attempt's outcome is unknown:
+   its answer was lost, its process died, or its claim was taken over), the channel's history
+   since the marker is searched for this exception's cards first: the oldest is adopted, any
+   others are deleted, and only when there is none is a card posted;
+4. the ts is stored only if no other attempt stored one already (a worker that overran its
+   lease); the loser deletes its own card.
+So the search (conversations.history, rate-limited) runs only after an unknown outcome, never
+on the normal path or after a plain 429."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.domain.events import ExceptionType
 from app.domain.lifecycle import State, exception_label
 from app.domain.money import format_money
-from app.flows.ports import ChatPort, DecisionLine, ExceptionCard, RetryLater
+from app.flows.ports import (
+    ChatPort,
+    DecisionLine,
+    DeliveryFailed,
+    ExceptionCard,
+    OutcomeUnknown,
+    RetryLater,
+)
 from app.store import audit
 from app.store.db import Database
 from app.store.tables import DecisionRow, ExceptionRow
+
+log = structlog.get_logger("countersign.notify")
+# How far before the marker to search: covers a skew between our clock and Slack's ts.
+CARD_SEARCH_MARGIN = timedelta(minutes=5)
 
 _STATE_TEXT = {
     State.OPEN: "Waiting for approval",
@@ -37,12 +65,7 @@ def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
         .order_by(col(DecisionRow.decided_at), col(DecisionRow.id))
     ).all()
     step: dict[str, Any] = row.steps[row.current_step] if row.steps else {"approvers": []}
-    step_text = (
-        f"Step {row.current_step + 1} of {len(row.steps)}: "
-        f"{step['quorum']} of {len(step['approvers'])} approver(s) must approve"
-        if row.steps
-        else "Auto-approved by policy"
-    )
+    is_open = row.state == State.OPEN
     return ExceptionCard(
         exception_id=row.id,
         label=exception_label(row.id),
@@ -55,8 +78,8 @@ def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
         requester=row.requested_by_slack or row.requested_by_email,
         route=row.route_name,
         state=_STATE_TEXT[State(row.state)],
-        step_text=step_text,
-        approvers=tuple(step["approvers"]),
+        step_text=step_text(row),
+        approvers=tuple(step["approvers"]) if is_open else (),
         decisions=tuple(
             DecisionLine(
                 d.approver, d.outcome, d.decided_at.strftime("%Y-%m-%d %H:%M UTC"), d.reason
@@ -64,8 +87,31 @@ def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
             for d in decisions
         ),
         note=row.state_note,
-        open=row.state == State.OPEN,
+        open=is_open,
+        step=row.current_step,
+        version=len(decisions),
     )
+
+
+def step_text(row: ExceptionRow) -> str:
+    """Where the approval stands: the pending step while open, the outcome once decided."""
+    count = len(row.steps)
+    if not count:
+        return "Auto-approved by policy"
+    if row.state == State.REJECTED:
+        return f"Rejected at step {row.current_step + 1} of {count}"
+    if row.state != State.OPEN:
+        return f"Approval complete: {_count(count, 'step')} approved"
+    step = row.steps[row.current_step]
+    people = len(step["approvers"])
+    return (
+        f"Step {row.current_step + 1} of {count}: {step['quorum']} of "
+        f"{_count(people, 'approver')} must approve"
+    )
+
+
+def _count(number: int, word: str) -> str:
+    return f"{number} {word}{'' if number == 1 else 's'}"
 
 
 class SlackJobs:
@@ -73,23 +119,80 @@ class SlackJobs:
         self._db, self._chat = db, chat
 
     def post_card(self, payload: dict[str, Any], now: datetime) -> None:
+        exception_id = int(payload["exception_id"])
         with self._db.transaction() as session:
-            row = session.get(ExceptionRow, int(payload["exception_id"]))
+            row = session.get(ExceptionRow, exception_id)
             if row is None or row.message_ts or not row.channel:
                 return
-            card, channel = build_card(session, row), row.channel
-        ts = self._chat.post_card(channel, card)
+            card, channel, unsure_since = (
+                build_card(session, row),
+                row.channel,
+                row.card_post_started_at,
+            )
+            if unsure_since is None:
+                row.card_post_started_at = now
+                session.add(row)
+        ts, adopted = None, False
+        if unsure_since is not None:
+            found = self._chat.find_cards(channel, exception_id, unsure_since - CARD_SEARCH_MARGIN)
+            for extra in found[1:]:
+                self._delete_duplicate(exception_id, channel, extra, now)
+            ts, adopted = (found[0], True) if found else (None, False)
+        if ts is None:
+            # OutcomeUnknown and any unexpected error keep the marker: the next attempt looks
+            # for this post before posting again.
+            try:
+                ts = self._chat.post_card(channel, card)
+            except OutcomeUnknown:
+                raise
+            except (RetryLater, DeliveryFailed):
+                self._clear_marker(exception_id)  # Slack answered: nothing was posted
+                raise
+        kept = self._record_card(exception_id, channel, ts, adopted, now)
+        if kept != ts:
+            self._delete_duplicate(exception_id, channel, ts, now)
+
+    def _clear_marker(self, exception_id: int) -> None:
         with self._db.transaction() as session:
-            row = session.get(ExceptionRow, card.exception_id)
-            assert row is not None
-            row.message_ts = ts
-            session.add(row)
+            row = session.get(ExceptionRow, exception_id)
+            if row is not None and not row.message_ts:
+                row.card_post_started_at = None
+                session.add(row)
+
+    def _record_card(
+        self, exception_id: int, channel: str, ts: str, adopted: bool, now: datetime
+    ) -> str:
+        """Store `ts` as the card unless another attempt stored one first; return the kept ts."""
+        table = ExceptionRow.__table__  # type: ignore[attr-defined]
+        store = (
+            update(table)
+            .where(table.c.id == exception_id, table.c.message_ts.is_(None))
+            .values(message_ts=ts, card_post_started_at=None)
+        )
+        with self._db.transaction() as session:
+            if not session.connection().execute(store).rowcount:
+                row = session.get(ExceptionRow, exception_id)
+                return row.message_ts if row is not None and row.message_ts else ts
             audit.append(
                 session,
                 at=now,
                 actor="countersign",
                 action="card.posted",
-                exception_id=row.id,
+                exception_id=exception_id,
+                detail={"channel": channel, "ts": ts, "adopted": adopted},
+            )
+        return ts
+
+    def _delete_duplicate(self, exception_id: int, channel: str, ts: str, now: datetime) -> None:
+        log.warning("card.duplicate", exception_id=exception_id, channel=channel, ts=ts)
+        self._chat.delete_card(channel, ts)
+        with self._db.transaction() as session:
+            audit.append(
+                session,
+                at=now,
+                actor="countersign",
+                action="card.duplicate_deleted",
+                exception_id=exception_id,
                 detail={"channel": channel, "ts": ts},
             )
 

@@ -36,21 +36,24 @@ class OutboxWorker:
         *,
         worker_id: str | None = None,
         max_attempts: int = 12,
+        lease: timedelta = outbox.LEASE,
     ) -> None:
         self._db, self._handlers, self._clock = db, handlers, clock
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
         self._max_attempts = max_attempts
+        self._lease = lease
 
-    def drain(self, batch: int = 50) -> int:
-        """Run every due job until none is left; return how many ran."""
+    def drain(self) -> int:
+        """Run every due job until none is left; return how many ran. Jobs are claimed one at a
+        time, right before each runs, so the lease covers that job's call and no other's."""
         done = 0
-        while True:
-            jobs = outbox.claim(self._db, worker=self.worker_id, now=self._clock.now(), limit=batch)
-            if not jobs:
-                return done
+        while jobs := outbox.claim(
+            self._db, worker=self.worker_id, now=self._clock.now(), lease=self._lease
+        ):
             for job in jobs:
                 self._run(job)
                 done += 1
+        return done
 
     def _run(self, job: outbox.Job) -> None:
         handler = self._handlers.get(job.kind)
@@ -69,7 +72,9 @@ class OutboxWorker:
                 after_s=after.seconds,
                 why=str(wait),
             )
-            outbox.retry_later(self._db, job.id, now=now, after=after, error=str(wait))
+            self._settled(
+                job, outbox.retry_later(self._db, job, now=now, after=after, error=str(wait))
+            )
         except DeliveryFailed as refusal:
             self._dead(job, str(refusal), now)
         except Exception as error:
@@ -79,15 +84,23 @@ class OutboxWorker:
             if job.attempts >= self._max_attempts:
                 self._dead(job, message, now)
             else:
-                outbox.retry_later(
-                    self._db, job.id, now=now, after=backoff(job.attempts), error=message
+                after = backoff(job.attempts)
+                self._settled(
+                    job, outbox.retry_later(self._db, job, now=now, after=after, error=message)
                 )
         else:
-            outbox.complete(self._db, job.id, now=now)
+            self._settled(job, outbox.complete(self._db, job, now=now))
+
+    def _settled(self, job: outbox.Job, held: bool) -> bool:
+        """Log when the outcome was not written because another worker holds the job now."""
+        if not held:
+            log.warning("outbox.claim_lost", job=job.id, kind=job.kind, attempt=job.attempts)
+        return held
 
     def _dead(self, job: outbox.Job, why: str, now: datetime) -> None:
         log.error("outbox.dead", job=job.id, kind=job.kind, why=why)
-        outbox.give_up(self._db, job.id, now=now, error=why)
+        if not self._settled(job, outbox.give_up(self._db, job, now=now, error=why)):
+            return
         with self._db.transaction() as session:
             audit.append(
                 session,

@@ -4,6 +4,7 @@ app/slack and app/intacct; flows hand them plain values (an ExceptionCard, never
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from app.domain.invoice import InvoiceSnapshot
@@ -15,6 +16,21 @@ class RetryLater(Exception):
     def __init__(self, message: str, after: float | None = None) -> None:
         super().__init__(message)
         self.after = after
+
+
+class NeedsAttention(RetryLater):
+    """A person must fix something outside Countersign (credentials, a permission, a sender id)
+    before this can succeed: not a refusal of this item. Retried later like any RetryLater; a
+    worker may park the job and tell an admin, showing `reason`."""
+
+    def __init__(self, reason: str, after: float | None = 60) -> None:
+        super().__init__(reason, after=after)
+        self.reason = reason
+
+
+class OutcomeUnknown(RetryLater):
+    """The request was sent but its answer was lost (timeout, connection cut, 5xx): a write may
+    have been applied. Re-read the other side before deciding; retrying blindly may repeat it."""
 
 
 class DeliveryFailed(Exception):
@@ -49,11 +65,20 @@ class ExceptionCard:
     decisions: tuple[DecisionLine, ...] = field(default=())
     note: str | None = None
     open: bool = True  # buttons shown only while a decision is possible
+    step: int = 0  # the current step (0-based) and the card's version (decisions so far):
+    version: int = 0  # the buttons carry both, so a click on an outdated card is refused
 
 
 class ChatPort(Protocol):
     def post_card(self, channel: str, card: ExceptionCard) -> str:
-        """Post the approval card; return the message ts."""
+        """Post the approval card, tagged with its exception id; return the message ts."""
+
+    def find_cards(self, channel: str, exception_id: int, since: datetime) -> list[str]:
+        """The ts of every card of this exception posted in `channel` since `since`, oldest
+        first (how a post whose answer was lost is found again)."""
+
+    def delete_card(self, channel: str, ts: str) -> None:
+        """Remove a card (a duplicate); one already gone is not an error."""
 
     def update_card(self, channel: str, ts: str, card: ExceptionCard) -> None:
         """Replace the card in place."""

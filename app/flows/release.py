@@ -1,9 +1,13 @@
 """Release: after final approval, post the held draft in Intacct exactly once, and only if it is
 still the invoice the approvers saw (same customer, currency and total, still a draft).
 
-Runs from the outbox after the approving transaction committed. The submit carries an
-Idempotency-Key derived from the approval, so a retry after a timeout or a crash replays the
-first answer instead of posting again."""
+Runs from the outbox after the approving transaction committed. Before the submit goes out, an
+`invoice.submit_sent` audit entry is committed. When the submit's answer is lost (timeout,
+connection cut, 5xx) or it is refused, the invoice is re-read: posted and still the approved
+fingerprint means our submit took effect (released, `confirmed_after_lost_response`), never a
+second submit; still a draft means it did not, and the job is retried with the same
+Idempotency-Key. A retried job that finds the invoice posted after our own submit_sent confirms
+the same way. Intacct does not declare an Idempotency-Key replay, so nothing relies on one."""
 
 from __future__ import annotations
 
@@ -15,10 +19,19 @@ from sqlmodel import select
 from app.domain.invoice import InvoiceSnapshot
 from app.domain.lifecycle import State, move
 from app.flows import jobs
-from app.flows.ports import InvoicePort, InvoiceRefused
+from app.flows.ports import (
+    InvoicePort,
+    InvoiceRefused,
+    NeedsAttention,
+    OutcomeUnknown,
+    RetryLater,
+)
 from app.store import audit
 from app.store.db import Database
-from app.store.tables import ExceptionRow
+from app.store.tables import AuditEntryRow, ExceptionRow
+
+SUBMIT_SENT = "invoice.submit_sent"
+CONFIRMED = {"confirmed_after_lost_response": True}
 
 
 class Release:
@@ -34,15 +47,90 @@ class Release:
             invoice_key, seen = row.invoice_key, row.invoice_fingerprint
         try:
             current = self._invoices.get_invoice(invoice_key)
+            if current.state == "posted" and self._submit_was_sent(exception_id, key):
+                # An earlier attempt's submit took effect but its answer never reached us.
+                self._settle(exception_id, current, seen, key, now, None)
+                return
             problem = _changed(current, seen)
             if problem:
                 self._finish(exception_id, State.RELEASE_BLOCKED, problem, now, current)
                 return
-            posted = self._invoices.submit_invoice(invoice_key, idempotency_key=key)
+            self._mark_submit_sent(exception_id, invoice_key, key, now)
+            try:
+                posted = self._invoices.submit_invoice(invoice_key, idempotency_key=key)
+            except (OutcomeUnknown, InvoiceRefused) as failure:
+                self._settle(
+                    exception_id, self._reread(invoice_key, failure), seen, key, now, failure
+                )
+                return
         except InvoiceRefused as refusal:
             self._finish(exception_id, State.RELEASE_FAILED, str(refusal), now, None)
             return
-        self._finish(exception_id, State.RELEASED, None, now, posted, idempotency_key=key)
+        self._finish(exception_id, State.RELEASED, None, now, posted, key)
+
+    def _reread(self, invoice_key: str, failure: Exception) -> InvoiceSnapshot:
+        """The invoice after a submit that failed or lost its answer."""
+        try:
+            return self._invoices.get_invoice(invoice_key)
+        except NeedsAttention:
+            raise
+        except RetryLater as busy:  # cannot tell yet: the retried job re-reads first
+            raise OutcomeUnknown(
+                f"{failure}; the re-read failed: {busy}", after=busy.after
+            ) from None
+
+    def _settle(
+        self,
+        exception_id: int,
+        current: InvoiceSnapshot,
+        seen: str,
+        key: str,
+        now: datetime,
+        failure: OutcomeUnknown | InvoiceRefused | None,
+    ) -> None:
+        """Decide from the invoice as it is after our submit was sent; never submit again."""
+        if _posted_as_approved(current, seen):
+            self._finish(exception_id, State.RELEASED, None, now, current, key, CONFIRMED)
+        elif current.state == "posted":
+            note = (
+                f"the invoice is posted in Intacct but is no longer the one approved (now "
+                f"{current.currency} {current.total} for customer {current.customer_id}); "
+                "check it in Intacct"
+            )
+            self._finish(exception_id, State.RELEASE_BLOCKED, note, now, current)
+        elif isinstance(failure, InvoiceRefused):
+            self._finish(exception_id, State.RELEASE_FAILED, str(failure), now, current)
+        elif current.state == "draft" and failure is not None:
+            raise failure  # not applied: submit again later, with the same Idempotency-Key
+        else:
+            problem = _changed(current, seen) or f"the invoice is {current.state} in Intacct"
+            self._finish(exception_id, State.RELEASE_BLOCKED, problem, now, current)
+
+    def _submit_was_sent(self, exception_id: int, key: str) -> bool:
+        """Whether a submit with this Idempotency-Key was sent for this exception before."""
+        with self._db.transaction() as session:
+            details = session.exec(
+                select(AuditEntryRow.detail)
+                .where(AuditEntryRow.exception_id == exception_id)
+                .where(AuditEntryRow.action == SUBMIT_SENT)
+            ).all()
+        return any(detail.get("idempotency_key") == key for detail in details)
+
+    def _mark_submit_sent(
+        self, exception_id: int, invoice_key: str, key: str, now: datetime
+    ) -> None:
+        """Commit, before the request leaves, that a submit with this key is about to be sent."""
+        if self._submit_was_sent(exception_id, key):
+            return
+        with self._db.transaction() as session:
+            audit.append(
+                session,
+                at=now,
+                actor="countersign",
+                action=SUBMIT_SENT,
+                exception_id=exception_id,
+                detail={"invoice_key": invoice_key, "idempotency_key": key},
+            )
 
     def _finish(
         self,
@@ -52,6 +140,7 @@ class Release:
         now: datetime,
         invoice: InvoiceSnapshot | None,
         idempotency_key: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         with self._db.transaction() as session:
             row = session.exec(
@@ -77,6 +166,7 @@ class Release:
                 }
             if idempotency_key:
                 detail["idempotency_key"] = idempotency_key
+            detail |= extra or {}
             audit.append(
                 session,
                 at=now,
@@ -103,6 +193,10 @@ class Release:
                 )
 
 
+def _posted_as_approved(current: InvoiceSnapshot, seen_fingerprint: str) -> bool:
+    return current.state == "posted" and current.fingerprint() == seen_fingerprint
+
+
 def _changed(current: InvoiceSnapshot, seen_fingerprint: str) -> str | None:
     """Why the invoice is no longer the one approved, or None when it still is."""
     if current.fingerprint() != seen_fingerprint:
@@ -110,6 +204,8 @@ def _changed(current: InvoiceSnapshot, seen_fingerprint: str) -> str | None:
             f"the invoice changed after approval (now {current.currency} {current.total} "
             f"for customer {current.customer_id}); it was not posted — re-submit the event"
         )
-    if current.state not in ("draft", "posted"):
+    if current.state == "posted":
+        return "the invoice was already posted in Intacct, not by Countersign"
+    if current.state != "draft":
         return f"the invoice is {current.state} in Intacct, not a draft"
     return None

@@ -13,7 +13,8 @@ from sqlmodel import Session
 from app.domain.business_time import Clockwork, humanize
 from app.domain.lifecycle import State, exception_label, move
 from app.flows import jobs
-from app.flows.timing import ESCALATE, REMIND, cancel_timers, schedule_after
+from app.flows.decide import deciders, one_person_one_step
+from app.flows.timing import ESCALATE, REMIND, cancel_timers, schedule_after, step_timer
 from app.store import audit
 from app.store.tables import ExceptionRow
 
@@ -65,7 +66,7 @@ def remind(
         exception_id=row.id,
         detail={"step": row.current_step, "approvers": pending, "waited": how_long},
     )
-    schedule_after(session, row, clock, REMIND, row.timing.get("remind_every_s"), now)
+    schedule_after(session, row, clock, REMIND, step_timer(row, "remind_every_s"), now)
 
 
 def escalate(
@@ -85,7 +86,7 @@ def escalate(
     business = bool(row.timing.get("calendar"))
     since = " since the last escalation" if level else ""
     why = why or f"no decision in {delay_text(levels[level]['after_s'], business)}{since}"
-    added = [p for p in levels[level]["to"] if p not in step["approvers"]]
+    added, skipped = _newcomers(row, levels[level]["to"])
     step["approvers"] = [*step["approvers"], *added]
     step["escalated_levels"] = level + 1
     row.steps = [*row.steps[: row.current_step], step, *row.steps[row.current_step + 1 :]]
@@ -97,14 +98,24 @@ def escalate(
         actor="countersign",
         action="timer.escalated",
         exception_id=row.id,
-        detail={"step": row.current_step, "level": level + 1, "added": added, "why": why},
+        detail={
+            "step": row.current_step,
+            "level": level + 1,
+            "added": added,
+            "skipped": skipped,
+            "why": why,
+        },
     )
     label = exception_label(row.id)
     for person in added:
         jobs.queue_dm_card(session, row.id, person, f"Escalated to you: {label} — {why}.", now=now)
     who = ", ".join(_mention(p) for p in added) or "nobody new"
+    passed_over = "".join(f" {_mention(s['who'])} was not asked: {s['why']}." for s in skipped)
     jobs.queue_thread_note(
-        session, row.id, f"Escalation level {level + 1}: {who} asked too — {why}.", now=now
+        session,
+        row.id,
+        f"Escalation level {level + 1}: {who} asked too — {why}.{passed_over}",
+        now=now,
     )
     jobs.queue_card_update(session, row.id, now=now)
     if level + 1 < len(levels):
@@ -113,12 +124,36 @@ def escalate(
     return True
 
 
+def _newcomers(row: ExceptionRow, wanted: list[str]) -> tuple[list[str], list[dict[str, str]]]:
+    """Who an escalation adds to the current step, and who it skips and why: with one person
+    per step, nobody listed on or having decided another step of this exception is added."""
+    current = row.current_step
+    listed = row.steps[current]["approvers"]
+    added: list[str] = []
+    skipped: list[dict[str, str]] = []
+    for entry in dict.fromkeys(wanted):
+        if entry in listed:
+            continue
+        if one_person_one_step(row):
+            others = [n for n in range(len(row.steps)) if n != current]
+            decided = [n + 1 for n in others if any(p.is_entry(entry) for p in deciders(row, n))]
+            on = [n + 1 for n in others if entry in row.steps[n]["approvers"]]
+            if decided or on:
+                what = "decided" if decided else "is an approver on"
+                steps = " and ".join(f"step {n}" for n in (decided or on))
+                why = f"{what} {steps}, and one person decides only one step"
+                skipped.append({"who": entry, "why": why})
+                continue
+        added.append(entry)
+    return added, skipped
+
+
 def expire(
     session: Session, row: ExceptionRow, clock: Clockwork, acted: set[str], now: datetime
 ) -> None:
-    """Apply the route's `on_expire`: reject, escalate to the next level, or keep waiting."""
+    """Apply the step's `on_expire`: reject, escalate to the next level, or keep waiting."""
     assert row.id is not None
-    rule = row.timing.get("on_expire", "keep")
+    rule = step_timer(row, "on_expire") or "keep"
     why = f"expired: no decision in {waited(row, clock, now)}"
     audit.append(
         session,

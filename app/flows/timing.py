@@ -1,7 +1,8 @@
 """When each open step's reminders, escalation and expiry fall due, on the route's calendar.
 
-The route's timing (calendar included) is snapshotted on the exception when it opens, so its
-timers keep the rules it was routed under even if the policy changes later."""
+The route's timing (calendar included, and each step's own remind_every / expire_after /
+on_expire) is snapshotted on the exception when it opens, so its timers keep the rules it was
+routed under even if the policy changes later."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def _seconds(value: timedelta | None) -> float | None:
 
 
 def timing_snapshot(policies: PolicySet, decision: RouteDecision) -> dict[str, Any]:
-    """The route's timers and calendar, as plain JSON for the exception row."""
+    """The route's timers and calendar, and each step's timers, as JSON for the exception row."""
     route = decision.route
     calendar = policies.calendars.get(route.calendar) if route.calendar else None
     return {
@@ -31,8 +32,25 @@ def timing_snapshot(policies: PolicySet, decision: RouteDecision) -> dict[str, A
         "remind_every_s": _seconds(route.remind_every),
         "expire_after_s": _seconds(route.expire_after),
         "on_expire": route.on_expire,
+        "steps": [
+            {
+                "remind_every_s": _seconds(step.remind_every),
+                "expire_after_s": _seconds(step.expire_after),
+                "on_expire": step.on_expire,
+            }
+            for step in route.steps
+        ],
         "admin_channel": policies.admin_channel,
     }
+
+
+def step_timer(row: ExceptionRow, key: str) -> Any:
+    """`remind_every_s`, `expire_after_s` or `on_expire` of the exception's current step.
+
+    Rows opened before steps had their own timers fall back to the route's."""
+    steps = row.timing.get("steps") or []
+    own = steps[row.current_step] if row.current_step < len(steps) else row.timing
+    return own.get(key)
 
 
 def clockwork(timing: dict[str, Any]) -> Clockwork:
@@ -62,9 +80,9 @@ def schedule_step(session: Session, row: ExceptionRow, now: datetime) -> None:
     step = row.steps[row.current_step]
     levels = step.get("escalations") or []
     plans = [
-        (REMIND, row.timing.get("remind_every_s")),
+        (REMIND, step_timer(row, "remind_every_s")),
         (ESCALATE, levels[0]["after_s"] if levels else None),
-        (EXPIRE, row.timing.get("expire_after_s")),
+        (EXPIRE, step_timer(row, "expire_after_s")),
     ]
     for kind, seconds in plans:
         schedule_after(session, row, clock, kind, seconds, now)

@@ -7,7 +7,9 @@ from app.intacct.errors import (
     IntacctAuthError,
     IntacctConflict,
     IntacctError,
+    IntacctForbidden,
     IntacctNotFound,
+    IntacctOutcomeUnknown,
     IntacctRejected,
     IntacctRetryable,
 )
@@ -17,7 +19,9 @@ __all__ = [
     "IntacctClient",
     "IntacctConflict",
     "IntacctError",
+    "IntacctForbidden",
     "IntacctNotFound",
+    "IntacctOutcomeUnknown",
     "IntacctRejected",
     "IntacctRetryable",
 ]

@@ -60,6 +60,11 @@ class IntacctRetryable(IntacctError):
         self.retry_after = retry_after
 
 
+class IntacctOutcomeUnknown(IntacctRetryable):
+    """The request was sent but its answer was lost (read timeout, connection reset, 5xx): a
+    write may or may not have been applied. Re-read before doing anything else."""
+
+
 class IntacctNotFound(IntacctError):
     """The object does not exist (404)."""
 
@@ -74,6 +79,11 @@ class IntacctRejected(IntacctError):
 
 class IntacctAuthError(IntacctError):
     """The credentials were refused, at the token endpoint or (after one refresh) by the API."""
+
+
+class IntacctForbidden(IntacctAuthError):
+    """403: the credentials work but lack a permission (e.g. a sender not authorised for the
+    company). A configuration fault a person fixes, not a refusal of this invoice."""
 
 
 def load_json(content: bytes) -> Any:
@@ -146,8 +156,10 @@ def error_from_response(
         "details": details,
     }
     message = _text(error.get("message")) or f"{what}: HTTP {status} {response.reason_phrase}"
-    if status == 429 or status == 408 or status >= 500:
-        retry_after = retry_after_seconds(response.headers.get("Retry-After"), now)
+    retry_after = retry_after_seconds(response.headers.get("Retry-After"), now)
+    if status >= 500:  # the server had the request: it may have acted before failing
+        return IntacctOutcomeUnknown(message, retry_after=retry_after, **fields)
+    if status == 429 or status == 408:
         return IntacctRetryable(message, retry_after=retry_after, **fields)
     if status == 404:
         return IntacctNotFound(message, **fields)
@@ -155,13 +167,19 @@ def error_from_response(
         return IntacctConflict(message, **fields)
     if status == 401:
         return IntacctAuthError(message, **fields)
+    if status == 403:
+        return IntacctForbidden(message, **fields)
     return IntacctRejected(message, **fields)
 
 
 def error_from_transport(exc: httpx.TransportError, *, what: str) -> IntacctRetryable:
-    """A timeout or connection failure: retryable (a timed-out write may have been applied)."""
+    """A timeout or connection failure: retryable. Unless the request never left (no
+    connection), its outcome is unknown: a timed-out or cut-off write may have been applied."""
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-    return IntacctRetryable(f"{what} {kind}: {type(exc).__name__}")
+    message = f"{what} {kind}: {type(exc).__name__}"
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return IntacctRetryable(message)
+    return IntacctOutcomeUnknown(message)
 
 
 def _text(value: Any) -> str | None:

@@ -6,9 +6,15 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from app.domain.invoice import InvoiceSnapshot
-from app.flows.ports import InvoiceRefused, RetryLater
+from app.flows.ports import InvoiceRefused, NeedsAttention, OutcomeUnknown, RetryLater
 from app.intacct.client import IntacctClient
-from app.intacct.errors import IntacctAuthError, IntacctError, IntacctRetryable
+from app.intacct.errors import (
+    IntacctAuthError,
+    IntacctError,
+    IntacctForbidden,
+    IntacctOutcomeUnknown,
+    IntacctRetryable,
+)
 
 T = TypeVar("T")
 
@@ -16,11 +22,16 @@ T = TypeVar("T")
 def _translate(call: Callable[[], T]) -> T:
     try:
         return call()
+    except IntacctOutcomeUnknown as lost:
+        raise OutcomeUnknown(f"Intacct's answer was lost: {lost}", after=lost.retry_after) from None
     except IntacctRetryable as busy:
         raise RetryLater(f"Intacct busy: {busy}", after=busy.retry_after) from None
+    except IntacctForbidden as forbidden:
+        # A permission is missing (e.g. the sender is not authorised): a person fixes it.
+        raise NeedsAttention(f"Intacct refused access (403): {forbidden}") from None
     except IntacctAuthError as auth:
         # Credentials can be fixed without losing the release: keep retrying, loudly.
-        raise RetryLater(f"Intacct refused our credentials: {auth}", after=60) from None
+        raise NeedsAttention(f"Intacct refused our credentials: {auth}") from None
     except IntacctError as refused:
         raise InvoiceRefused(f"Intacct refused: {refused}") from None
 

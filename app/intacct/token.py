@@ -82,7 +82,8 @@ class TokenProvider:
         return now
 
     def _fetch(self) -> _Token:
-        body = {
+        # A form body, as RFC 6749 §4.4.2 requires and Sage's OAuth2 guide and REST SDK send.
+        form = {
             "grant_type": "client_credentials",
             "client_id": self._client_id,
             "client_secret": self._client_secret,
@@ -90,7 +91,7 @@ class TokenProvider:
         }
         try:
             response = self._http.post(
-                self._token_url, json=body, headers={"Accept": "application/json"}
+                self._token_url, data=form, headers={"Accept": "application/json"}
             )
         except httpx.TransportError as exc:
             raise error_from_transport(exc, what="Intacct token request") from None

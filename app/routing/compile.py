@@ -5,16 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.domain.business_time import BusinessCalendar
+from app.routing import segregation
 from app.routing.conditions import Always, Cond
-from app.routing.errors import Problem
+from app.routing.errors import WARNING, Problem, in_order
 from app.routing.fields import did_you_mean
+from app.routing.order import check_order
 from app.routing.policy_set import (
     CompiledRoute,
     EscalationLevel,
     PolicySet,
     StepPlan,
 )
-from app.routing.schema import CalendarDoc, FileDoc, LevelDoc, Ref, RouteDoc, StepDoc, Timers
+from app.routing.schema import (
+    SLACK_USER,
+    CalendarDoc,
+    FileDoc,
+    LevelDoc,
+    Ref,
+    RouteDoc,
+    StepDoc,
+    Timers,
+)
 from app.routing.source import Pos
 
 _SINGLE = ("timezone", "admin_channel", "defaults", "routes", "unmatched")
@@ -27,6 +38,7 @@ class _Merged:
     groups: dict[str, tuple[Pos, list[Ref]]] = field(default_factory=dict)
     broken_calendars: set[str] = field(default_factory=set)
     broken_groups: set[str] = field(default_factory=set)
+    routes_unreadable: bool = False
 
     def doc(self, section: str) -> FileDoc | None:
         return self.sections[section][0] if section in self.sections else None
@@ -41,6 +53,9 @@ class Compiler:
     def err(self, pos: Pos, message: str, hint: str | None = None) -> None:
         self.problems.append(pos.problem(message, hint))
 
+    def warn(self, pos: Pos, message: str, hint: str | None = None) -> None:
+        self.problems.append(pos.problem(message, hint, WARNING))
+
     def compile(self, docs: list[FileDoc], content_hash: str, where: str) -> PolicySet | None:
         merged = self._merge(docs)
         zone_doc, admin_doc = merged.doc("timezone"), merged.doc("admin_channel")
@@ -54,9 +69,17 @@ class Compiler:
         written = list(routes_doc.routes) if routes_doc else []
         if unmatched_doc is not None and unmatched_doc.unmatched is not None:
             written.append(unmatched_doc.unmatched)
+        self._defaults_on_expire(defaults, written)
         compiled = [self._route(route, defaults, merged) for route in written]
-        self._check_order(written, merged, where)
-        if self.problems or any(route is None for route in compiled):
+        check_order(
+            written,
+            self.problems,
+            where=where,
+            routes_section=merged.sections["routes"][1] if "routes" in merged.sections else None,
+            has_unmatched="unmatched" in merged.sections,
+            routes_unreadable=merged.routes_unreadable,
+        )
+        if any(not p.is_warning for p in self.problems) or any(r is None for r in compiled):
             return None
         return PolicySet(
             content_hash=content_hash,
@@ -69,6 +92,7 @@ class Compiler:
             calendars=calendars,
             groups={name: self._members(refs) for name, (_, refs) in merged.groups.items()},
             files=tuple(doc.file for doc in docs),
+            warnings=tuple(in_order(p for p in self.problems if p.is_warning)),
         )
 
     def _merge(self, docs: list[FileDoc]) -> _Merged:
@@ -99,6 +123,7 @@ class Compiler:
                         self.err(pos, f"{kind[:-1]} `{name}` is already defined at {first.short}")
                     else:
                         target[name] = value
+            merged.routes_unreadable |= doc.routes_unreadable
             merged.broken_calendars |= doc.broken_calendars
             merged.broken_groups |= doc.broken_groups
         return merged
@@ -133,8 +158,12 @@ class Compiler:
         if ref.value == "none":
             return None
         if ref.value not in merged.calendars and ref.value not in merged.broken_calendars:
-            choices = [*merged.calendars, "none"]
-            hint = did_you_mean(ref.value, choices) or "defined calendars: " + ", ".join(choices)
+            names = sorted({*merged.calendars, *merged.broken_calendars})
+            hint = did_you_mean(ref.value, [*names, "none"]) or (
+                "defined calendars: " + ", ".join(names)
+                if names
+                else "no calendar is defined; `none` means wall-clock time"
+            )
             self.err(ref.pos, f"undefined calendar `{ref.value}`", hint)
         return ref.value
 
@@ -171,18 +200,29 @@ class Compiler:
         self._shape(route, defaults)
         calendar_ref = t.calendar or defaults.calendar
         calendar = self._calendar_ref(calendar_ref, merged) if calendar_ref else None
-        expire = t.expire_after or defaults.expire_after
-        if t.on_expire is not None and expire is None:
+        inherited = Timers(
+            remind_every=t.remind_every or defaults.remind_every,
+            expire_after=t.expire_after or defaults.expire_after,
+            on_expire=t.on_expire or defaults.on_expire,
+        )
+        if t.on_expire is not None and not _any_expiry(route, defaults):
             self.err(
                 t.on_expire.pos,
                 "on_expire has no effect without expire_after",
-                "add expire_after: 5d to the route or to defaults",
+                "add expire_after: 5d to the route, one of its steps or defaults",
             )
-        steps = [self._step(step, number, merged) for number, step in enumerate(route.steps, 1)]
+        steps = [
+            self._step(step, number, merged, inherited)
+            for number, step in enumerate(route.steps, 1)
+        ]
         if route.broken or channel is None or any(step is None for step in steps):
             return None
-        on_expire = (t.on_expire or defaults.on_expire or Ref("keep", route.pos)).value
-        remind = t.remind_every or defaults.remind_every
+        segregation = t.one_person_one_step or defaults.one_person_one_step
+        one_person = segregation[0] if segregation else True
+        if one_person:
+            self._distinct_people(route, [step for step in steps if step is not None])
+        on_expire = (inherited.on_expire or Ref("keep", route.pos)).value
+        remind, expire = inherited.remind_every, inherited.expire_after
         compiled = CompiledRoute(
             name=name,
             auto_approve=route.auto_approve,
@@ -194,9 +234,34 @@ class Compiler:
             on_expire=on_expire,
             source=route.pos.short,
             notify_only=route.notify_only,
-            catch_all=route.when is None,
+            catch_all=not route.has_when,
+            one_person_one_step=one_person,
         )
         return compiled, route.when or Always()
+
+    def _distinct_people(self, route: RouteDoc, steps: list[StepPlan]) -> None:
+        """With one person per step, every step must reach quorum with different people."""
+        approvers = [step.approvers for step in steps]
+        short = segregation.short_steps(approvers, [step.quorum for step in steps])
+        if not short:
+            return
+        both = ", ".join(sorted(segregation.shared(approvers)))
+        self.err(
+            route.pos,
+            f"route `{route.name.value}`: step {' and '.join(map(str, short))} cannot reach "
+            f"its quorum with people who did not decide another step (shared: {both})",
+            "add approvers, lower a quorum, or set one_person_one_step: false on the route",
+        )
+
+    def _defaults_on_expire(self, defaults: Timers, routes: list[RouteDoc]) -> None:
+        if defaults.on_expire is None or defaults.expire_after is not None:
+            return
+        if not any(_any_expiry(route, defaults) for route in routes):
+            self.err(
+                defaults.on_expire.pos,
+                "on_expire in `defaults` has no effect: no route or step has expire_after",
+                "add expire_after: 5d to `defaults`, or remove on_expire",
+            )
 
     def _shape(self, route: RouteDoc, defaults: Timers) -> None:
         name, pos = route.name.value, route.pos
@@ -235,36 +300,52 @@ class Compiler:
                     where = value.pos if isinstance(value, Ref) else value[1]
                     self.err(where, f"`{attr}` has no effect on an auto-approved route")
 
-    def _step(self, step: StepDoc, number: int, merged: _Merged) -> StepPlan | None:
+    def _step(
+        self, step: StepDoc, number: int, merged: _Merged, inherited: Timers
+    ) -> StepPlan | None:
         approvers = self._resolve(step.approvers, merged)
+        shorthand = LevelDoc(step.pos, step.escalate_after, step.escalate_to)
+        written = step.escalations or ([shorthand] if step.escalate_to else [])
+        people = [self._resolve(level.to, merged) for level in written]
+        if step.broken:  # its own mistakes are reported: only its references were checked
+            return None
+        ok = approvers is not None and all(to is not None for to in people)
         if step.escalate_after is not None and not step.escalate_to:
             self.err(
                 step.escalate_after[1],
                 f"step {number} has escalate_after but no escalate_to",
                 "say who is asked after the delay: escalate_to: [group:controller]",
             )
+            ok = False
         if step.escalate_to and step.escalate_after is None:
             self.err(
                 step.pos,
                 f"step {number} has escalate_to but no escalate_after",
                 "say how long to wait first: escalate_after: 8h",
             )
-        written = step.escalations
-        if not written and step.escalate_after is not None and step.escalate_to:
-            written = [LevelDoc(step.pos, step.escalate_after, step.escalate_to)]
-        people = [self._resolve(level.to, merged) for level in written]
-        if approvers is None or any(to is None for to in people):
-            return None
+            ok = False
+        own = step.timers
+        expire = own.expire_after or inherited.expire_after
+        if own.on_expire is not None and expire is None:
+            self.err(
+                own.on_expire.pos,
+                "on_expire has no effect without expire_after",
+                "add expire_after: 5d to the step, its route or defaults",
+            )
+            ok = False
         rule = step.quorum.value if step.quorum else "1"
-        quorum = self._quorum(rule, approvers, number, step.quorum.pos if step.quorum else step.pos)
-        if quorum is None:
+        where = step.quorum.pos if step.quorum else step.pos
+        quorum = self._quorum(rule, approvers, number, where) if approvers is not None else None
+        if not ok or approvers is None or quorum is None:
             return None
+        self._mixed_identities(approvers, quorum, rule, number, where)
         levels = tuple(
             EscalationLevel(level.after[0], to)
             for level, to in zip(written, people, strict=True)
-            if to is not None
+            if to is not None and level.after is not None
         )
         first = levels[0] if levels else None
+        remind = own.remind_every or inherited.remind_every
         return StepPlan(
             approvers,
             quorum,
@@ -272,14 +353,36 @@ class Compiler:
             first.after if first else None,
             first.to if first else (),
             levels,
+            remind_every=remind[0] if remind else None,
+            expire_after=expire[0] if expire else None,
+            on_expire=(own.on_expire or inherited.on_expire or Ref("keep", step.pos)).value,
         )
+
+    def _mixed_identities(
+        self, approvers: tuple[str, ...], quorum: int, rule: str, number: int, pos: Pos
+    ) -> None:
+        """Warn when the quorum holds only if no person is listed both by id and by e-mail.
+
+        Whether U0ANA is ana@example.com is only known from Slack at decision time, and a person
+        counts once there: in the worst case every address belongs to one of the ids, leaving
+        max(ids, addresses) people."""
+        ids = {person for person in approvers if SLACK_USER.match(person)}
+        emails = {person.casefold() for person in approvers if person not in ids}
+        if ids and emails and quorum > max(len(ids), len(emails)):
+            self.warn(
+                pos,
+                f"quorum {rule} of step {number} may never be met: its approvers mix "
+                f"{len(ids)} Slack id(s) and {len(emails)} e-mail address(es), and a person "
+                "listed both ways counts once",
+                "list each approver one way (all by Slack id or all by e-mail)",
+            )
 
     def _quorum(self, rule: str, approvers: tuple[str, ...], number: int, pos: Pos) -> int | None:
         if rule == "all":
             return len(approvers)
         if rule == "majority":
             return len(approvers) // 2 + 1
-        if not rule.isdigit() or int(rule) < 1:
+        if not (rule.isascii() and rule.isdigit() and len(rule) <= 6) or int(rule) < 1:
             self.err(
                 pos, f"quorum {rule!r} is not allowed", "write a number from 1, all or majority"
             )
@@ -294,79 +397,11 @@ class Compiler:
             return None
         return int(rule)
 
-    def _check_order(self, routes: list[RouteDoc], merged: _Merged, where: str) -> None:
-        deciders: list[tuple[RouteDoc, Cond]] = []
-        names: dict[str, Pos] = {}
-        for route in routes:
-            name = route.name.value
-            if name in names:
-                first = names[name].seen_from(route.name.pos)
-                self.err(route.name.pos, f"route name `{name}` is already used at {first}")
-            elif name:
-                names[name] = route.name.pos
-            cond = route.when or Always()
-            if not route.broken:
-                self._reachable(route, cond, deciders)
-            if not route.notify_only and not (route.broken and route.when is None):
-                deciders.append((route, cond))
-        if any(isinstance(cond, Always) for _, cond in deciders):
-            return
-        if not routes and "routes" not in merged.sections:
-            self.problems.append(
-                Problem(
-                    where,
-                    0,
-                    0,
-                    "no routes are defined",
-                    "add `routes:` ending with a catch-all route",
-                )
-            )
-            return
-        pos = merged.sections["routes"][1] if "routes" in merged.sections else routes[-1].pos
-        if not any(route.broken for route in routes):
-            self.err(
-                pos,
-                "events that match no route have nowhere to go",
-                "end `routes` with a catch-all (a route without `when`) "
-                "or add an `unmatched:` section",
-            )
 
-    def _reachable(
-        self, route: RouteDoc, cond: Cond, deciders: list[tuple[RouteDoc, Cond]]
-    ) -> None:
-        for earlier, earlier_cond in deciders:
-            other = f"route `{earlier.name.value}` ({earlier.pos.seen_from(route.pos)})"
-            if isinstance(earlier_cond, Always):
-                what = (
-                    "the `unmatched` section"
-                    if route.name.value == "unmatched" and route.when is None
-                    else f"route `{route.name.value}`"
-                )
-                self.err(
-                    route.pos,
-                    f"{what} can never match: {other} above it matches every event",
-                    "move the catch-all route to the end",
-                )
-                return
-            if earlier_cond.key() == cond.key():
-                self.err(
-                    route.pos,
-                    f"route `{route.name.value}` can never match: {other} has the same `when`",
-                    "merge the two routes or change one condition",
-                )
-                return
-            earlier_types, types = earlier_cond.type_set(), cond.type_set()
-            if (
-                earlier_cond.type_only()
-                and earlier_types is not None
-                and types is not None
-                and types <= earlier_types
-            ):
-                listed = ", ".join(sorted(types))
-                self.err(
-                    route.pos,
-                    f"route `{route.name.value}` can never match: "
-                    f"every {listed} event is taken by {other}",
-                    "put the more specific route first",
-                )
-                return
+def _any_expiry(route: RouteDoc, defaults: Timers) -> bool:
+    """Whether an expire_after applies anywhere in the route: defaults, the route, a step."""
+    return (
+        defaults.expire_after is not None
+        or route.timers.expire_after is not None
+        or any(step.timers.expire_after is not None for step in route.steps)
+    )

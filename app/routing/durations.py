@@ -6,8 +6,9 @@ import re
 from datetime import timedelta
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_WHOLE = re.compile(r"^(?:\d+[smhd])+$")
-_PART = re.compile(r"(\d+)([smhd])")
+_WHOLE = re.compile(r"^(?:\d+[smhd])+$", re.ASCII)
+_PART = re.compile(r"(\d+)([smhd])", re.ASCII)
+_MAX_DIGITS = 9  # more is over a year in any unit, and int() of thousands of digits raises
 MAX_DURATION = timedelta(days=366)
 
 
@@ -19,15 +20,18 @@ def parse_duration(text: str) -> timedelta:
     """Parse `4h`, `30m`, `1d12h`; units s, m, h, d; positive and at most a year."""
     compact = text.strip()
     if not _WHOLE.match(compact):
-        if compact.isdigit():
+        if compact.isascii() and compact.isdigit():
             raise DurationError(
                 f"duration {text!r} has no unit; write e.g. {compact}h or {compact}m"
             )
         raise DurationError(f"{text!r} is not a duration; write e.g. 30m, 4h, 5d or 1d12h")
-    units = [unit for _, unit in _PART.findall(compact)]
+    parts = _PART.findall(compact)
+    if any(len(number.lstrip("0")) > _MAX_DIGITS for number, _ in parts):
+        raise DurationError(f"duration {text!r} is longer than a year")
+    units = [unit for _, unit in parts]
     if len(set(units)) != len(units):
         raise DurationError(f"duration {text!r} repeats a unit; write e.g. 1d12h")
-    seconds = sum(int(number) * _UNITS[unit] for number, unit in _PART.findall(compact))
+    seconds = sum(int(number) * _UNITS[unit] for number, unit in parts)
     if seconds == 0:
         raise DurationError(f"duration {text!r} is zero; it must be longer than that")
     value = timedelta(seconds=seconds)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from app.routing import segregation
 from app.routing.durations import format_duration
 from app.routing.fields import show
 
@@ -102,6 +104,18 @@ def render_explain(explanation: Explanation, event: Mapping[str, Any] | None = N
     return "\n".join(lines)
 
 
+def _segregation(route: CompiledRoute) -> list[str]:
+    if not route.one_person_one_step:
+        return ["  RELAXED: one person may approve several steps"]
+    lines = ["  one person may approve only one step"]
+    both = segregation.shared([step.approvers for step in route.steps])
+    lines.extend(
+        f"    {person} is listed on steps {', '.join(map(str, steps))}: may decide only one"
+        for person, steps in both.items()
+    )
+    return lines
+
+
 def render_plan(decision: RouteDecision) -> list[str]:
     """The decided route's plan in words: channel, timers, each step."""
     route = decision.route
@@ -113,21 +127,28 @@ def render_plan(decision: RouteDecision) -> list[str]:
         lines.append("  AUTO-APPROVED: no approval is requested")
         return lines
     clock = f"calendar {route.calendar}" if route.calendar else "wall-clock time (no calendar)"
-    timers = [clock]
-    if route.remind_every:
-        timers.append(f"remind every {format_duration(route.remind_every)}")
-    if route.expire_after:
-        timers.append(f"expire after {format_duration(route.expire_after)} → {route.on_expire}")
-    lines.append("  timers: " + "; ".join(timers))
+    route_timers = _timers(route.remind_every, route.expire_after, route.on_expire)
+    lines.append("  timers: " + "; ".join([clock, *route_timers]))
+    lines.extend(_segregation(route))
     for number, step in enumerate(route.steps, start=1):
         rule = "" if step.quorum_rule == str(step.quorum) else f" ({step.quorum_rule})"
         lines.append(
             f"  step {number}: {step.quorum} of {len(step.approvers)}{rule} must approve: "
             + ", ".join(step.approvers)
         )
+        step_timers = _timers(step.remind_every, step.expire_after, step.on_expire)
+        if step_timers != route_timers:
+            lines.append("          own timers: " + ("; ".join(step_timers) or "none"))
         for level, escalation in enumerate(step.escalations):
             lines.append(
                 f"          {'then' if level else 'escalate'} after "
                 f"{format_duration(escalation.after)} to " + ", ".join(escalation.to)
             )
     return lines
+
+
+def _timers(remind: timedelta | None, expire: timedelta | None, on_expire: str) -> list[str]:
+    timers = [f"remind every {format_duration(remind)}"] if remind else []
+    if expire:
+        timers.append(f"expire after {format_duration(expire)} → {on_expire}")
+    return timers

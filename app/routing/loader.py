@@ -1,4 +1,9 @@
-"""Load every `*.yml` under a directory into one PolicySet, or raise with every problem found."""
+"""Load every `*.yml` under a directory into one PolicySet, or raise with every problem found.
+
+Loading is bounded and never raises anything but PolicyLoadError: files are size-checked before
+they are read, parsing refuses deep nesting and YAML aliases (see safe_yaml), and an unexpected
+failure anywhere becomes one placed problem, so a bad policy can never take a server down.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ from app.routing.compile import Compiler
 from app.routing.errors import PolicyLoadError, Problem
 from app.routing.policy_set import PolicySet
 from app.routing.read import FileReader
+from app.routing.safe_yaml import parse_policy_bytes
 from app.routing.schema import FileDoc
-from app.routing.source import parse_yaml
 
-MAX_FILE_BYTES = 1_000_000
+KIB = 1024
+MAX_FILE_BYTES = 256 * KIB  # the annotated example is 6 KiB
+MAX_TOTAL_BYTES = 512 * KIB
 
 
 def content_hash(files: list[tuple[str, bytes]]) -> str:
@@ -26,8 +33,26 @@ def content_hash(files: list[tuple[str, bytes]]) -> str:
 
 
 def load_policy_set(directory: Path) -> PolicySet:
-    """Read, check and compile the policy files; a complete PolicySet or PolicyLoadError."""
+    """Read, check and compile the policy files; a complete PolicySet or PolicyLoadError.
+
+    The set's `warnings` list what loaded but looks wrong (a person listed twice, ...)."""
     directory = Path(directory)
+    try:
+        return _load(directory)
+    except PolicyLoadError:
+        raise
+    except Exception as exc:  # a bug of ours, never a crash of the caller: say so in one line
+        problem = Problem(
+            str(directory),
+            0,
+            0,
+            f"the policy set could not be checked: unexpected {type(exc).__name__}",
+            "this is a Countersign bug; the policy in force stays",
+        )
+        raise PolicyLoadError([problem]) from exc
+
+
+def _load(directory: Path) -> PolicySet:
     where = str(directory)
     if not directory.is_dir():
         raise PolicyLoadError([Problem(where, 0, 0, "not a directory", "point it at policies/")])
@@ -46,19 +71,15 @@ def load_policy_set(directory: Path) -> PolicySet:
     raw: list[tuple[str, bytes]] = []
     docs: list[FileDoc] = []
     reader = FileReader(problems)
+    total = 0
     for path in ymls:
-        data = path.read_bytes()
+        data = _read(path, problems, MAX_TOTAL_BYTES - total)
+        if data is None:
+            continue
+        total += len(data)
         raw.append((path.relative_to(directory).as_posix(), data))
         shown = str(path)
-        if len(data) > MAX_FILE_BYTES:
-            problems.append(Problem(shown, 0, 0, "file is larger than 1 MB"))
-            continue
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            problems.append(Problem(shown, 0, 0, f"not UTF-8 text ({exc.reason})"))
-            continue
-        node = parse_yaml(text, shown, problems)
+        node = parse_policy_bytes(data, shown, problems)
         doc = reader.read(node, shown) if node is not None else None
         if doc is not None:
             docs.append(doc)
@@ -67,9 +88,50 @@ def load_policy_set(directory: Path) -> PolicySet:
         # cross-file checks would only report ghosts of that one mistake.
         raise PolicyLoadError(problems)
     policy = Compiler(problems).compile(docs, content_hash(raw), where)
-    if problems or policy is None:
+    if policy is None or any(not problem.is_warning for problem in problems):
         raise PolicyLoadError(problems or [Problem(where, 0, 0, "the policy set is incomplete")])
     return policy
+
+
+def _read(path: Path, problems: list[Problem], room: int) -> bytes | None:
+    """The file's bytes, or None with a problem: unreadable, or over the size limits."""
+    shown, data = str(path), b""
+    try:
+        size = path.stat().st_size
+        if size <= MAX_FILE_BYTES and size <= room:
+            with path.open("rb") as file:
+                data = file.read(MAX_FILE_BYTES + 1)  # never more, even if it grew meanwhile
+            size = len(data)
+    except OSError as exc:
+        problems.append(Problem(shown, 0, 0, f"cannot read: {exc.strerror or exc}"))
+        return None
+    if size > MAX_FILE_BYTES:
+        problems.append(
+            Problem(
+                shown,
+                1,
+                1,
+                f"the file is {_size(size)}; a policy file may be at most {_size(MAX_FILE_BYTES)}",
+                "split it into several files, or look for something pasted by mistake",
+            )
+        )
+        return None
+    if size > room:
+        problems.append(
+            Problem(
+                shown,
+                1,
+                1,
+                f"the policy files together exceed {_size(MAX_TOTAL_BYTES)}",
+                "keep only policy files in the folder",
+            )
+        )
+        return None
+    return data
+
+
+def _size(count: int) -> str:
+    return f"{count / KIB / KIB:.1f} MiB" if count >= KIB * KIB else f"{count // KIB} KiB"
 
 
 def _hidden(path: Path, root: Path) -> bool:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.domain.business_time import BusinessCalendar
 from app.routing.conditions import ALL_TYPES, Cond, Predicate
+from app.routing.errors import Problem
 
 if TYPE_CHECKING:
     from app.routing.explain import Explanation
@@ -39,6 +40,10 @@ class StepPlan:
     escalate_after: timedelta | None
     escalate_to: tuple[str, ...]
     escalations: tuple[EscalationLevel, ...] = ()
+    # This step's timers: its own if set, else the route's, else `defaults`' (None: no timer).
+    remind_every: timedelta | None = None
+    expire_after: timedelta | None = None
+    on_expire: str = "keep"
 
     def __post_init__(self) -> None:
         first = self.escalations[0] if self.escalations else None
@@ -63,6 +68,7 @@ class CompiledRoute:
     source: str
     notify_only: bool = False  # `continue: true`: tells its channel, never decides
     catch_all: bool = False  # no `when` (or the `unmatched:` section): takes what is left
+    one_person_one_step: bool = True  # a person decides at most one step of an exception
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,7 @@ class PolicySet:
         calendars: Mapping[str, BusinessCalendar],
         groups: Mapping[str, tuple[str, ...]],
         files: tuple[str, ...],
+        warnings: tuple[Problem, ...] = (),
     ) -> None:
         self.content_hash = content_hash
         self.timezone = timezone
@@ -105,6 +112,7 @@ class PolicySet:
         self.calendars = dict(calendars)
         self.groups = dict(groups)
         self.files = files
+        self.warnings = warnings  # what loaded but looks wrong; `policies check` prints them
         self._conditions = dict(zip((r.name for r in routes), conditions, strict=True))
         full = tuple((r, c.predicate()) for r, c in zip(routes, conditions, strict=True))
         self._fallback: _Candidates = full

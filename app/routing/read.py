@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from datetime import date, time
 
-from app.routing.conditions import Cond
 from app.routing.errors import Problem
 from app.routing.holidays_check import check_holidays
 from app.routing.schema import (
     NAME,
+    TOP_LEVEL,
     CalendarDoc,
     FileDoc,
     LevelDoc,
@@ -32,19 +32,19 @@ TOP = (
     "routes",
     "unmatched",
 )
-TIMER_KEYS = ("channel", "calendar", "remind_every", "expire_after", "on_expire")
+STEP_TIMER_KEYS = ("remind_every", "expire_after", "on_expire")
+TIMER_KEYS = ("channel", "calendar", *STEP_TIMER_KEYS, "one_person_one_step")
 ROUTE = ("name", "description", "when", "continue", "auto_approve", "steps", *TIMER_KEYS)
 UNMATCHED = ("description", "auto_approve", "steps", *TIMER_KEYS)
-STEP = ("approvers", "quorum", "escalate_after", "escalate_to", "escalations")
+STEP = ("approvers", "quorum", "escalate_after", "escalate_to", "escalations", *STEP_TIMER_KEYS)
 LEVEL = ("after", "to")
 MAX_LEVELS = 5
 CALENDAR = ("timezone", "days", "hours", "holidays")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _STEP_HINT = "this belongs inside a step: steps: [{approvers: [...], quorum: 1}]"
 _WHEN_HINT = "conditions go under `when:`, e.g. when: {type: invoice_dispute}"
-_STEP_KEYS = ("approvers", "approver", "quorum", "escalate_after", "escalate_to", "escalations")
 _WHEN_KEYS = ("type", "any", "all", "not", "condition", "conditions", "match", "if")
-ROUTE_HINTS = {**dict.fromkeys(_STEP_KEYS, _STEP_HINT), **dict.fromkeys(_WHEN_KEYS, _WHEN_HINT)}
+ROUTE_HINTS = {"approver": _STEP_HINT, **dict.fromkeys(_WHEN_KEYS, _WHEN_HINT)}
 _LEVEL_EXAMPLE = "{after: 8h, to: [group:controller]}"
 LEVEL_HINTS = {
     "escalate_after": f"in a level the delay is `after`: {_LEVEL_EXAMPLE}",
@@ -62,7 +62,7 @@ class FileReader(Values):
         self.when = WhenReader(problems)
 
     def read(self, node: YNode, file: str) -> FileDoc | None:
-        found = self.keys(node, "a policy file", TOP)
+        found = self.keys(node, TOP_LEVEL, TOP)
         if found is None:
             return None
         assert isinstance(node, YMap)
@@ -84,7 +84,7 @@ class FileReader(Values):
         if "groups" in found:
             self._groups(found["groups"][1], doc)
         if "defaults" in found:
-            fields = self.keys(found["defaults"][1], "defaults", TIMER_KEYS)
+            fields = self.keys(found["defaults"][1], "`defaults`", TIMER_KEYS)
             if fields is not None:
                 self.timers(fields, doc.defaults)
         if "routes" in found:
@@ -94,7 +94,8 @@ class FileReader(Values):
             doc.unmatched = self._route(value, UNMATCHED, Ref("unmatched", key.pos))
         return doc
 
-    def _named(self, node: YNode, section: str) -> list[tuple[YScalar, YNode]]:
+    def _named(self, node: YNode, section: str, broken: set[str]) -> list[tuple[YScalar, YNode]]:
+        """The well-named entries; bad names are reported and added to `broken`."""
         if not isinstance(node, YMap):
             self.err(
                 node.pos, f"`{section}` must be a mapping of name: definition, not {describe(node)}"
@@ -105,6 +106,7 @@ class FileReader(Values):
             if NAME.match(key.text) and key.text != "none":
                 good.append((key, value))
             else:
+                broken.add(key.text)
                 self.err(
                     key.pos,
                     f"bad name {key.text!r} in {section}",
@@ -113,7 +115,7 @@ class FileReader(Values):
         return good
 
     def _groups(self, node: YNode, doc: FileDoc) -> None:
-        for key, value in self._named(node, "groups"):
+        for key, value in self._named(node, "groups", doc.broken_groups):
             members = self.approvers(value, f"group `{key.text}`", allow_groups=False)
             if members is None:
                 doc.broken_groups.add(key.text)
@@ -121,7 +123,7 @@ class FileReader(Values):
                 doc.groups[key.text] = (key.pos, members)
 
     def _calendars(self, node: YNode, doc: FileDoc) -> None:
-        for key, value in self._named(node, "calendars"):
+        for key, value in self._named(node, "calendars", doc.broken_calendars):
             calendar = self._calendar(key, value)
             if calendar is None:
                 doc.broken_calendars.add(key.text)
@@ -216,6 +218,7 @@ class FileReader(Values):
                 f"`routes` must be a list of routes, not {describe(node)}",
                 "each route starts with `- name: ...`",
             )
+            doc.routes_unreadable = True
             return
         for item in node.items:
             name_node = item.get("name") if isinstance(item, YMap) else None
@@ -227,12 +230,16 @@ class FileReader(Values):
                     "use lower-case letters, digits, - and _",
                 )
             route = self._route(item, ROUTE, name or Ref("", item.pos))
-            if route is not None:
+            if route is None:
+                doc.routes_unreadable = True
+            else:
                 route.broken |= name is None
                 doc.routes.append(route)
 
     def _route(self, node: YNode, allowed: tuple[str, ...], name: Ref) -> RouteDoc | None:
         where = f"route `{name.value}`" if name.value else "a route"
+        if allowed is UNMATCHED:
+            where = "the `unmatched` section"
         required = ("name",) if "name" in allowed else ()
         before = len(self.problems)
         found = self.keys(node, where, allowed, required, ROUTE_HINTS)
@@ -240,93 +247,85 @@ class FileReader(Values):
             return None
         timers = Timers()
         route = RouteDoc(pos=node.pos, name=name, when=None, timers=timers)
-        route.broken = not self.timers(found, timers) or len(self.problems) > before
+        self.timers(found, timers)
         if "when" in found:
-            when: Cond | None = self.when.read(found["when"][1])
-            route.when = when
-            route.broken |= when is None
+            route.has_when = True
+            route.when = self.when.read(found["when"][1])
         for flag, attr in (("continue", "notify_only"), ("auto_approve", "auto_approve")):
             if flag in found:
-                value = self.flag(found[flag][1], f"`{flag}`")
-                setattr(route, attr, bool(value))
-                route.broken |= value is None
+                setattr(route, attr, bool(self.flag(found[flag][1], f"`{flag}`")))
         if "steps" in found:
-            steps = self._steps(found["steps"][1])
-            route.steps = steps or []
-            route.broken |= steps is None
+            route.steps = self._steps(found["steps"][1])
+        route.broken = _errors_since(self.problems, before)
         return route
 
-    def _steps(self, node: YNode) -> list[StepDoc] | None:
+    def _steps(self, node: YNode) -> list[StepDoc]:
+        """Every step, each read on its own (a broken one is marked, its references kept)."""
         if not isinstance(node, YSeq) or not node.items:
             self.err(
                 node.pos,
                 "`steps` must be a non-empty list",
                 "e.g. steps: [{approvers: [group:billing_ops]}]",
             )
-            return None
-        steps: list[StepDoc] = []
-        all_ok = True
-        for number, item in enumerate(node.items, start=1):
-            found = self.keys(item, f"step {number}", STEP, required=("approvers",))
-            if found is None or "approvers" not in found:
-                all_ok = False
-                continue
-            approvers = self.approvers(found["approvers"][1], "approvers")
-            step = StepDoc(pos=item.pos, approvers=approvers or [])
-            ok = approvers is not None
-            if "quorum" in found:
-                step.quorum = self.text(found["quorum"][1], "quorum")
-                ok &= step.quorum is not None
-            if "escalate_after" in found:
-                step.escalate_after = self.duration(found["escalate_after"][1], "escalate_after")
-                ok &= step.escalate_after is not None
-            if "escalate_to" in found:
-                escalate_to = self.approvers(found["escalate_to"][1], "escalate_to")
-                step.escalate_to = escalate_to or []
-                ok &= escalate_to is not None
-            if "escalations" in found:
-                key, value = found["escalations"]
-                if "escalate_after" in found or "escalate_to" in found:
-                    self.err(
-                        key.pos,
-                        f"step {number} has both `escalations` and escalate_after/escalate_to",
-                        "move them into the list as a level: {after: 8h, to: [...]}",
-                    )
-                    ok = False
-                levels = self._escalations(value, number)
-                step.escalations = levels or []
-                ok &= levels is not None
-            all_ok &= ok
-            steps.append(step)
-        return steps if all_ok else None
+            return []
+        steps = [self._step(item, number) for number, item in enumerate(node.items, start=1)]
+        return [step for step in steps if step is not None]
 
-    def _escalations(self, node: YNode, number: int) -> list[LevelDoc] | None:
+    def _step(self, item: YNode, number: int) -> StepDoc | None:
+        before = len(self.problems)
+        found = self.keys(item, f"step {number}", STEP, required=("approvers",))
+        if found is None:
+            return None
+        written = found["approvers"][1] if "approvers" in found else None
+        approvers = self.approvers(written, "approvers") if written is not None else None
+        step = StepDoc(pos=item.pos, approvers=approvers or [])
+        if "quorum" in found:
+            step.quorum = self.text(found["quorum"][1], "quorum")
+        if "escalate_after" in found:
+            step.escalate_after = self.duration(found["escalate_after"][1], "escalate_after")
+        if "escalate_to" in found:
+            step.escalate_to = self.approvers(found["escalate_to"][1], "escalate_to") or []
+        if "escalations" in found:
+            key, value = found["escalations"]
+            if "escalate_after" in found or "escalate_to" in found:
+                self.err(
+                    key.pos,
+                    f"step {number} has both `escalations` and escalate_after/escalate_to",
+                    "move them into the list as a level: {after: 8h, to: [...]}",
+                )
+            step.escalations = self._escalations(value, number)
+        self.timers(found, step.timers)
+        step.broken = _errors_since(self.problems, before)
+        return step
+
+    def _escalations(self, node: YNode, number: int) -> list[LevelDoc]:
+        """Every level with people to ask; a wrong or missing `after` is None (reported)."""
         if not isinstance(node, YSeq) or not node.items:
             self.err(
                 node.pos,
                 "`escalations` must be a non-empty list",
                 f"e.g. escalations: [{_LEVEL_EXAMPLE}]",
             )
-            return None
-        all_ok = True
+            return []
         if len(node.items) > MAX_LEVELS:
             self.err(
                 node.items[MAX_LEVELS].pos,
                 f"step {number} has {len(node.items)} escalation levels, more than {MAX_LEVELS}",
                 "a level may ask several people at once: to: [group:controller, group:cfo]",
             )
-            all_ok = False
         levels: list[LevelDoc] = []
         for level, item in enumerate(node.items, start=1):
             where = f"escalation level {level} of step {number}"
             found = self.keys(item, where, LEVEL, required=LEVEL, hints=LEVEL_HINTS)
             if found is None:
-                all_ok = False
                 continue
             after = self.duration(found["after"][1], "`after`") if "after" in found else None
             to = self.approvers(found["to"][1], "`to`") if "to" in found else None
-            if after is None or to is None:
-                all_ok = False
-                continue
-            levels.append(LevelDoc(item.pos, after, to))
-        return levels if all_ok else None
+            if to is not None:
+                levels.append(LevelDoc(item.pos, after, to))
+        return levels
+
+
+def _errors_since(problems: list[Problem], before: int) -> bool:
+    """True if an error (not a warning) was reported after the first `before` problems."""
+    return any(not problem.is_warning for problem in problems[before:])

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from app.routing.conditions import Cond
 from app.routing.durations import DurationError, parse_duration
-from app.routing.errors import Problem
+from app.routing.errors import WARNING, Problem
 from app.routing.fields import did_you_mean
 from app.routing.source import Pos, YMap, YNode, YScalar, YSeq, describe
 
@@ -25,6 +25,29 @@ CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 CHANNEL_NAME = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ON_EXPIRE = ("escalate", "reject", "keep")
+TOP_LEVEL = "a policy file"
+_STEP = ("on a step", "e.g. steps: [{approvers: [group:billing_ops], quorum: 1}]")
+_TIMER = ("on a step, on a route or in `defaults`", None)
+# Where each key of the policy language belongs (and an example), for a key in the wrong place.
+KEY_HOMES: dict[str, tuple[str, str | None]] = {
+    **dict.fromkeys(
+        ("version", "admin_channel", "calendars", "groups", "defaults", "routes", "unmatched"),
+        ("at the top of the file", None),
+    ),
+    "timezone": ("at the top of the file or in a calendar", None),
+    **dict.fromkeys(("channel", "calendar"), ("on a route or in `defaults`", None)),
+    **dict.fromkeys(("remind_every", "expire_after", "on_expire"), _TIMER),
+    **dict.fromkeys(("name", "when", "continue"), ("on a route", None)),
+    **dict.fromkeys(
+        ("description", "auto_approve", "steps"), ("on a route or in `unmatched`", None)
+    ),
+    **dict.fromkeys(("approvers", "quorum", "escalate_after", "escalate_to", "escalations"), _STEP),
+    **dict.fromkeys(
+        ("after", "to"), ("in an escalation level", "e.g. escalations: [{after: 8h, to: [...]}]")
+    ),
+    **dict.fromkeys(("days", "hours", "holidays"), ("in a calendar", None)),
+    **dict.fromkeys(("country", "subdiv", "extra"), ("under a calendar's `holidays`", None)),
+}
 
 
 @dataclass
@@ -37,21 +60,24 @@ class Ref:
 
 @dataclass
 class Timers:
-    """Settings a route inherits from `defaults` and may override."""
+    """Settings a route inherits from `defaults` and may override (a step: the timers only)."""
 
     channel: Ref | None = None
     calendar: Ref | None = None
     remind_every: tuple[timedelta, Pos] | None = None
     expire_after: tuple[timedelta, Pos] | None = None
     on_expire: Ref | None = None
+    one_person_one_step: tuple[bool, Pos] | None = None
 
 
 @dataclass
 class LevelDoc:
-    """One escalation level as written (`escalate_after` + `escalate_to` make one too)."""
+    """One escalation level as written (`escalate_after` + `escalate_to` make one too).
+
+    `after` is None when it was missing or wrong: its `to` are still checked."""
 
     pos: Pos
-    after: tuple[timedelta, Pos]
+    after: tuple[timedelta, Pos] | None
     to: list[Ref]
 
 
@@ -63,6 +89,8 @@ class StepDoc:
     escalate_after: tuple[timedelta, Pos] | None = None
     escalate_to: list[Ref] = field(default_factory=list)
     escalations: list[LevelDoc] = field(default_factory=list)
+    timers: Timers = field(default_factory=Timers)  # remind_every, expire_after, on_expire
+    broken: bool = False  # had errors: its references are still checked, nothing else
 
 
 @dataclass
@@ -75,6 +103,7 @@ class RouteDoc:
     steps: list[StepDoc] = field(default_factory=list)
     notify_only: bool = False  # `continue: true`
     broken: bool = False  # had errors; skip cross-checks that would only repeat them
+    has_when: bool = False  # `when` was written (even if wrong): not a catch-all
 
 
 @dataclass
@@ -105,6 +134,7 @@ class FileDoc:
     broken_groups: set[str] = field(default_factory=set)
     defaults: Timers = field(default_factory=Timers)
     routes: list[RouteDoc] = field(default_factory=list)
+    routes_unreadable: bool = False  # `routes` or one of its items was not even a mapping
     unmatched: RouteDoc | None = None
 
 
@@ -116,6 +146,9 @@ class Values:
 
     def err(self, pos: Pos, message: str, hint: str | None = None) -> None:
         self.problems.append(pos.problem(message, hint))
+
+    def warn(self, pos: Pos, message: str, hint: str | None = None) -> None:
+        self.problems.append(pos.problem(message, hint, WARNING))
 
     def keys(
         self,
@@ -133,6 +166,10 @@ class Values:
         for key, value in node.entries:
             if key.text in allowed:
                 found[key.text] = (key, value)
+            elif key.text in KEY_HOMES and key.text not in (hints or {}):
+                home, example = KEY_HOMES[key.text]
+                here = "at the top of the file" if where == TOP_LEVEL else f"in {where}"
+                self.err(key.pos, f"`{key.text}` belongs {home}, not {here}", example)
             else:
                 hint = (hints or {}).get(key.text) or did_you_mean(key.text, allowed)
                 hint = hint or "allowed keys: " + ", ".join(allowed)
@@ -220,6 +257,19 @@ class Values:
             )
             return None
         refs = [self.approver(item, "approver", allow_groups) for item in node.items]
+        seen: dict[str, Ref] = {}
+        for ref in refs:
+            if ref is None:
+                continue
+            first = seen.setdefault(ref.value.casefold(), ref)
+            if first is not ref:
+                line = first.pos.line
+                also = f" (first at line {line})" if line != ref.pos.line else ""
+                self.warn(
+                    ref.pos,
+                    f"{ref.value} is listed twice in {what}{also}",
+                    "each person counts once; remove one, or write the person you meant",
+                )
         if any(ref is None for ref in refs):
             return None
         return [ref for ref in refs if ref is not None]
@@ -260,6 +310,11 @@ class Values:
                 )
                 into.on_expire = None
             ok &= into.on_expire is not None
+        if "one_person_one_step" in found:
+            node = found["one_person_one_step"][1]
+            flag = self.flag(node, "one_person_one_step")
+            into.one_person_one_step = None if flag is None else (flag, node.pos)
+            ok &= flag is not None
         return ok
 
 

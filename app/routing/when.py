@@ -28,6 +28,8 @@ _SYMBOL_HINTS = {
     "range": "between",
 }
 COMBINATORS = ("any", "all", "not")
+# Numbers in conditions: far beyond any amount or percentage, and safe to compare exactly.
+MAX_EXPONENT, MIN_EXPONENT = 17, -12
 
 
 class WhenReader:
@@ -210,6 +212,14 @@ class WhenReader:
         if number is None:
             hint = "write digits only, no thousands separators or currency signs"
             self._err(node.pos, f"expected a number, got {node.what} {node.text!r}", hint)
+            return None
+        if number and not (MIN_EXPONENT <= number.adjusted() <= MAX_EXPONENT):
+            self._err(
+                node.pos,
+                f"number {node.text!r} is out of range",
+                f"conditions compare numbers below 10^{MAX_EXPONENT + 1}, "
+                f"down to 10^{MIN_EXPONENT}",
+            )
             return None
         return Operand(number, node.text)
 

@@ -3,7 +3,9 @@ Everything uses obviously fake secrets; nothing leaves the machine."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -55,6 +57,37 @@ INVOICES = (
 )
 
 
+# `sandbox send`, `click` and `show` read the ports from these when no option is given, so the
+# hints of a sandbox on other ports work as printed.
+APP_PORT_ENV = "COUNTERSIGN_SANDBOX_PORT"
+SLACK_PORT_ENV = "COUNTERSIGN_SANDBOX_SLACK_PORT"
+DEFAULT_DB = "./countersign-sandbox.db"
+
+
+def start_emulators(ports: Ports) -> tuple[SlackEmulator, IntacctEmulator]:
+    """Both emulators on their ports, the Intacct one holding the sandbox's draft invoices.
+    OSError when a port is taken (nothing is left running then)."""
+    from app.sandbox.intacct_emulator import IntacctEmulator
+    from app.sandbox.slack_emulator import SlackEmulator
+
+    slack = SlackEmulator(port=ports.slack).start()
+    try:
+        intacct = IntacctEmulator(port=ports.intacct).start()
+    except OSError:
+        slack.stop()
+        raise
+    for invoice in INVOICES:
+        intacct.add_invoice(
+            invoice.key,
+            number=invoice.number,
+            customer_id=invoice.customer_id,
+            customer_name=invoice.customer_name,
+            currency=invoice.currency,
+            amount=invoice.amount,
+        )
+    return slack, intacct
+
+
 @dataclass(frozen=True)
 class Ports:
     app: int = 3000
@@ -69,23 +102,64 @@ class Ports:
     def slack_url(self) -> str:
         return f"http://127.0.0.1:{self.slack}/"
 
+    def env(self) -> dict[str, str]:
+        """The variables the other commands need to find these ports (none for the defaults)."""
+        default = Ports()
+        return {
+            name: str(port)
+            for name, port, usual in (
+                (APP_PORT_ENV, self.app, default.app),
+                (SLACK_PORT_ENV, self.slack, default.slack),
+            )
+            if port != usual
+        }
 
-def walkthrough(ports: Ports) -> str:
-    """What to type next, printed when the sandbox is up."""
+
+def start_clean(database: Path) -> None:
+    """Delete the sandbox's SQLite file and its journal files: the next start is a fresh one,
+    matching the emulators, which keep nothing between runs."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        database.with_name(database.name + suffix).unlink(missing_ok=True)
+
+
+def sqlite_url(path: str) -> str:
+    """`sqlite:///` + the path as given (relative stays relative, absolute gives four slashes)."""
+    return f"sqlite:///{path}"
+
+
+# The commands to type in a second terminal, in order. `make run` prints them, the README shows
+# them (tests/e2e/test_sandbox_walkthrough.py checks both, and runs them one after the other).
+WALKTHROUGH = """\
+countersign sandbox send examples/discount.json        # BX-000001: a 25 % discount, two steps
+countersign sandbox show                               # the card in #billing-exceptions
+countersign sandbox click BX-000001 approve --as U0OUTSIDER  # refused: not an approver
+countersign sandbox click BX-000001 approve --as U0FINMGR1   # step 1 of 2: a finance manager
+countersign sandbox click BX-000001 approve --as U0CFO1      # step 2 of 2: the CFO -> released
+countersign sandbox show                               # card updated in place; requester DM'd
+countersign sandbox send examples/dispute.json         # BX-000002, in #ar-disputes
+countersign sandbox click BX-000002 reject --as U0BILLOPS1 --reason "credit note instead"
+countersign sandbox send examples/small-discount.json  # BX-000003: 3 %, approved at once
+countersign policies reload                            # after editing policies/: apply them
+countersign audit verify                               # audit chain intact: N entries
+"""
+
+
+def walkthrough(
+    ports: Ports, database: str = DEFAULT_DB, extra_env: dict[str, str] | None = None
+) -> str:
+    """What `sandbox up` prints once running: where things are, then what to type next."""
+    env = {"DATABASE_URL": sqlite_url(database), **ports.env(), **(extra_env or {})}
+    exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
+    commands = "".join(f"  {line}\n" for line in WALKTHROUGH.splitlines())
     return f"""
 Countersign sandbox is running (no real Slack or Intacct is contacted).
   app            {ports.app_url}   (POST /billing-events, /slack/events, GET /healthz /readyz)
   Slack emulator {ports.slack_url}_emulator/state
   Intacct        http://127.0.0.1:{ports.intacct}/ia/api/v1   (draft invoices INV-KEY-1001..1003)
+  database       {database}   (emptied at every start)
 
-In another terminal (source .venv/bin/activate first):
-  countersign sandbox send examples/discount.json        # a 25% discount needs two approvals
-  countersign sandbox show                               # the cards in the emulated channels
-  countersign sandbox click BX-000001 approve --as U0FINMGR1   # step 1: a finance manager
-  countersign sandbox click BX-000001 approve --as U0CFO1      # step 2: the CFO -> posted
-  countersign sandbox click BX-000001 approve --as U0OUTSIDER  # refused, privately
-  countersign sandbox send examples/dispute.json         # routed to #ar-disputes
-  countersign sandbox click BX-000002 reject --as U0BILLOPS1 --reason "credit note instead"
-  DATABASE_URL=sqlite:///./countersign-sandbox.db countersign audit verify   # the evidence
-Stop with Ctrl-C.
+In another terminal, in this folder:
+  source .venv/bin/activate
+  export {exports}
+{commands}Stop with Ctrl-C.
 """

@@ -21,4 +21,5 @@ class SlackDeps:
     renderer: BlockRenderer
 
     def actor(self, user_id: str) -> Actor:
-        return Actor(user_id, self.directory.email_of(user_id))
+        """Who clicked, as the directory can say (marked unconfirmed when it cannot)."""
+        return self.directory.actor(user_id)

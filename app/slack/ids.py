@@ -27,4 +27,11 @@ class CallbackId(StrEnum):
 
 
 REJECT_REASON_ACTION = "cs_reject_reason_input"
+CARD_METADATA_TYPE = "countersign_card"  # message metadata event_type of an approval card
 SLASH_COMMAND = "/billing-exceptions"
+
+
+def decision_value(exception_id: int, step: int, version: int) -> str:
+    """The value of Approve/Reject (and the reject modal's private_metadata): what the click is
+    about, parsed back by app.slack.payloads.parse_decision_value."""
+    return f"{exception_id}:{step}:{version}"

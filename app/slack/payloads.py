@@ -1,11 +1,24 @@
-"""Parse Slack payloads into typed values at the edge; nothing inward sees a Slack dict."""
+"""Parse Slack payloads into typed values at the edge; nothing inward sees a Slack dict.
+
+Button values and the reject modal's private_metadata are `exception:step:version` as
+app.slack.ids.decision_value writes them. Anything else is refused with PayloadError (the
+listener answers with a clear line, never a 500); a bare exception id from a card rendered
+before steps were named is read as step -1, which the decision refuses as stale."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from app.domain.approval import CardRef
 from app.slack.ids import REJECT_REASON_ACTION, BlockId
+
+MAX_EXCEPTION_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
+_VALUE = re.compile(r"([0-9]{1,10}):([0-9]{1,3}):([0-9]{1,6})")
+_LEGACY = re.compile(r"[0-9]{1,10}")
+_USER = re.compile(r"[UW][A-Z0-9]{2,30}")
+MAX_REASON = 3000
 
 
 class PayloadError(ValueError):
@@ -14,42 +27,80 @@ class PayloadError(ValueError):
 
 @dataclass(frozen=True)
 class Click:
-    exception_id: int
+    card: CardRef
     user_id: str
     channel_id: str | None
     trigger_id: str | None
 
+    @property
+    def exception_id(self) -> int:
+        return self.card.exception_id
+
 
 @dataclass(frozen=True)
 class RejectSubmission:
-    exception_id: int
+    card: CardRef
     user_id: str
     reason: str
 
+    @property
+    def exception_id(self) -> int:
+        return self.card.exception_id
 
-def _exception_id(value: Any) -> int:
-    if not isinstance(value, str) or not value.isdigit():
-        raise PayloadError(f"button value {value!r} is not an exception id")
-    return int(value)
+
+def parse_decision_value(value: Any) -> CardRef:
+    """`12:0:3` → CardRef(12, 0, 3); a bare `12` (an old card) → CardRef(12, -1, -1)."""
+    if isinstance(value, str) and (found := _VALUE.fullmatch(value)):
+        exception_id, step, version = (int(part) for part in found.groups())
+    elif isinstance(value, str) and _LEGACY.fullmatch(value):
+        exception_id, step, version = int(value), -1, -1
+    else:
+        raise PayloadError(f"{str(value)[:40]!r} does not name a card Countersign made")
+    if not 0 < exception_id <= MAX_EXCEPTION_ID:
+        raise PayloadError(f"{value!r} does not name an exception")
+    return CardRef(exception_id, step, version)
+
+
+def user_of(body: dict[str, Any]) -> str:
+    """The acting user's id, checked to look like a Slack user id."""
+    user = body.get("user")
+    user_id = user.get("id") if isinstance(user, dict) else None
+    if not isinstance(user_id, str) or not _USER.fullmatch(user_id):
+        raise PayloadError("the payload names no Slack user")
+    return user_id
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def parse_click(body: dict[str, Any]) -> Click:
-    try:
-        action = body["actions"][0]
-        user_id = body["user"]["id"]
-    except (KeyError, IndexError, TypeError):
-        raise PayloadError("block_actions payload without actions or user") from None
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-        "channel_id"
+    actions = body.get("actions")
+    if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+        raise PayloadError("block_actions payload without actions")
+    user_id = user_of(body)
+    channel, container = body.get("channel"), body.get("container")
+    channel_id = (isinstance(channel, dict) and _text(channel.get("id"))) or (
+        isinstance(container, dict) and _text(container.get("channel_id"))
     )
-    return Click(_exception_id(action.get("value")), user_id, channel, body.get("trigger_id"))
+    return Click(
+        parse_decision_value(actions[0].get("value")),
+        user_id,
+        channel_id or None,
+        _text(body.get("trigger_id")),
+    )
 
 
 def parse_reject(body: dict[str, Any]) -> RejectSubmission:
+    view = body.get("view")
+    if not isinstance(view, dict):
+        raise PayloadError("view_submission payload without a view")
+    user_id = user_of(body)
     try:
-        view = body["view"]
         reason = view["state"]["values"][BlockId.REJECT_REASON][REJECT_REASON_ACTION]["value"]
-        user_id = body["user"]["id"]
     except (KeyError, TypeError):
         raise PayloadError("reject modal submission without a reason") from None
-    return RejectSubmission(_exception_id(view.get("private_metadata")), user_id, reason or "")
+    if reason is not None and not isinstance(reason, str):
+        raise PayloadError("the reason is not text")
+    card = parse_decision_value(view.get("private_metadata"))
+    return RejectSubmission(card, user_id, (reason or "")[:MAX_REASON])

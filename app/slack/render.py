@@ -14,6 +14,7 @@ import structlog
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
+from app.domain.approval import CardRef
 from app.flows.ports import ExceptionCard
 from app.slack import blockkit, ids
 
@@ -54,7 +55,11 @@ class BlockRenderer:
         if card.note:
             outcome_lines.append(f"⚠️ {blockkit.escape_mrkdwn(card.note)}")
         blocks = self._render(
-            "approval_card.json.j2", card=card, outcome_lines=outcome_lines, intro=intro
+            "approval_card.json.j2",
+            card=card,
+            outcome_lines=outcome_lines,
+            intro=intro,
+            decision_value=ids.decision_value(card.exception_id, card.step, card.version),
         )
         fitted, warnings = blockkit.fit_message(blocks)
         for warning in warnings:
@@ -67,8 +72,10 @@ class BlockRenderer:
             text = f"{intro} {text}"
         return text, fitted
 
-    def reject_modal(self, exception_id: int, label: str) -> dict[str, Any]:
+    def reject_modal(self, card: CardRef, label: str) -> dict[str, Any]:
+        """The reason modal for a Reject click on `card`; submitting it decides on that card."""
+        value = ids.decision_value(card.exception_id, card.step, card.version)
         view: dict[str, Any] = self._render(
-            "reject_modal.json.j2", exception_id=exception_id, label=label
+            "reject_modal.json.j2", decision_value=value, label=label
         )
         return view

@@ -1,5 +1,11 @@
 """The outbox: rows written with the decision that causes them, claimed atomically by workers
-(see app/store/claims.py), run after that decision commits."""
+(see app/store/claims.py), run after that decision commits.
+
+A claim belongs to one worker for one attempt: `complete`, `retry_later` and `give_up` change a
+row only while that worker still holds that attempt's claim (same `claimed_by`, same `attempts`,
+still pending), and return False when it was lost, e.g. because the lease ran out and another
+worker took the row over. The lease must outlast one run of a job; workers claim one job at a
+time so that the lease starts right before the call it covers."""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -25,6 +32,7 @@ class Job:
     payload: dict[str, Any]
     attempts: int
     idempotency_key: str | None
+    claimed_by: str = ""  # the worker holding this attempt's claim
 
 
 def enqueue(
@@ -68,7 +76,9 @@ def enqueue(
         return  # another transaction queued the same idempotency key first
 
 
-def claim(db: Database, *, worker: str, now: datetime, limit: int = 50) -> list[Job]:
+def claim(
+    db: Database, *, worker: str, now: datetime, limit: int = 1, lease: timedelta = LEASE
+) -> list[Job]:
     """Claim up to `limit` due rows for this worker; no two workers get the same row."""
     table = OutboxRow.__table__  # type: ignore[attr-defined]
     rows = claim_due(
@@ -77,42 +87,42 @@ def claim(db: Database, *, worker: str, now: datetime, limit: int = 50) -> list[
         due_column="available_at",
         worker=worker,
         now=now,
-        lease=LEASE,
+        lease=lease,
         limit=limit,
         returning=("id", "kind", "payload", "attempts", "idempotency_key"),
         also_set={"attempts": table.c.attempts + 1},
     )
-    return [Job(r.id, r.kind, r.payload, r.attempts, r.idempotency_key) for r in rows]
+    return [Job(r.id, r.kind, r.payload, r.attempts, r.idempotency_key, worker) for r in rows]
 
 
-def complete(db: Database, job_id: int, *, now: datetime) -> None:
+def _settle(db: Database, job: Job, **values: Any) -> bool:
+    """Write the outcome of `job` if its claim is still this worker's; False if it was lost."""
+    table = OutboxRow.__table__  # type: ignore[attr-defined]
+    statement = (
+        update(table)
+        .where(
+            table.c.id == job.id,
+            table.c.state == "pending",
+            table.c.claimed_by == job.claimed_by,
+            table.c.attempts == job.attempts,
+        )
+        .values(claimed_by=None, claim_expires_at=None, **values)
+    )
     with db.transaction() as session:
-        row = session.get(OutboxRow, job_id)
-        if row is not None:
-            row.state, row.finished_at, row.claimed_by, row.claim_expires_at = (
-                "done",
-                now,
-                None,
-                None,
-            )
-            session.add(row)
+        return bool(session.connection().execute(statement).rowcount)
 
 
-def retry_later(db: Database, job_id: int, *, now: datetime, after: timedelta, error: str) -> None:
-    """Release the claim and make the row due again after `after`."""
-    with db.transaction() as session:
-        row = session.get(OutboxRow, job_id)
-        if row is not None:
-            row.available_at, row.last_error = now + after, error[:2000]
-            row.claimed_by, row.claim_expires_at = None, None
-            session.add(row)
+def complete(db: Database, job: Job, *, now: datetime) -> bool:
+    """Mark the job done; False (and nothing written) when this worker no longer holds it."""
+    return _settle(db, job, state="done", finished_at=now)
 
 
-def give_up(db: Database, job_id: int, *, now: datetime, error: str) -> None:
-    """Park the row as dead: kept for people to see, never retried by itself."""
-    with db.transaction() as session:
-        row = session.get(OutboxRow, job_id)
-        if row is not None:
-            row.state, row.finished_at, row.last_error = "dead", now, error[:2000]
-            row.claimed_by, row.claim_expires_at = None, None
-            session.add(row)
+def retry_later(db: Database, job: Job, *, now: datetime, after: timedelta, error: str) -> bool:
+    """Release the claim and make the row due again after `after`; False if the claim was lost."""
+    return _settle(db, job, available_at=now + after, last_error=error[:2000])
+
+
+def give_up(db: Database, job: Job, *, now: datetime, error: str) -> bool:
+    """Park the row as dead: kept for people to see, never retried by itself. False if the claim
+    was lost (the new holder decides)."""
+    return _settle(db, job, state="dead", finished_at=now, last_error=error[:2000])

@@ -75,6 +75,9 @@ class ExceptionRow(SQLModel, table=True):
     current_step: int = 0
     channel: str | None = Field(default=None, max_length=100)
     message_ts: str | None = Field(default=None, max_length=40)
+    # Set when a card post starts, cleared once Slack's answer says it was posted or refused:
+    # while set, an earlier post may have reached Slack unseen (see app/flows/notify.py).
+    card_post_started_at: datetime | None = _when(default=None)
     invoice_fingerprint: str = Field(max_length=64)
     timing: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     state_note: str | None = Field(default=None, sa_column=Column(Text))

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 import uvicorn
+from sqlmodel import SQLModel, col, select
 
 from app import webhook
 from app.config import load_settings
@@ -26,6 +27,7 @@ from app.sandbox.intacct_emulator import IntacctEmulator
 from app.sandbox.local import emulator_settings
 from app.sandbox.slack_delivery import SlackDelivery
 from app.sandbox.slack_emulator import SlackEmulator
+from app.store.db import Database
 from app.web import create_web_app
 
 SIGNING_SECRET = "test-signing-secret-not-real"
@@ -179,3 +181,17 @@ def stop_stack(stack: Stack) -> None:
     stack._server.stop()  # type: ignore[attr-defined]
     stack.slack.stop()
     stack.intacct.stop()
+
+
+Row = TypeVar("Row", bound=SQLModel)
+
+
+def rows(database_url: str, table: type[Row]) -> list[Row]:
+    """Every row of `table` in the database at `database_url`, in the order written."""
+    database = Database(database_url)
+    try:
+        with database.transaction() as session:
+            key = getattr(table, "id" if "id" in table.model_fields else "seq")
+            return list(session.exec(select(table).order_by(col(key))).all())
+    finally:
+        database.dispose()

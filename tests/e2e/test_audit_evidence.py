@@ -231,9 +231,9 @@ def test_cli_catches_a_rewritten_tail_on_each_backend(database_url: str, tmp_pat
         (["export", "--since", "2026-12-01", "--until", "2026-11-01"], {}, "--since must be"),
         (["verify", "--export", "nowhere.csv"], {}, "nowhere.csv: no such export file"),
         (["verify", "--export", "x.csv", "--since", "3"], {}, "--since applies to the database"),
-        (["anchor"], {}, "AUDIT_ANCHOR_FILE is not set"),
+        (["anchor"], {}, "AUDIT_ANCHOR_FILE, AUDIT_ANCHOR_KEY are not set"),
         (["verify", "--anchors", "a.jsonl"], {}, "AUDIT_ANCHOR_KEY is not set"),
-        (["verify"], {"AUDIT_ANCHOR_KEY": "short"}, "AUDIT_ANCHOR_KEY: Value error, must be at"),
+        (["verify"], {"AUDIT_ANCHOR_KEY": "short"}, "AUDIT_ANCHOR_KEY: must be at least 16"),
         (
             ["verify", "--anchors", "none.jsonl"],
             {"AUDIT_ANCHOR_KEY": ANCHOR_KEY},
@@ -260,8 +260,9 @@ def test_mistakes_are_one_line_with_exit_code_2(
 
 
 def test_an_unmigrated_database_is_one_line(tmp_path: Path) -> None:
-    """`audit verify` on a database without the schema says so in one line, exit 2."""
+    """`audit verify` without a database says so in one line, exit 2, and creates nothing."""
     answer = _run(_cli_env(f"sqlite:///{tmp_path / 'empty.db'}"), "verify")
     assert answer.returncode == 2
     assert answer.stderr.count("\n") == 1, answer.stderr
-    assert "cannot read the audit log" in answer.stderr
+    assert "create it with `countersign db upgrade`" in answer.stderr
+    assert not (tmp_path / "empty.db").exists()

@@ -15,7 +15,9 @@ from app.intacct import (
     IntacctAuthError,
     IntacctClient,
     IntacctConflict,
+    IntacctForbidden,
     IntacctNotFound,
+    IntacctOutcomeUnknown,
     IntacctRejected,
     IntacctRetryable,
 )
@@ -52,12 +54,14 @@ def _token_requests(emulator: IntacctEmulator) -> int:
 def test_token_fetched_once_and_cached(
     intacct_client: IntacctClient, intacct_emulator: IntacctEmulator
 ) -> None:
-    """Several calls share one token fetched with the client-credentials JSON body."""
+    """Several calls share one token fetched with a form-encoded client-credentials request."""
     intacct_client.get_invoice(DRAFT_KEY)
     intacct_client.get_invoice(DRAFT_KEY)
     intacct_client.submit_invoice(DRAFT_KEY, idempotency_key="idem-cache")
     (token_request,) = intacct_emulator.requests("/oauth2/token")
     assert token_request.method == "POST"
+    assert token_request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert token_request.status == 200
     assert token_request.json["grant_type"] == "client_credentials"
     assert token_request.json["client_id"] == INTACCT_CLIENT_ID
     assert token_request.json["username"] == INTACCT_USERNAME
@@ -312,7 +316,7 @@ def test_secrets_never_in_repr_or_recorded_requests(
     intacct_client.submit_invoice(DRAFT_KEY, idempotency_key="release-8")
     token = httpx.post(
         f"{intacct_emulator.base_url}/oauth2/token",
-        json={
+        data={
             "grant_type": "client_credentials",
             "client_id": INTACCT_CLIENT_ID,
             "client_secret": INTACCT_CLIENT_SECRET,
@@ -330,3 +334,57 @@ def test_secrets_never_in_repr_or_recorded_requests(
     assert token not in recorded
     for request in intacct_emulator.requests("/oauth2/token"):
         assert request.json["client_secret"] == "[redacted]"
+
+
+def test_403_is_a_configuration_fault_not_a_refusal(
+    intacct_client: IntacctClient, intacct_emulator: IntacctEmulator
+) -> None:
+    """A 403 raises IntacctForbidden (an auth error a person fixes), not IntacctRejected."""
+    intacct_emulator.fail_next("submit", "403")
+    with pytest.raises(IntacctForbidden) as caught:
+        intacct_client.submit_invoice(DRAFT_KEY, idempotency_key="release-9")
+    assert isinstance(caught.value, IntacctAuthError)
+    assert not isinstance(caught.value, IntacctRejected)
+    assert caught.value.status == 403
+    assert _token_requests(intacct_emulator) == 1  # no token refresh for a missing permission
+
+
+def test_422_is_a_business_refusal(
+    intacct_client: IntacctClient, intacct_emulator: IntacctEmulator
+) -> None:
+    """A 422 raises IntacctRejected with Intacct's errorId; nothing was posted."""
+    intacct_emulator.fail_next("submit", "422")
+    with pytest.raises(IntacctRejected) as caught:
+        intacct_client.submit_invoice(DRAFT_KEY, idempotency_key="release-10")
+    assert (caught.value.status, caught.value.error_id) == (422, "REST-1422")
+    assert intacct_emulator.submissions(DRAFT_KEY) == 0
+
+
+@pytest.mark.parametrize("kind", ["drop_after_commit", "500_after_commit", "timeout_after_commit"])
+def test_lost_submit_answer_is_outcome_unknown(
+    make_intacct_client: MakeClient, intacct_emulator: IntacctEmulator, kind: FailureKind
+) -> None:
+    """A submit applied whose answer is lost (cut, 5xx, timeout) raises IntacctOutcomeUnknown."""
+    client = make_intacct_client(timeout=0.5)
+    intacct_emulator.fail_next("submit", kind, delay=1.0)
+    with pytest.raises(IntacctOutcomeUnknown):
+        client.submit_invoice(DRAFT_KEY, idempotency_key="release-11")
+    assert intacct_emulator.submissions(DRAFT_KEY) == 1
+
+
+def test_refused_connection_and_429_are_not_outcome_unknown(
+    make_intacct_client: MakeClient, intacct_emulator: IntacctEmulator
+) -> None:
+    """A 429 or a refused connection never reached processing: retryable, outcome known."""
+    intacct_emulator.fail_next("submit", "429", retry_after=0)
+    client = make_intacct_client()
+    with pytest.raises(IntacctRetryable) as busy:
+        client.submit_invoice(DRAFT_KEY, idempotency_key="release-12")
+    assert not isinstance(busy.value, IntacctOutcomeUnknown)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    offline = make_intacct_client(base_url=f"http://127.0.0.1:{port}/ia/api/v1")
+    with pytest.raises(IntacctRetryable) as refused:
+        offline.get_invoice(DRAFT_KEY)
+    assert not isinstance(refused.value, IntacctOutcomeUnknown)

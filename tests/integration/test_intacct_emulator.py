@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.sandbox.intacct_emulator import IntacctEmulator
+from app.sandbox.intacct_emulator import FailureKind, IntacctEmulator
 from tests.integration.intacct_fixtures import (
     DRAFT_KEY,
     INTACCT_CLIENT_ID,
@@ -34,7 +34,7 @@ CREDENTIALS = {
 def api(intacct_emulator: IntacctEmulator) -> Iterator[httpx.Client]:
     """An httpx client at the emulator's base URL, already holding a bearer token."""
     with httpx.Client(base_url=intacct_emulator.base_url, timeout=5.0) as http:
-        token = http.post("/oauth2/token", json=CREDENTIALS).json()["access_token"]
+        token = http.post("/oauth2/token", data=CREDENTIALS).json()["access_token"]
         http.headers["Authorization"] = f"Bearer {token}"
         yield http
 
@@ -46,22 +46,30 @@ def _submit(http: httpx.Client, key: str, idem: str | None = None) -> httpx.Resp
     )
 
 
-def test_token_endpoint_accepts_json_and_form(intacct_emulator: IntacctEmulator) -> None:
-    """Client credentials as JSON or form-encoded both yield a Bearer token with expires_in."""
-    url = f"{intacct_emulator.base_url}/oauth2/token"
-    for response in (httpx.post(url, json=CREDENTIALS), httpx.post(url, data=CREDENTIALS)):
-        assert response.status_code == 200
-        body = response.json()
-        assert body["token_type"] == "Bearer"
-        assert body["expires_in"] == 3600
-        assert len(body["access_token"]) > 20
+def test_token_endpoint_accepts_a_form(intacct_emulator: IntacctEmulator) -> None:
+    """Form-encoded client credentials yield a Bearer token with expires_in, not cached."""
+    response = httpx.post(f"{intacct_emulator.base_url}/oauth2/token", data=CREDENTIALS)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 3600
+    assert len(body["access_token"]) > 20
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_token_endpoint_refuses_a_json_body(intacct_emulator: IntacctEmulator) -> None:
+    """The same credentials sent as JSON get 400 invalid_request, as an OAuth2 server answers."""
+    response = httpx.post(f"{intacct_emulator.base_url}/oauth2/token", json=CREDENTIALS)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert "x-www-form-urlencoded" in response.json()["error_description"]
 
 
 def test_token_endpoint_rejects_bad_credentials(intacct_emulator: IntacctEmulator) -> None:
     """A wrong client secret gets 401 {"error": "invalid_client"}."""
     response = httpx.post(
         f"{intacct_emulator.base_url}/oauth2/token",
-        json={**CREDENTIALS, "client_secret": "nope"},
+        data={**CREDENTIALS, "client_secret": "nope"},
     )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
@@ -242,7 +250,7 @@ def test_timeout_failure_stalls_without_applying_and_stop_wakes_it() -> None:
         emulator.add_invoice(
             "K", number="N", customer_id="C", customer_name="C", currency="USD", amount="1.00"
         )
-        token = httpx.post(f"{emulator.base_url}/oauth2/token", json=CREDENTIALS).json()[
+        token = httpx.post(f"{emulator.base_url}/oauth2/token", data=CREDENTIALS).json()[
             "access_token"
         ]
         emulator.fail_next("submit", "timeout", delay=30.0)
@@ -295,3 +303,73 @@ def test_cli_serves_seeded_examples() -> None:
         assert process.wait(timeout=10) == 0
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_submit_refuses_unknown_fields_like_the_spec_example(
+    api: httpx.Client, intacct_emulator: IntacctEmulator
+) -> None:
+    """A submit with a field it does not define gets REST-1064 with a REST-1043 detail per field."""
+    response = api.post(
+        "/workflows/accounts-receivable/invoice/submit",
+        json={"key": DRAFT_KEY, "newDate": "2026-12-01", "memo": "x"},
+    )
+    assert response.status_code == 400
+    error = response.json()["ia::result"]["ia::error"]
+    assert (error["code"], error["errorId"], error["message"]) == (
+        "invalidRequest",
+        "REST-1064",
+        "Payload contains errors",
+    )
+    assert [(d["errorId"], d["target"], d["message"]) for d in error["details"]] == [
+        ("REST-1043", "/memo", "/memo is not a valid field"),
+        ("REST-1043", "/newDate", "/newDate is not a valid field"),
+    ]
+    assert error["details"][0]["additionalInfo"]["messageId"] == "IA.NOT_A_VALID_FIELD"
+    assert intacct_emulator.submissions(DRAFT_KEY) == 0
+
+
+@pytest.mark.parametrize(("kind", "status"), [("403", 403), ("422", 422)])
+def test_injected_403_and_422_refuse_without_applying(
+    api: httpx.Client, intacct_emulator: IntacctEmulator, kind: FailureKind, status: int
+) -> None:
+    """fail_next can make the submit answer 403 or 422 with an ia::error; nothing is posted."""
+    intacct_emulator.fail_next("submit", kind)
+    response = _submit(api, DRAFT_KEY)
+    assert response.status_code == status
+    assert response.json()["ia::result"]["ia::error"]["errorId"] == f"REST-{status + 1000}"
+    assert intacct_emulator.submissions(DRAFT_KEY) == 0
+    assert _submit(api, DRAFT_KEY).status_code == 200
+
+
+def test_drop_after_commit_posts_then_closes_without_an_answer(
+    api: httpx.Client, intacct_emulator: IntacctEmulator
+) -> None:
+    """drop_after_commit applies the submit, then the connection closes with no response."""
+    intacct_emulator.fail_next("submit", "drop_after_commit")
+    with pytest.raises(httpx.RemoteProtocolError):
+        _submit(api, DRAFT_KEY)
+    assert intacct_emulator.invoice(DRAFT_KEY)["state"] == "posted"
+    assert intacct_emulator.submissions(DRAFT_KEY) == 1
+
+
+def test_500_after_commit_posts_then_answers_500(
+    api: httpx.Client, intacct_emulator: IntacctEmulator
+) -> None:
+    """500_after_commit applies the submit and still answers 500 (a 5xx after it was sent)."""
+    intacct_emulator.fail_next("submit", "500_after_commit")
+    assert _submit(api, DRAFT_KEY).status_code == 500
+    assert intacct_emulator.submissions(DRAFT_KEY) == 1
+
+
+def test_emulator_imports_nothing_of_the_app() -> None:
+    """Importing the emulator loads no Countersign module outside app/sandbox/intacct_emulator."""
+    probe = (
+        "import sys, app.sandbox.intacct_emulator, app.sandbox.intacct_emulator.__main__\n"
+        "own = ('app', 'app.sandbox')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('app') and m not in own\n"
+        "      and not m.startswith('app.sandbox.intacct_emulator')))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"

@@ -6,11 +6,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
+from app.sandbox.intacct_emulator.background import BackgroundServer
 from app.sandbox.intacct_emulator.failures import FailureKind, FailureQueue, Operation
 from app.sandbox.intacct_emulator.recording import RecordedRequest, RequestLog
 from app.sandbox.intacct_emulator.server import API_PREFIX, EmulatorServer, Router
 from app.sandbox.intacct_emulator.state import CompanyState
-from app.sandbox.serving import BackgroundServer
 
 # Obviously fake sandbox credentials (the client secret the emulator expects by default).
 SANDBOX_CLIENT_ID = "sandbox-client-id"
@@ -113,9 +113,13 @@ class IntacctEmulator(BackgroundServer[EmulatorServer]):
         times: int = 1,
         retry_after: int = 1,
         delay: float = 2.0,
+        after: int = 0,
     ) -> None:
-        """Make the next `times` requests of an operation fail this way (see failures.Failure)."""
-        self._failures.add(operation, kind, times=times, retry_after=retry_after, delay=delay)
+        """Make the next `times` requests of an operation fail this way (see failures.Failure),
+        after letting `after` of them through."""
+        self._failures.add(
+            operation, kind, times=times, retry_after=retry_after, delay=delay, after=after
+        )
 
     def expire_tokens(self, *, status: Literal[400, 401] = 401) -> None:
         """Invalidate every issued token; the next API call gets `status` with an ia::error.

@@ -1,7 +1,11 @@
 """Wire shapes the emulator answers with: AR invoice records and Intacct error-response bodies.
 
-Shapes follow Sage's OpenAPI (objects.accounts-receivable.invoice, error-response). Error codes
-and ids that the spec does not list (notFound, rateLimitExceeded, ...) are the emulator's guesses.
+Shapes follow Sage's OpenAPI for the AR group (the subset kept in
+tests/reference/intacct/ar-invoice-openapi.json; "AR@n" is a character offset in Sage's
+spec/accounts-receivable.json): `objects.accounts-receivable.invoice` (AR@655839) and
+`error-response` (AR@903401). Error codes and ids that the spec does not list (notFound,
+forbidden, rateLimitExceeded, ...) are the emulator's guesses and say so where they are made.
+tests/integration/test_intacct_contract.py validates every shape here against that file.
 """
 
 from __future__ import annotations
@@ -9,12 +13,16 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from app.domain.money import check_currency, parse_amount
-
 CENTS = Decimal("0.01")
+# objects.accounts-receivable.invoice `state` enum (AR@657361).
+INVOICE_STATES = frozenset(
+    {"reversed", "reversal", "draft", "noValue", "posted", "paid", "partiallyPaid", "selected"}
+)
+# The rate type Intacct names in its own example record (GET invoice example, AR@236575).
+RATE_TYPE = "Intacct Daily Rate"
 META_OK = {"totalCount": 1, "totalSuccess": 1, "totalError": 0}
 META_ERROR = {"totalCount": 1, "totalSuccess": 0, "totalError": 1}
 INVOICE_HREF = "/objects/accounts-receivable/invoice/{key}"
@@ -34,7 +42,10 @@ def to_amount(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         amount = value
     elif isinstance(value, str):
-        amount = parse_amount(value)
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"amount {value!r} is not a decimal number") from None
     else:
         raise ValueError('amount must be a decimal string such as "1234.50" (or a Decimal)')
     if not amount.is_finite():
@@ -59,8 +70,11 @@ def invoice_record(
     due_date: date,
 ) -> dict[str, Any]:
     """A stored invoice in the `objects.accounts-receivable.invoice` shape (the fields we use)."""
-    check_currency(currency)
-    total = money_text(amount)
+    if not (len(currency) == 3 and currency.isascii() and currency.isupper()):
+        raise ValueError(f"currency {currency!r} is not an ISO 4217 code such as USD or EUR")
+    if state not in INVOICE_STATES:  # the spec's state enum (AR@657361)
+        raise ValueError(f"state must be one of {sorted(INVOICE_STATES)}, not {state!r}")
+    total = money_text(amount)  # totals are decimal-precision-2 strings (AR@661678)
     return {
         "key": key,
         "id": key,
@@ -79,7 +93,9 @@ def invoice_record(
         "currency": {
             "baseCurrency": currency,
             "txnCurrency": currency,
-            "exchangeRate": {"date": invoice_date.isoformat(), "rate": "1", "typeId": None},
+            # exchangeRate.rate is a JSON number and typeId a string (AR@659743). Base and
+            # transaction currency are the same here, so the rate is exactly 1 (no float).
+            "exchangeRate": {"date": invoice_date.isoformat(), "rate": 1, "typeId": RATE_TYPE},
         },
         "totalBaseAmount": total,
         "totalBaseAmountDue": total,
@@ -106,14 +122,19 @@ def ia_error(
     *,
     headers: dict[str, str] | None = None,
     details: list[dict[str, Any]] | None = None,
+    message_id: str | None = None,
 ) -> Reply:
-    """An Intacct error-response: ia::result.ia::error plus a top-level ia::meta."""
+    """An Intacct error-response: ia::result.ia::error plus a top-level ia::meta.
+
+    Shape: components/schemas/error-response (AR@903401); ia::meta sits at the top level as in
+    the spec's examples (AR@906128), not nested as its schema has it (AR@905595).
+    """
     error: dict[str, Any] = {
         "code": code,
         "message": message,
         "errorId": error_id,
         "additionalInfo": {
-            "messageId": f"IA.{code.upper()}",
+            "messageId": message_id or f"IA.{code.upper()}",
             "placeholders": {},
             "propertySet": {},
         },
@@ -126,5 +147,35 @@ def ia_error(
 
 
 def oauth_error(status: int, error: str, description: str) -> Reply:
-    """An OAuth2 token-endpoint error ({"error": ..., "error_description": ...})."""
+    """An OAuth2 token-endpoint error: RFC 6749 §5.2 (`error` from its list, a description)."""
     return Reply(status, {"error": error, "error_description": description})
+
+
+def invalid_field(name: str) -> dict[str, Any]:
+    """One `details` item for a field the operation does not know: the spec's own example,
+    "/newDate is not a valid field", REST-1043, IA.NOT_A_VALID_FIELD (error-response, AR@904498).
+    """
+    return {
+        "code": "invalidRequest",
+        "message": f"/{name} is not a valid field",
+        "errorId": "REST-1043",
+        "target": f"/{name}",
+        "additionalInfo": {
+            "messageId": "IA.NOT_A_VALID_FIELD",
+            "placeholders": {},
+            "propertySet": {},
+        },
+    }
+
+
+def payload_errors(details: list[dict[str, Any]]) -> Reply:
+    """400 "Payload contains errors", REST-1064, IA.PAYLOAD_CONTAINS_ERRORS (error-response
+    example values, AR@903574), with one `details` item per problem."""
+    return ia_error(
+        400,
+        "invalidRequest",
+        "Payload contains errors",
+        "REST-1064",
+        details=details,
+        message_id="IA.PAYLOAD_CONTAINS_ERRORS",
+    )

@@ -26,11 +26,13 @@ SUBMIT_PATH = "/workflows/accounts-receivable/invoice/submit"
 
 @dataclass(frozen=True)
 class Plan:
-    """What to answer, and how long to stall first (a simulated timeout)."""
+    """What to answer, and how long to stall first (a simulated timeout); `drop` closes the
+    connection without answering (a response lost after the request was applied)."""
 
     reply: Reply
     delay: float = 0.0
     record: bool = True
+    drop: bool = False
 
 
 class Router:
@@ -49,7 +51,10 @@ class Router:
             return Plan(_no_route(method, path))
         route = path[len(API_PREFIX) :]
         if method == "POST" and route == "/oauth2/token":
-            return self._operation("token", None, lambda: self.state.issue_token(body))
+            form = _is_form(_header(headers, "Content-Type"))
+            return self._operation(
+                "token", None, lambda: self.state.issue_token(body, form_encoded=form)
+            )
         if method == "GET" and route.startswith(INVOICE_PREFIX):
             key = unquote(route[len(INVOICE_PREFIX) :])
             return self._authorized(headers, "get", key, lambda: self.state.get_invoice(key))
@@ -73,8 +78,13 @@ class Router:
         failure = self.failures.take(op)
         if failure is None:
             return Plan(run())
-        if failure.applies_request:
+        if failure.kind == "timeout_after_commit":
             return Plan(run(), delay=failure.delay)
+        if failure.kind == "drop_after_commit":
+            return Plan(run(), drop=True)
+        if failure.kind == "500_after_commit":
+            run()
+            return Plan(injected_reply(op, failure, key))
         reply = injected_reply(op, failure, key)
         return Plan(reply, delay=failure.delay if failure.kind == "timeout" else 0.0)
 
@@ -156,11 +166,14 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # an emulator bug must still answer, not drop the connection
             message = f"Emulator error: {type(exc).__name__}: {exc}"
             plan = Plan(ia_error(500, "internalServerError", message, "REST-1500"))
-        if plan.delay:
-            self.server.stopping.wait(plan.delay)
-        if plan.record:
+        if plan.record:  # as received, before any stall, with the status it will answer
             logged = None if body is NO_BODY else body
             self.server.log.add(self.command, path, headers, logged, plan.reply.status)
+        if plan.delay:
+            self.server.stopping.wait(plan.delay)
+        if plan.drop:
+            self.close_connection = True  # applied, then the answer is lost: close, say nothing
+            return
         # The client may have given up waiting (a simulated timeout): then there is no one to tell.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError, TimeoutError):
             self._send(plan.reply)
@@ -188,6 +201,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+def _is_form(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/x-www-form-urlencoded"
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:

@@ -19,9 +19,11 @@ from app.sandbox.intacct_emulator.records import (
     INVOICE_HREF,
     Reply,
     ia_error,
+    invalid_field,
     invoice_record,
     oauth_error,
     ok,
+    payload_errors,
     set_record_amount,
     to_amount,
 )
@@ -119,10 +121,20 @@ class CompanyState:
 
     # -- tokens ---------------------------------------------------------------------------------
 
-    def issue_token(self, form: Any) -> Reply:
-        """POST /oauth2/token (client credentials)."""
-        if not isinstance(form, Mapping):
-            return oauth_error(400, "invalid_request", "Send a JSON or form-encoded body")
+    def issue_token(self, form: Any, *, form_encoded: bool) -> Reply:
+        """POST /oauth2/token (client credentials), as an OAuth2 authorization server answers."""
+        # RFC 6749 §4.4.2 (and §3.2): the token request carries its parameters in an
+        # application/x-www-form-urlencoded body; Sage's OAuth2 guide
+        # (developer.sage.com/intacct/docs/developer-portal/guides/oauth2) sends a form too.
+        # Anything else is a malformed request: 400 invalid_request (RFC 6749 §5.2).
+        if not form_encoded or not isinstance(form, Mapping):
+            return oauth_error(
+                400,
+                "invalid_request",
+                "The token request must be an application/x-www-form-urlencoded body",
+            )
+        # RFC 6749 §5.2: an unknown grant is unsupported_grant_type; bad client credentials
+        # are invalid_client with 401. Sage: username is userId@companyId[|entityId].
         if form.get("grant_type") != "client_credentials":
             return oauth_error(400, "unsupported_grant_type", "Only client_credentials is served")
         if form.get("client_id") != self._client_id or not secrets.compare_digest(
@@ -134,11 +146,17 @@ class CompanyState:
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._tokens[token] = self._monotonic() + self._token_ttl
+        # RFC 6749 §5.1: access_token, token_type, expires_in; Cache-Control: no-store.
         body = {"access_token": token, "token_type": "Bearer", "expires_in": self._token_ttl}
-        return Reply(200, body, {"Cache-Control": "no-store"})
+        return Reply(200, body, {"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     def check_auth(self, authorization: str | None) -> Reply | None:
-        """None when the bearer token is valid, else the 401 (or 400) error reply."""
+        """None when the bearer token is valid, else the 401 (or 400) error reply.
+
+        Every AR operation requires the OAuth2 scheme (`security`, AR@236510); the token goes
+        in `Authorization: Bearer` (RFC 6750 §2.1, and Sage's REST SDK). A bad token is 401 per
+        Sage's error guide; Sage's REST SDK also treats a 400 "Invalid token" as expiry.
+        """
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return ia_error(
@@ -169,7 +187,13 @@ class CompanyState:
             return ok(copy.deepcopy(record))
 
     def submit(self, body: Any, idempotency_key: str | None) -> Reply:
-        """POST /workflows/accounts-receivable/invoice/submit, honouring an Idempotency-Key."""
+        """POST /workflows/accounts-receivable/invoice/submit, honouring an Idempotency-Key.
+
+        The AR spec declares no Idempotency-Key and no replay (NOTES.md, "Idempotency"); Sage's
+        REST SDK sends one on writes and Sage's error guide lists 409 for "same idempotency key".
+        The emulator replays the first answer to the same key and body, and answers 409 to the
+        same key with another body; Countersign must not depend on the replay (it re-reads).
+        """
         with self._lock:
             slot = ("submit", idempotency_key) if idempotency_key else None
             seen = self._idempotency.get(slot) if slot else None
@@ -192,27 +216,35 @@ class CompanyState:
             return reply
 
     def _apply_submit(self, body: Any) -> Reply:
+        # No body: the spec's own error example, REST-1028 (error-response example, AR@903401).
         if body is NO_BODY:
             return ia_error(400, "invalidRequest", "A POST request requires a payload", "REST-1028")
-        key = body.get("key") if isinstance(body, Mapping) else None
-        if not isinstance(key, str) or not key:
-            return ia_error(
-                400,
-                "invalidRequest",
-                "Payload contains errors",
-                "REST-1064",
-                details=[{"code": "required", "message": "key is required", "target": "/key"}],
-            )
+        if not isinstance(body, Mapping):
+            detail = {"code": "invalidRequest", "message": "The payload must be a JSON object"}
+            return payload_errors([detail])
+        # Fields the submit request does not define (it has only `key`, AR@689080) are refused
+        # one by one, as the spec's error example does: "/newDate is not a valid field",
+        # REST-1043 (error-response details, AR@904498).
+        unknown = sorted(name for name in body if name != "key")
+        if unknown:
+            return payload_errors([invalid_field(str(name)) for name in unknown])
+        key = body.get("key")
+        if not isinstance(key, str) or not key:  # `key` is required (AR@689080)
+            detail = {"code": "required", "message": "key is required", "target": "/key"}
+            return payload_errors([detail])
         record = self._invoices.get(key)
         if record is None:
             return _not_found(key)
+        # Submit turns a draft into posted (AR@262665); other states cannot be submitted.
         if record["state"] != "draft":
             message = f"Invoice {key} is {record['state']}; only draft invoices can be submitted"
             return ia_error(400, "invalidRequest", message, "BL01001973")
         record["state"] = "posted"
         self._submissions[key] = self._submissions.get(key, 0) + 1
+        # 200 {key, id, href, state}: the submit-response schema (AR@689357).
         return ok({"key": key, "id": key, "href": INVOICE_HREF.format(key=key), "state": "posted"})
 
 
 def _not_found(key: str) -> Reply:
+    # 404 is in Sage's error guide, not in the AR spec; notFound / REST-1404 are guesses.
     return ia_error(404, "notFound", f"Invoice with key {key!r} was not found", "REST-1404")

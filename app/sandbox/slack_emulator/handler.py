@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -117,7 +118,11 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if token is None and isinstance(args.get("token"), str):
             token = args["token"]
         reply = dispatch(self.server.workspace, method, args, token)
-        self._send_json(reply.status, reply.body, reply.headers)
+        if reply.drop:
+            self.close_connection = True  # applied, but the client never hears back
+            return
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._send_json(reply.status, reply.body, reply.headers)  # late: client may be gone
 
     # --- the inspection surface --------------------------------------------------------------
 

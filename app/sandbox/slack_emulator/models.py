@@ -88,6 +88,7 @@ class PostedMessage:
     user: str
     edits: int = 0
     bot_id: str = BOT_ID
+    metadata: Json | None = None  # chat.postMessage `metadata`: {event_type, event_payload}
 
     def to_api(self, team_id: str) -> Json:
         """The `message` object Slack returns from chat.postMessage and puts in payloads."""
@@ -116,6 +117,7 @@ class PostedMessage:
             "user": self.user,
             "bot_id": self.bot_id,
             "edits": self.edits,
+            "metadata": copy.deepcopy(self.metadata),
         }
 
 

@@ -54,7 +54,11 @@ class SlackEmulator(BackgroundServer[EmulatorServer]):
         self._address = (host, port)
 
     def _make_server(self) -> EmulatorServer:
+        self._workspace.closing.clear()
         return EmulatorServer(self._address, self._workspace)
+
+    def _before_shutdown(self, server: EmulatorServer) -> None:
+        self._workspace.closing.set()  # held answers and slow calls end now
 
     @property
     def url(self) -> str:
@@ -137,6 +141,17 @@ class SlackEmulator(BackgroundServer[EmulatorServer]):
     def fail(self, method: str, error: str, times: int = 1) -> None:
         """The next `times` calls of `method` answer HTTP 200 `{"ok": false, "error": error}`."""
         self._workspace.add_fault(method, Fault(error), times)
+
+    def lose_answer(self, method: str, times: int = 1, hold_seconds: float | None = None) -> None:
+        """The next `times` successful calls of `method` are applied (a message is posted), but
+        the answer is held `hold_seconds` (past the client's timeout) or, when None, the
+        connection is closed without one: the client cannot know the call took effect."""
+        self._workspace.lose_answers(method, times, hold_seconds)
+
+    def slow_down(self, seconds: float, method: str | None = None) -> None:
+        """A slow Slack: each call of `method` (of every method when None) waits `seconds`
+        before it is applied and answered. 0 makes it fast again."""
+        self._workspace.slow_down(seconds, method)
 
     def issue_trigger_id(self) -> str:
         """A trigger_id as an interaction carries it: single use, valid for 3 seconds."""

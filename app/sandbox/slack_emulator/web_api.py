@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import dataclasses
 import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from app.sandbox.slack_emulator.models import (
@@ -33,6 +36,7 @@ class Reply:
     status: int
     body: Json
     headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection without answering (a lost answer)
 
 
 class ApiError(Exception):
@@ -48,10 +52,23 @@ Handler = Callable[[Workspace, Json], Json]
 
 
 def dispatch(ws: Workspace, method: str, args: Json, token: str | None) -> Reply:
-    """Authenticate, apply any injected fault, run the method, and record the call."""
+    """Authenticate, apply any injected fault, run the method, and record the call.
+
+    Test knobs (the Slack behaviour being imitated is a slow or flaky network, not an API
+    rule): `slow_down` makes every call wait before it runs; `lose_answers` applies a call and
+    then holds its answer, or drops the connection, so the client never learns the outcome."""
+    delay = ws.delay_for(method)
+    if delay:
+        ws.closing.wait(delay)
     reply = _answer(ws, method, args, token)
     recorded = {key: value for key, value in args.items() if key != "token"}
     ws.record(RecordedCall(method, recorded, datetime.now(UTC), reply.status))
+    if reply.body.get("ok"):
+        lost, hold = ws.take_lost_answer(method)
+        if lost and hold is None:
+            return dataclasses.replace(reply, drop=True)
+        if lost and hold:
+            ws.closing.wait(hold)
     return reply
 
 
@@ -147,6 +164,38 @@ def _with_ids(blocks: list[Json]) -> list[Json]:
     return stored
 
 
+def _metadata(args: Json) -> Json | None:
+    """chat.postMessage / chat.update `metadata`: a JSON object (or its JSON text in a form) with
+    a string `event_type` and an object `event_payload` (docs.slack.dev/messaging/message-metadata;
+    errors invalid_metadata_format / invalid_metadata_schema, docs.slack.dev/reference/methods/
+    chat.postMessage)."""
+    metadata = _json_arg(args, "metadata", "invalid_metadata_format")
+    if metadata is None or metadata == "":
+        return None
+    if not isinstance(metadata, dict):
+        raise ApiError("invalid_metadata_format")
+    if not isinstance(metadata.get("event_type"), str) or not isinstance(
+        metadata.get("event_payload"), dict
+    ):
+        raise ApiError("invalid_metadata_schema")
+    return {"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}
+
+
+def _flag(args: Json, key: str) -> bool:
+    """A boolean argument: slack_sdk sends "1"/"0", other clients "true"/"false"."""
+    return str(args.get(key, "")).strip().lower() in ("1", "true")
+
+
+def _ts_bound(args: Json, key: str, error: str) -> Decimal | None:
+    value = _text_arg(args, key)
+    if value is None:
+        return None
+    try:
+        return Decimal(value)
+    except InvalidOperation as exc:
+        raise ApiError(error) from exc
+
+
 def _channel(ws: Workspace, args: Json) -> str:
     channel = ws.resolve_channel(_required(args, "channel", "channel_not_found"))
     if channel is None:
@@ -185,7 +234,7 @@ def chat_post_message(ws: Workspace, args: Json) -> Json:
         if parent is None:
             raise ApiError("thread_not_found")
         thread_ts = parent.thread_ts or parent.ts
-    message = ws.post(channel, text or "", blocks or [], thread_ts)
+    message = ws.post(channel, text or "", blocks or [], thread_ts, _metadata(args))
     return {"channel": channel, "ts": message.ts, "message": message.to_api(ws.team_id), **extra}
 
 
@@ -195,7 +244,7 @@ def chat_update(ws: Workspace, args: Json) -> Json:
     if ws.find(channel, ts) is None:
         raise ApiError("message_not_found")
     text, blocks, extra = _message_content(args)
-    message = ws.edit(channel, ts, text=text, blocks=blocks)
+    message = ws.edit(channel, ts, text=text, blocks=blocks, metadata=_metadata(args))
     if message is None:
         raise ApiError("message_not_found")
     return {
@@ -205,6 +254,80 @@ def chat_update(ws: Workspace, args: Json) -> Json:
         "message": message.to_api(ws.team_id),
         **extra,
     }
+
+
+def chat_delete(ws: Workspace, args: Json) -> Json:
+    """docs.slack.dev/reference/methods/chat.delete: {ok, channel, ts}; message_not_found.
+    The emulated bot posted every stored message, so it may delete each of them."""
+    channel = _channel(ws, args)
+    ts = _required(args, "ts", "message_not_found")
+    if not ws.delete(channel, ts):
+        raise ApiError("message_not_found")
+    return {"channel": channel, "ts": ts}
+
+
+HISTORY_DEFAULT_LIMIT = 100  # conversations.history `limit` default ...
+HISTORY_MAX_LIMIT = 999  # ... and "Maximum of 999" (docs.slack.dev/reference/methods/...)
+
+
+def conversations_history(ws: Workspace, args: Json) -> Json:
+    """docs.slack.dev/reference/methods/conversations.history: a channel's messages newest first;
+    thread replies are not included (conversations.replies reads them); `oldest` (default 0)
+    and `latest` (default now) bound the range, each excluded unless `inclusive`; at most
+    `limit` messages (default 100, maximum 999), then `has_more` and a
+    `response_metadata.next_cursor` to pass as `cursor`; a message's `metadata` only with
+    `include_all_metadata`."""
+    channel = _channel(ws, args)
+    oldest = _ts_bound(args, "oldest", "invalid_ts_oldest")
+    latest = _ts_bound(args, "latest", "invalid_ts_latest")
+    inclusive = _flag(args, "inclusive")
+    try:
+        limit = int(args.get("limit") or HISTORY_DEFAULT_LIMIT)
+    except (TypeError, ValueError) as exc:
+        raise ApiError("invalid_limit") from exc
+    limit = min(max(limit, 1), HISTORY_MAX_LIMIT)
+    start = _history_cursor(_text_arg(args, "cursor"))
+
+    def in_range(ts: Decimal) -> bool:
+        above = oldest is None or ts > oldest or (inclusive and ts == oldest)
+        below = latest is None or ts < latest or (inclusive and ts == latest)
+        return above and below and (start is None or ts <= start)
+
+    top_level = [m for m in ws.messages(channel) if m.thread_ts in (None, m.ts)]
+    chosen = sorted(
+        (m for m in top_level if in_range(Decimal(m.ts))), key=lambda m: Decimal(m.ts), reverse=True
+    )
+    page, rest = chosen[:limit], chosen[limit:]
+    with_metadata = _flag(args, "include_all_metadata")
+    messages = []
+    for message in page:
+        shown = message.to_api(ws.team_id)
+        if with_metadata and message.metadata is not None:
+            shown["metadata"] = copy.deepcopy(message.metadata)
+        messages.append(shown)
+    next_cursor = (
+        base64.b64encode(f"next_ts:{rest[0].ts.replace('.', '')}".encode()).decode() if rest else ""
+    )
+    return {
+        "messages": messages,
+        "has_more": bool(rest),
+        "pin_count": 0,
+        "response_metadata": {"next_cursor": next_cursor},
+    }
+
+
+def _history_cursor(cursor: str | None) -> Decimal | None:
+    """Slack's history cursors are base64 of `next_ts:<ts digits>`: the next message to give."""
+    if cursor is None:
+        return None
+    try:
+        text = base64.b64decode(cursor, validate=True).decode()
+        digits = text.removeprefix("next_ts:")
+        if not text.startswith("next_ts:") or not digits.isdecimal() or len(digits) <= 6:
+            raise ValueError(cursor)
+        return Decimal(f"{digits[:-6]}.{digits[-6:]}")
+    except ValueError as exc:
+        raise ApiError("invalid_cursor") from exc
 
 
 def chat_post_ephemeral(ws: Workspace, args: Json) -> Json:
@@ -330,6 +453,8 @@ HANDLERS: dict[str, Handler] = {
     "auth.test": auth_test,
     "chat.postMessage": chat_post_message,
     "chat.update": chat_update,
+    "chat.delete": chat_delete,
+    "conversations.history": conversations_history,
     "chat.postEphemeral": chat_post_ephemeral,
     "conversations.open": conversations_open,
     "views.open": views_open,

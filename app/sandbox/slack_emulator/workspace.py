@@ -69,6 +69,9 @@ class Workspace:
         self._triggers: dict[str, tuple[float, bool]] = {}
         self._responses: dict[str, ResponseTarget] = {}
         self._faults: dict[str, deque[Fault]] = {}
+        self._lost_answers: dict[str, deque[float | None]] = {}
+        self._delays: dict[str | None, float] = {}
+        self.closing = threading.Event()  # set on stop(): wakes held answers and slow calls
         self._last_ts_us = 0
 
     # --- directory ---------------------------------------------------------------------------
@@ -116,7 +119,12 @@ class Workspace:
             return f"{now_us // 1_000_000}.{now_us % 1_000_000:06d}"
 
     def post(
-        self, channel: str, text: str, blocks: list[Json], thread_ts: str | None
+        self,
+        channel: str,
+        text: str,
+        blocks: list[Json],
+        thread_ts: str | None,
+        metadata: Json | None = None,
     ) -> PostedMessage:
         with self.lock:
             message = PostedMessage(
@@ -126,6 +134,7 @@ class Workspace:
                 blocks=copy.deepcopy(blocks),
                 thread_ts=thread_ts,
                 user=BOT_USER_ID,
+                metadata=copy.deepcopy(metadata),
             )
             self._messages.setdefault(channel, []).append(message)
             return message
@@ -135,9 +144,15 @@ class Workspace:
             return next((m for m in self._messages.get(channel, []) if m.ts == ts), None)
 
     def edit(
-        self, channel: str, ts: str, *, text: str | None, blocks: list[Json] | None
+        self,
+        channel: str,
+        ts: str,
+        *,
+        text: str | None,
+        blocks: list[Json] | None,
+        metadata: Json | None = None,
     ) -> PostedMessage | None:
-        """Replace text and/or blocks (None keeps the old value); counts the edit."""
+        """Replace text, blocks and/or metadata (None keeps the old value); counts the edit."""
         with self.lock:
             messages = self._messages.get(channel, [])
             for index, old in enumerate(messages):
@@ -147,6 +162,7 @@ class Workspace:
                         text=old.text if text is None else text,
                         blocks=old.blocks if blocks is None else copy.deepcopy(blocks),
                         edits=old.edits + 1,
+                        metadata=old.metadata if metadata is None else copy.deepcopy(metadata),
                     )
                     messages[index] = new
                     return new
@@ -242,6 +258,27 @@ class Workspace:
         with self.lock:
             queue = self._faults.get(method)
             return queue.popleft() if queue else None
+
+    def lose_answers(self, method: str, times: int, hold_seconds: float | None) -> None:
+        """The next `times` successful calls of `method` are applied, then their answer is held
+        `hold_seconds` (None: the connection is closed without an answer)."""
+        with self.lock:
+            self._lost_answers.setdefault(method, deque()).extend([hold_seconds] * times)
+
+    def take_lost_answer(self, method: str) -> tuple[bool, float | None]:
+        """(True, hold) when this successful call's answer is to be lost."""
+        with self.lock:
+            queue = self._lost_answers.get(method)
+            return (True, queue.popleft()) if queue else (False, None)
+
+    def slow_down(self, seconds: float, method: str | None) -> None:
+        """Every call of `method` (of every method when None) waits `seconds` before it runs."""
+        with self.lock:
+            self._delays[method] = seconds
+
+    def delay_for(self, method: str) -> float:
+        with self.lock:
+            return self._delays.get(method, self._delays.get(None, 0.0))
 
     def record(self, call: RecordedCall) -> None:
         with self.lock:

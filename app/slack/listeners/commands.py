@@ -9,6 +9,7 @@ from app.flows.queue import QueueLine, one_exception, open_exceptions
 from app.slack.blockkit import escape_mrkdwn
 from app.slack.deps import SlackDeps
 from app.slack.ids import SLASH_COMMAND
+from app.slack.payloads import MAX_EXCEPTION_ID
 from app.slack.render import person
 
 HELP = (
@@ -37,9 +38,10 @@ def answer(deps: SlackDeps, text: str) -> str:
         return "\n".join(_describe(line) for line in lines) or "Nothing is waiting. 🎉"
     if verb == "show":
         try:
-            found = one_exception(deps.db, parse_label(rest))
+            wanted = parse_label(rest)
         except ValueError as error:
-            return str(error)
+            return escape_mrkdwn(str(error))
+        found = one_exception(deps.db, wanted) if 0 < wanted <= MAX_EXCEPTION_ID else None
         return _describe(found) if found else f"{escape_mrkdwn(rest)} does not exist."
     return f"Unknown command `{escape_mrkdwn(verb)}`.\n{HELP}"
 

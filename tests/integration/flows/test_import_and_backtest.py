@@ -9,6 +9,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.store.tables import ExceptionRow, RejectedEventRow
+from tests.e2e.harness import rows
 
 E2E_POLICIES = Path(__file__).parents[2] / "e2e" / "policies"
 
@@ -32,11 +34,8 @@ def test_import_then_backtest_shows_what_a_change_would_do(sqlite_url: str, tmp_
     env = {"DATABASE_URL": sqlite_url, "COUNTERSIGN_POLICIES": str(E2E_POLICIES)}
     imported = CliRunner().invoke(cli, ["events", "import", str(events)], env=env)
     assert imported.exit_code == 0, imported.output
-    assert [json.loads(line)["state"] for line in imported.output.splitlines()] == [
-        "approved",
-        "approved",
-        "open",
-    ]
+    assert imported.output == "events.json: 3 created, 0 duplicates, 0 rejected\n"
+    assert [row.state for row in rows(sqlite_url, ExceptionRow)] == ["approved", "approved", "open"]
 
     proposed = tmp_path / "proposed"
     shutil.copytree(E2E_POLICIES, proposed)
@@ -57,13 +56,15 @@ def test_import_then_backtest_shows_what_a_change_would_do(sqlite_url: str, tmp_
 
 
 def test_import_reports_invalid_events_and_exits_1(sqlite_url: str, tmp_path: Path) -> None:
-    """A file with an invalid event imports the rest and exits 1 naming the bad field."""
+    """A file with an invalid event imports the rest, keeps it as rejected naming the bad field
+    and its line, and exits 1."""
     bad = _event(9, "3") | {"type": "refund"}
     events = tmp_path / "events.json"
     events.write_text(json.dumps({"events": [_event(8, "3"), bad]}))
     env = {"DATABASE_URL": sqlite_url, "COUNTERSIGN_POLICIES": str(E2E_POLICIES)}
     result = CliRunner().invoke(cli, ["events", "import", str(events)], env=env)
     assert result.exit_code == 1
-    lines = [json.loads(line) for line in result.output.splitlines()]
-    assert [line["status"] for line in lines] == ["created", "rejected"]
-    assert lines[1]["errors"][0]["field"] == "type"
+    assert result.output.startswith("events.json: 1 created, 0 duplicates, 1 rejected; ")
+    (rejected,) = rows(sqlite_url, RejectedEventRow)
+    assert json.loads(rejected.payload) == json.loads(json.dumps(bad))
+    assert [(e["line"], e["field"]) for e in rejected.errors] == [("1", "type")]

@@ -283,3 +283,33 @@ def test_two_instances_act_on_each_timer_exactly_once(database_url: str) -> None
     assert len(timers(setup, "done")) == 200
     for database in [setup, *instances]:
         database.dispose()
+
+
+def test_a_step_keeps_its_own_timers_and_the_next_step_the_routes(db: Database) -> None:
+    """Step 1's remind_every/expire_after/on_expire override the route; step 2 uses the route's."""
+    clock = SettableClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    exception_id = open_event(db, clock.now(), details={"case": "step-timers"})
+    opened = clock.current
+    assert due(db, "remind") == opened + timedelta(hours=1)
+    assert due(db, "expire") == opened + timedelta(hours=3)
+    sweep = TimerSweep(db, clock, worker_id="w1")
+    clock.current += timedelta(hours=1)
+    assert sweep.sweep().fired == 1
+    assert [p["user"] for p in dm_jobs(db)] == ["U0BILLOPS1"]
+    assert due(db, "remind") == clock.current + timedelta(hours=1)
+    clock.current = opened + timedelta(hours=3)
+    sweep.sweep()  # the step's on_expire is keep: still open, where the route would reject
+    with db.transaction() as session:
+        row = session.get(ExceptionRow, exception_id)
+        assert row is not None
+        assert row.state == "open"
+    decide(db, DecisionCommand(exception_id, Actor("U0BILLOPS1"), Outcome.APPROVE), now=clock.now())
+    assert due(db, "remind") == clock.current + timedelta(hours=4)
+    assert due(db, "expire") == clock.current + timedelta(days=1)
+    clock.current += timedelta(days=1)
+    sweep.sweep()
+    with db.transaction() as session:
+        row = session.get(ExceptionRow, exception_id)
+    assert row is not None
+    assert (row.current_step, row.state) == (1, "rejected")
+    assert "timer.expired" in audit_actions(db)

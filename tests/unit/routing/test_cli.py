@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,47 @@ def test_every_command_has_help() -> None:
         result = runner.invoke(policies_app, [command, "--help"])
         assert result.exit_code == 0
         assert "Exit code" in result.stdout
+
+
+def test_check_prints_warnings_and_still_passes() -> None:
+    """Warnings (a person listed twice) go to stderr; `check` exits 0 and says how many."""
+    result = runner.invoke(policies_app, ["check", str(GOLDEN / "person_twice_in_group")])
+    assert result.exit_code == 0
+    assert result.stderr.count("warning: ") == 2
+    assert ": OK with 2 warnings: 1 route, 2 groups" in result.stdout
+
+
+def test_check_strict_fails_on_warnings() -> None:
+    """`check --strict` exits 1 when there are warnings, after printing them."""
+    folder = GOLDEN / "quorum_ids_and_emails"
+    result = runner.invoke(policies_app, ["check", "--strict", str(folder)])
+    assert result.exit_code == 1
+    assert "may never be met" in result.stderr
+    assert result.stderr.endswith(f"policy {folder}: 2 warnings (--strict)\n")
+    assert result.stdout == ""
+
+
+def test_check_strict_passes_a_clean_policy() -> None:
+    """`check --strict` on the example policy (no warnings) exits 0."""
+    assert runner.invoke(policies_app, ["check", "--strict", str(POLICIES)]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "case", sorted(p.name for p in GOLDEN.iterdir() if p.name.startswith("hostile_"))
+)
+def test_check_on_a_hostile_file_is_one_line_per_problem(case: str) -> None:
+    """`countersign policies check` (a real process) on hostile files: exit 1, no traceback."""
+    countersign = Path(sys.executable).parent / "countersign"
+    done = subprocess.run(
+        [str(countersign), "policies", "check", str(GOLDEN / case)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    expected = (GOLDEN / case / "expected.txt").read_text()
+    lines = done.stderr.splitlines()
+    assert len(lines) == len(expected.splitlines()) + 1
+    assert lines[-1].startswith(f"policy {GOLDEN / case}: ")

@@ -14,7 +14,7 @@ def card(**changes: object) -> ExceptionCard:
     base: dict[str, object] = {
         "exception_id": 7,
         "label": "BX-000007",
-        "type_label": "Non standard discount",
+        "type_label": "Non-standard discount",
         "customer": "Acme <script> & Co",
         "invoice": "INV-7",
         "amount": "USD 1,234.50",
@@ -23,19 +23,19 @@ def card(**changes: object) -> ExceptionCard:
         "requester": "U0REQUEST1",
         "route": "big-discount",
         "state": "Waiting for approval",
-        "step_text": "Step 1 of 2: 1 of 2 approver(s) must approve",
+        "step_text": "Step 1 of 2: 1 of 2 approvers must approve",
         "approvers": ("U0FINMGR1", "fin.two@example.com"),
     }
     base.update(changes)
     return ExceptionCard(**base)  # type: ignore[arg-type]
 
 
-def test_open_card_has_buttons_carrying_the_exception_id() -> None:
-    """An open card ends with Approve and Reject buttons whose value is the exception id."""
-    _, blocks = BlockRenderer().card(card())
+def test_open_card_has_buttons_carrying_the_exception_step_and_version() -> None:
+    """An open card ends with Approve and Reject whose value is exception:step:version."""
+    _, blocks = BlockRenderer().card(card(step=1, version=3))
     actions = blocks[-1]
     assert [e["action_id"] for e in actions["elements"]] == [ActionId.APPROVE, ActionId.REJECT]
-    assert {e["value"] for e in actions["elements"]} == {"7"}
+    assert {e["value"] for e in actions["elements"]} == {"7:1:3"}
 
 
 def test_user_text_is_escaped_and_mentions_are_not() -> None:

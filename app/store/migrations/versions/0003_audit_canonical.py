@@ -1,7 +1,7 @@
 """audit entries keep the exact canonical text that was hashed
 
 Revision ID: 0003_audit_canonical
-Revises: 0002
+Revises: 0003 (card post marker)
 Create Date: 2026-12-01 21:50:00.000000
 
 Existing entries get their canonical text rebuilt from their columns, and their `detail`
@@ -20,7 +20,7 @@ from app.store import canonical_json
 from app.store.audit import canonical
 
 revision = "0003_audit_canonical"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
