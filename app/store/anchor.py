@@ -21,6 +21,7 @@ from pathlib import Path
 
 import structlog
 
+from app.config import Settings
 from app.store import canonical_json
 from app.store.audit import at_text
 from app.store.audit_read import snapshot
@@ -78,6 +79,19 @@ def job(db: Database, path: Path, key: str, now: Callable[[], datetime]) -> Call
         log.info("audit.anchored", seq=point.seq, path=str(path))
 
     return run
+
+
+def scheduled(
+    settings: Settings, db: Database, now: Callable[[], datetime]
+) -> Callable[[], None] | None:
+    """The server's checkpoint job from the settings (None when anchors are not configured);
+    a file without a key, or a key without a file, is a configuration error."""
+    if settings.AUDIT_ANCHOR_FILE is None and settings.AUDIT_ANCHOR_KEY is None:
+        return None
+    settings.require("AUDIT_ANCHOR_FILE", "AUDIT_ANCHOR_KEY")
+    assert settings.AUDIT_ANCHOR_FILE is not None
+    assert settings.AUDIT_ANCHOR_KEY is not None
+    return job(db, settings.AUDIT_ANCHOR_FILE, settings.AUDIT_ANCHOR_KEY.get_secret_value(), now)
 
 
 def read_checkpoints(path: Path, key: str) -> list[Checkpoint]:

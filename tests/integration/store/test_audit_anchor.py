@@ -159,3 +159,19 @@ def test_scheduler_job_writes_and_never_raises(db: Database, tmp_path: Path) -> 
     assert [p.seq for p in anchor.read_checkpoints(path, KEY)] == [2]
     anchor.job(db, tmp_path / "missing" / "anchors.jsonl", KEY, lambda: T0)()
     assert not (tmp_path / "missing").exists()
+
+
+def test_scheduled_job_comes_from_the_settings(db: Database, tmp_path: Path) -> None:
+    """No anchor settings: no job; file and key: a job that writes; only one: refused."""
+    from app.config import ConfigError, load_settings
+
+    assert anchor.scheduled(load_settings(), db, lambda: T0) is None
+    path = tmp_path / "anchors.jsonl"
+    run = anchor.scheduled(
+        load_settings(AUDIT_ANCHOR_FILE=path, AUDIT_ANCHOR_KEY=KEY), db, lambda: T0
+    )
+    assert run is not None
+    run()
+    assert len(anchor.read_checkpoints(path, KEY)) == 1
+    with pytest.raises(ConfigError, match="AUDIT_ANCHOR_KEY is not set"):
+        anchor.scheduled(load_settings(AUDIT_ANCHOR_FILE=path), db, lambda: T0)
