@@ -12,6 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
+from app.store import canonical_json
+
 
 def normalize_url(url: str) -> str:
     """postgresql:// means psycopg 3 here; everything else is passed through."""
@@ -25,7 +27,13 @@ def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        json_serializer=canonical_json.dumps,
+    )
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -35,7 +43,10 @@ def _sqlite_engine(url: str) -> Engine:
             "use a file for SQLite (sqlite:///./countersign.db); memory is per connection"
         )
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        poolclass=NullPool,
+        json_serializer=canonical_json.dumps,
     )
 
     @event.listens_for(engine, "connect")
