@@ -266,3 +266,34 @@ def test_an_unmigrated_database_is_one_line(tmp_path: Path) -> None:
     assert answer.stderr.count("\n") == 1, answer.stderr
     assert "create it with `countersign db upgrade`" in answer.stderr
     assert not (tmp_path / "empty.db").exists()
+
+
+def test_serve_writes_checkpoints_on_its_interval_and_at_shutdown(tmp_path: Path) -> None:
+    """`serve` with AUDIT_ANCHOR_FILE appends a checkpoint every AUDIT_ANCHOR_SECONDS and a last
+    one when it stops; `audit verify` then checks the chain against all of them."""
+    slack, intacct = SlackEmulator().start(), IntacctEmulator().start()
+    anchors = tmp_path / "anchors.jsonl"
+    env = process_env(
+        tmp_path,
+        slack,
+        intacct,
+        COUNTERSIGN_POLICIES=POLICIES,
+        AUDIT_ANCHOR_FILE=str(anchors),
+        AUDIT_ANCHOR_KEY=ANCHOR_KEY,
+        AUDIT_ANCHOR_SECONDS="1",
+    )
+    try:
+        with serve_process(env) as url, httpx.Client(timeout=10) as client:
+            served = Served(url, env, tmp_path / "countersign.db", anchors, slack)
+            assert _send(served, client, 1) == 202
+            wait_for(lambda: anchors.is_file() and len(anchors.read_text().splitlines()) >= 2)
+            while_running = len(anchors.read_text().splitlines())
+    finally:
+        slack.stop()
+        intacct.stop()
+    lines = [json.loads(line) for line in anchors.read_text().splitlines()]
+    assert len(lines) > while_running  # the shutdown checkpoint
+    assert lines[-1]["seq"] >= 1
+    verified = _run(env, "verify")
+    assert verified.returncode == 0, verified.stderr
+    assert f"checkpoints of {anchors} match" in verified.stdout
