@@ -1,6 +1,6 @@
 """audit entries keep the exact canonical text that was hashed
 
-Revision ID: 0003_audit_canonical
+Revision ID: 0004
 Revises: 0003 (card post marker)
 Create Date: 2026-12-01 21:50:00.000000
 
@@ -19,7 +19,7 @@ import app.store.types
 from app.store import canonical_json
 from app.store.audit import canonical
 
-revision = "0003_audit_canonical"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
