@@ -224,7 +224,9 @@ class SlackDelivery:
         }
         return self.send_raw(urlencode(fields).encode(), FORM)
 
-    def app_home_opened(self, user_id: str) -> httpx.Response:
+    def app_home_opened(
+        self, user_id: str, *, event_id: str | None = None, retry_num: int | None = None
+    ) -> httpx.Response:
         """An `app_home_opened` event (Home tab) in its event_callback envelope."""
         home = self._emulator_get("_emulator/views").get("home", {}).get(user_id)
         event: Json = {
@@ -236,13 +238,25 @@ class SlackDelivery:
         }
         if home is not None:
             event["view"] = home
+        return self.event(event, event_id=event_id, retry_num=retry_num)
+
+    def event(
+        self,
+        event: Json,
+        *,
+        event_id: str | None = None,
+        retry_num: int | None = None,
+        retry_reason: str = "http_timeout",
+    ) -> httpx.Response:
+        """Deliver `event` as the Events API does: a signed JSON event_callback envelope. A
+        retry re-sends the same `event_id` with X-Slack-Retry-Num and X-Slack-Retry-Reason."""
         envelope: Json = {
             "token": VERIFICATION_TOKEN,
             "team_id": self.team_id,
             "api_app_id": self.api_app_id,
             "event": event,
             "type": "event_callback",
-            "event_id": "Ev" + uuid.uuid4().hex[:10].upper(),
+            "event_id": event_id or new_event_id(),
             "event_time": int(self.clock()),
             "authorizations": [
                 {
@@ -255,7 +269,11 @@ class SlackDelivery:
             ],
             "is_ext_shared_channel": False,
         }
-        return self.send_raw(json.dumps(envelope).encode(), "application/json")
+        return self.send_raw(
+            json.dumps(envelope).encode(),
+            "application/json",
+            headers=_retry_headers(retry_num, retry_reason),
+        )
 
     # --- the emulator, over HTTP -------------------------------------------------------------
 
@@ -295,6 +313,11 @@ class SlackDelivery:
 
     def _slack_ts(self) -> str:
         return f"{self.clock():.6f}"
+
+
+def new_event_id() -> str:
+    """An event_id shaped as Slack's (`Ev` and upper-case letters and digits)."""
+    return "Ev" + uuid.uuid4().hex[:10].upper()
 
 
 def _retry_headers(retry_num: int | None, reason: str) -> dict[str, str]:

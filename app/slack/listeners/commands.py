@@ -1,14 +1,23 @@
-"""/billing-exceptions: help, list, show BX-000123. Answers are ephemeral."""
+"""/billing-exceptions: help, list, show BX-000123. Answers are ephemeral.
+
+`help` (and a line that is no command) is answered inside the ack. `list` and `show` need the
+database: the command is acked at once and the answer follows through the command's
+response_url from Countersign's workers, or "busy, try again" inside the ack when they are
+full."""
 
 from __future__ import annotations
 
-from slack_bolt import Ack, App, Respond
+from typing import Any
+
+from slack_bolt import Ack, App
 
 from app.domain.lifecycle import parse_label
 from app.flows.queue import QueueLine, one_exception, open_exceptions
 from app.slack.blockkit import escape_mrkdwn
 from app.slack.deps import SlackDeps
+from app.slack.executor import BUSY, Busy
 from app.slack.ids import SLASH_COMMAND
+from app.slack.listeners.reply import reply, response_url
 from app.slack.payloads import MAX_EXCEPTION_ID
 from app.slack.render import person
 
@@ -46,7 +55,26 @@ def answer(deps: SlackDeps, text: str) -> str:
     return f"Unknown command `{escape_mrkdwn(verb)}`.\n{HELP}"
 
 
+def needs_database(text: str) -> bool:
+    return text.strip().partition(" ")[0] in ("list", "show")
+
+
 def register(app: App, deps: SlackDeps) -> None:
     @app.command(SLASH_COMMAND)
-    def billing_exceptions(ack: Ack, command: dict[str, str], respond: Respond) -> None:
-        ack(answer(deps, command.get("text", "")))
+    def billing_exceptions(ack: Ack, command: dict[str, Any]) -> None:
+        text = str(command.get("text") or "")
+        if not needs_database(text):
+            ack(answer(deps, text))
+            return
+        url = response_url(command)
+        user, channel = command.get("user_id"), command.get("channel_id")
+
+        def run() -> None:
+            reply(deps, url, channel, user, answer(deps, text))
+
+        try:
+            deps.work.submit(run, "command")
+        except Busy:
+            ack(BUSY)
+            return
+        ack()
