@@ -37,34 +37,43 @@ def _describe(line: QueueLine) -> str:
     )
 
 
-def answer(deps: SlackDeps, text: str) -> str:
-    """The reply to one command line."""
+def quick_answer(text: str) -> str | None:
+    """The reply when it needs no database (help, an unknown verb, an id that cannot be one);
+    None when it does."""
     verb, _, rest = text.strip().partition(" ")
     if verb in ("", "help"):
         return HELP
     if verb == "list":
-        lines = open_exceptions(deps.db)
-        return "\n".join(_describe(line) for line in lines) or "Nothing is waiting. 🎉"
+        return None
     if verb == "show":
         try:
             wanted = parse_label(rest)
         except ValueError as error:
             return escape_mrkdwn(str(error))
-        found = one_exception(deps.db, wanted) if 0 < wanted <= MAX_EXCEPTION_ID else None
-        return _describe(found) if found else f"{escape_mrkdwn(rest)} does not exist."
+        return None if 0 < wanted <= MAX_EXCEPTION_ID else f"{escape_mrkdwn(rest)} does not exist."
     return f"Unknown command `{escape_mrkdwn(verb)}`.\n{HELP}"
 
 
-def needs_database(text: str) -> bool:
-    return text.strip().partition(" ")[0] in ("list", "show")
+def answer(deps: SlackDeps, text: str) -> str:
+    """The reply to one command line."""
+    quick = quick_answer(text)
+    if quick is not None:
+        return quick
+    verb, _, rest = text.strip().partition(" ")
+    if verb == "list":
+        lines = open_exceptions(deps.db)
+        return "\n".join(_describe(line) for line in lines) or "Nothing is waiting. 🎉"
+    found = one_exception(deps.db, parse_label(rest))
+    return _describe(found) if found else f"{escape_mrkdwn(rest)} does not exist."
 
 
 def register(app: App, deps: SlackDeps) -> None:
     @app.command(SLASH_COMMAND)
     def billing_exceptions(ack: Ack, command: dict[str, Any]) -> None:
         text = str(command.get("text") or "")
-        if not needs_database(text):
-            ack(answer(deps, text))
+        quick = quick_answer(text)
+        if quick is not None:
+            ack(quick)
             return
         url = response_url(command)
         user, channel = command.get("user_id"), command.get("channel_id")
