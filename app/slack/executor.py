@@ -19,7 +19,7 @@ import structlog
 
 log = structlog.get_logger("countersign.slack.work")
 T = TypeVar("T")
-WORKERS = 8  # Slack calls and short transactions: mostly waiting, so more than the cores
+WORKERS = 4  # mostly waiting on Slack and the database; few, so acks keep the GIL
 QUEUE = 200  # waiting beyond this many is refused ("busy") rather than answered late
 BUSY = "Countersign is busy right now; nothing was recorded. Please try again in a moment."
 
