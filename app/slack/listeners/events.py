@@ -53,13 +53,12 @@ class SeenEvents:
         """True the first time `event_id` is offered within the window."""
         now = self._clock()
         with self._lock:
-            while self._seen and (
-                len(self._seen) >= self._most
-                or next(iter(self._seen.values())) < now - self._window
-            ):
+            while self._seen and next(iter(self._seen.values())) < now - self._window:
                 self._seen.popitem(last=False)
             if event_id in self._seen:
                 return False
+            while len(self._seen) >= self._most:
+                self._seen.popitem(last=False)
             self._seen[event_id] = now
             return True
 
