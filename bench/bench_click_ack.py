@@ -1,6 +1,7 @@
 """Click ack: Countersign (`countersign serve`) against a bare Bolt app on the same stack.
 
-Both servers run in their own processes beside the Slack and Intacct emulators (this one):
+Both servers run in their own processes, as does the Slack emulator (so that answering
+Countersign's replies does not slow this process's senders); the Intacct emulator runs here:
 the bare app (bench/bare_bolt_app.py) only acks; Countersign acks and does the real work
 after it (each click is an outsider's Approve on an open card: a refusal audited and answered
 through response_url). The same signed payloads go to both, c=1/10/50 concurrent senders,
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app import webhook
 from app.sandbox.intacct_emulator import IntacctEmulator
 from app.sandbox.slack_delivery import SlackDelivery, payload_body
-from app.sandbox.slack_emulator import SlackEmulator
+from app.sandbox.slack_emulator.models import DEFAULT_BOT_TOKEN
 from app.slack.ids import REJECT_REASON_ACTION, ActionId, BlockId
 from tests.e2e.harness import (
     SIGNING_SECRET,
@@ -86,8 +87,47 @@ def load(url: str, bodies: list[bytes], delivery: SlackDelivery, c: int) -> tupl
     return rate, p99(latencies)
 
 
+class RemoteSlack:
+    """The Slack emulator in its own process, read over its /_emulator/ HTTP surface."""
+
+    bot_token = DEFAULT_BOT_TOKEN
+
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/"
+        self.api_url = self.url + "api/"
+        self._http = httpx.Client(timeout=30)
+
+    def get(self, path: str, **params: str) -> Any:
+        answer = self._http.get(self.url + "_emulator/" + path, params=params)
+        answer.raise_for_status()
+        return answer.json()
+
+    def messages(self, channel: str) -> list[dict[str, Any]]:
+        return list(self.get("messages", channel=channel))
+
+    def opened_views(self) -> list[dict[str, Any]]:
+        return list(self.get("views")["opened"])
+
+    def response_url_posts(self) -> list[dict[str, Any]]:
+        return list(self.get("state")["response_url_posts"])
+
+
 @contextmanager
-def bare_bolt(slack: SlackEmulator) -> Iterator[str]:
+def slack_emulator() -> Iterator[RemoteSlack]:
+    port = free_ports(1)[0]
+    args = [sys.executable, "-m", "app.sandbox.slack_emulator", "--port", str(port)]
+    server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        remote = RemoteSlack(port)
+        wait_for(lambda: answers_200(remote.url + "_emulator/directory"), what="the emulator")
+        yield remote
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@contextmanager
+def bare_bolt(slack: RemoteSlack) -> Iterator[str]:
     port = free_ports(1)[0]
     args = [sys.executable, BARE, str(port), SIGNING_SECRET, slack.api_url, slack.bot_token]
     server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -107,7 +147,7 @@ def _up(url: str) -> bool:
         return False
 
 
-def open_card(served: str, slack: SlackEmulator, intacct: IntacctEmulator) -> Any:
+def open_card(served: str, slack: RemoteSlack, intacct: IntacctEmulator) -> Any:
     key = "INV-BENCH-1"
     intacct.add_invoice(
         key, number=key, customer_id="C-1", customer_name="Acme", currency="USD", amount="9.00"
@@ -128,38 +168,42 @@ def open_card(served: str, slack: SlackEmulator, intacct: IntacctEmulator) -> An
     return wait_for(lambda: slack.messages("C0BILLING"), what="the card")[0]
 
 
-def settle(slack: SlackEmulator, replies: int) -> None:
+def settle(slack: RemoteSlack, replies: int) -> None:
     """Wait until every click so far has had its reply (the work queue is empty)."""
-    wait_for(lambda: len(slack.response_url_posts()) >= replies, timeout=120, what="the replies")
+    deadline = time.monotonic() + 120
+    while len(slack.response_url_posts()) < replies:
+        if time.monotonic() > deadline:
+            raise RuntimeError("Countersign's replies did not all arrive")
+        time.sleep(0.5)
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        slack, intacct = SlackEmulator().start(), IntacctEmulator().start()
-        env = process_env(
-            Path(folder),
-            slack,
-            intacct,
-            SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            BILLING_WEBHOOK_SECRET=WEBHOOK_SECRET,
-            COUNTERSIGN_POLICIES=POLICIES,
-        )
+        intacct = IntacctEmulator().start()
         try:
-            with serve_process(env) as served, bare_bolt(slack) as bare:
-                run(served, bare, slack, intacct)
+            with slack_emulator() as slack:
+                env = process_env(
+                    Path(folder),
+                    slack,  # emulator_settings reads its bot_token and api_url
+                    intacct,
+                    SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                    BILLING_WEBHOOK_SECRET=WEBHOOK_SECRET,
+                    COUNTERSIGN_POLICIES=POLICIES,
+                )
+                with serve_process(env) as served, bare_bolt(slack) as bare:
+                    run(served, bare, slack, intacct)
         finally:
-            slack.stop()
             intacct.stop()
 
 
-def run(served: str, bare: str, slack: SlackEmulator, intacct: IntacctEmulator) -> None:
+def run(served: str, bare: str, slack: RemoteSlack, intacct: IntacctEmulator) -> None:
     assert answers_200(f"{served}/readyz")
     app_url = f"{served}/slack/events"
     delivery = SlackDelivery(app_url=app_url, signing_secret=SIGNING_SECRET, emulator_url=slack.url)
     card = open_card(served, slack, intacct)
 
     def clicks(n: int) -> list[bytes]:
-        click = (card.channel, card.ts, ActionId.APPROVE, "U0OUTSIDER")
+        click = (card["channel"], card["ts"], ActionId.APPROVE, "U0OUTSIDER")
         return [payload_body(delivery.click_payload(*click)) for _ in range(n)]
 
     replies = 0
@@ -190,7 +234,7 @@ def run(served: str, bare: str, slack: SlackEmulator, intacct: IntacctEmulator) 
           f"{busy} of {replies} clicks were answered 'busy')")  # fmt: skip
 
     # view_submission: an outsider's rejection, refused inside the modal
-    delivery.click(card.channel, card.ts, ActionId.REJECT, "U0OUTSIDER")
+    delivery.click(card["channel"], card["ts"], ActionId.REJECT, "U0OUTSIDER")
     view = wait_for(lambda: slack.opened_views(), what="the reject modal")[-1]
     values = {BlockId.REJECT_REASON: {REJECT_REASON_ACTION: "bench reason"}}
     submissions = [
