@@ -69,8 +69,8 @@ def waiting_on(db: Database, actor: Actor, limit: int = 20, scan: int = 500) -> 
                 .limit(scan)
             ).all()
             lines = [_line(r) for r in rows]
-        if not rows:
+            after = max((r.id or 0 for r in rows), default=after)
+        if not lines:
             return found
-        after = max(r.id or 0 for r in rows)
         found += [line for line in lines if actor.is_one_of(line.approvers)][: limit - len(found)]
     return found
