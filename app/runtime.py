@@ -105,12 +105,13 @@ class Runtime:
         self.anchor = anchor.scheduled(settings, self.db, self.clock.now)
         if self.anchor is not None:
             self.scheduler.every("audit_anchor", self.anchor, settings.AUDIT_ANCHOR_SECONDS)
+        self.slack_deps = SlackDeps(
+            self.db, self.clock, self.chat, Directory(self.slack_client), BlockRenderer()
+        )
         self.bolt = create_bolt_app(
             self.slack_client,
             _secret(settings, "SLACK_SIGNING_SECRET"),
-            SlackDeps(
-                self.db, self.clock, self.chat, Directory(self.slack_client), BlockRenderer()
-            ),
+            self.slack_deps,
         )
 
     @property
@@ -168,6 +169,7 @@ class Runtime:
         self.scheduler.start()
 
     def stop(self) -> None:
+        self.slack_deps.work.shutdown()  # finish the clicks already acked
         self.scheduler.stop()
         if self.anchor is not None:
             self.anchor()  # a last checkpoint at shutdown

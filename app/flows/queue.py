@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlmodel import col, select
 
+from app.domain.approval import Actor
 from app.domain.lifecycle import State, exception_label
 from app.domain.money import format_money
 from app.store.db import Database
@@ -52,3 +53,24 @@ def one_exception(db: Database, exception_id: int) -> QueueLine | None:
     with db.transaction() as session:
         row = session.get(ExceptionRow, exception_id)
         return _line(row) if row is not None else None
+
+
+def waiting_on(db: Database, actor: Actor, limit: int = 20, scan: int = 500) -> list[QueueLine]:
+    """Open exceptions whose current step lists `actor` (by Slack id or e-mail), oldest
+    first, at most `limit`; the rows are read `scan` at a time until enough are found."""
+    found: list[QueueLine] = []
+    after = 0
+    while len(found) < limit:
+        with db.transaction() as session:
+            rows = session.exec(
+                select(ExceptionRow)
+                .where(ExceptionRow.state == State.OPEN, col(ExceptionRow.id) > after)
+                .order_by(col(ExceptionRow.id))
+                .limit(scan)
+            ).all()
+            lines = [_line(r) for r in rows]
+            after = max((r.id or 0 for r in rows), default=after)
+        if not lines:
+            return found
+        found += [line for line in lines if actor.is_one_of(line.approvers)][: limit - len(found)]
+    return found

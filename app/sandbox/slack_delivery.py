@@ -99,8 +99,17 @@ class SlackDelivery:
     def _send_payload(
         self, payload: Json, *, retry_num: int | None = None, retry_reason: str = "http_timeout"
     ) -> httpx.Response:
-        body = urlencode({"payload": json.dumps(payload)}).encode()
+        body = payload_body(payload)
         return self.send_raw(body, FORM, headers=_retry_headers(retry_num, retry_reason))
+
+    def signed_headers(self, body: bytes, content_type: str = FORM) -> dict[str, str]:
+        """The headers Slack sends with `body`, signed now."""
+        ts = int(self.clock())
+        return {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": str(ts),
+            "X-Slack-Signature": self.sign(body, ts),
+        }
 
     # --- interactions ------------------------------------------------------------------------
 
@@ -170,6 +179,12 @@ class SlackDelivery:
         self, view_id: str, user_id: str, values: dict[str, dict[str, str]]
     ) -> httpx.Response:
         """Submit an opened modal; `values[block_id][action_id]` is the text typed into it."""
+        return self._send_payload(self.view_submission_payload(view_id, user_id, values))
+
+    def view_submission_payload(
+        self, view_id: str, user_id: str, values: dict[str, dict[str, str]]
+    ) -> Json:
+        """The view_submission payload of that submission."""
         view = self._emulator_get("_emulator/view", id=view_id)
         inputs = set(_input_ids(view.get("blocks") or []))
         missing = [(b, a) for b, fields in values.items() for a in fields if (b, a) not in inputs]
@@ -194,7 +209,7 @@ class SlackDelivery:
             "enterprise": None,
             "is_enterprise_install": False,
         }
-        return self._send_payload(payload)
+        return payload
 
     def slash_command(
         self,
@@ -204,6 +219,16 @@ class SlackDelivery:
         command: str = "/billing-exceptions",
     ) -> httpx.Response:
         """Run a slash command: the form fields Slack posts, every one of them."""
+        return self.send_raw(self.slash_command_body(text, user_id, channel_id, command), FORM)
+
+    def slash_command_body(
+        self,
+        text: str,
+        user_id: str,
+        channel_id: str = "C0BILLING",
+        command: str = "/billing-exceptions",
+    ) -> bytes:
+        """The form-encoded body of that slash command (a fresh response_url and trigger_id)."""
         user = self._user(user_id)
         fields = {
             "token": VERIFICATION_TOKEN,
@@ -222,9 +247,11 @@ class SlackDelivery:
             "response_url": self._response_url(channel_id, user_id, None),
             "trigger_id": self._trigger_id(),
         }
-        return self.send_raw(urlencode(fields).encode(), FORM)
+        return urlencode(fields).encode()
 
-    def app_home_opened(self, user_id: str) -> httpx.Response:
+    def app_home_opened(
+        self, user_id: str, *, event_id: str | None = None, retry_num: int | None = None
+    ) -> httpx.Response:
         """An `app_home_opened` event (Home tab) in its event_callback envelope."""
         home = self._emulator_get("_emulator/views").get("home", {}).get(user_id)
         event: Json = {
@@ -236,13 +263,25 @@ class SlackDelivery:
         }
         if home is not None:
             event["view"] = home
+        return self.event(event, event_id=event_id, retry_num=retry_num)
+
+    def event(
+        self,
+        event: Json,
+        *,
+        event_id: str | None = None,
+        retry_num: int | None = None,
+        retry_reason: str = "http_timeout",
+    ) -> httpx.Response:
+        """Deliver `event` as the Events API does: a signed JSON event_callback envelope. A
+        retry re-sends the same `event_id` with X-Slack-Retry-Num and X-Slack-Retry-Reason."""
         envelope: Json = {
             "token": VERIFICATION_TOKEN,
             "team_id": self.team_id,
             "api_app_id": self.api_app_id,
             "event": event,
             "type": "event_callback",
-            "event_id": "Ev" + uuid.uuid4().hex[:10].upper(),
+            "event_id": event_id or new_event_id(),
             "event_time": int(self.clock()),
             "authorizations": [
                 {
@@ -255,7 +294,11 @@ class SlackDelivery:
             ],
             "is_ext_shared_channel": False,
         }
-        return self.send_raw(json.dumps(envelope).encode(), "application/json")
+        return self.send_raw(
+            json.dumps(envelope).encode(),
+            "application/json",
+            headers=_retry_headers(retry_num, retry_reason),
+        )
 
     # --- the emulator, over HTTP -------------------------------------------------------------
 
@@ -295,6 +338,16 @@ class SlackDelivery:
 
     def _slack_ts(self) -> str:
         return f"{self.clock():.6f}"
+
+
+def payload_body(payload: Json) -> bytes:
+    """An interaction payload as Slack posts it: a form with one `payload` field of JSON."""
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def new_event_id() -> str:
+    """An event_id shaped as Slack's (`Ev` and upper-case letters and digits)."""
+    return "Ev" + uuid.uuid4().hex[:10].upper()
 
 
 def _retry_headers(retry_num: int | None, reason: str) -> dict[str, str]:

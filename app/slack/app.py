@@ -13,7 +13,8 @@ from slack_sdk import WebClient
 from app.slack.deps import SlackDeps
 from app.slack.inbound import unreadable_by_bolt
 from app.slack.installation import Installation, refuse_other_teams
-from app.slack.listeners import actions, commands, views
+from app.slack.listeners import actions, commands, events, views
+from app.slack.listeners.reply import reply, response_url
 from app.slack.payloads import PayloadError
 
 log = structlog.get_logger("countersign.slack")
@@ -39,11 +40,14 @@ def create_bolt_app(client: WebClient, signing_secret: str, deps: SlackDeps) -> 
     app = App(
         client=client,
         signing_secret=signing_secret,
-        process_before_response=False,
+        # The listener's return is the answer: each one acks and hands its work to Countersign's
+        # workers (app/slack/executor.py), so Bolt's listener threads and their 10 ms polling
+        # for the ack are not used.
+        process_before_response=True,
         token_verification_enabled=False,
     )
     refuse_other_teams(app, Installation(client))
-    for listeners in (actions, views, commands):
+    for listeners in (events, actions, views, commands):
         listeners.register(app, deps)
 
     @app.error
@@ -55,13 +59,10 @@ def create_bolt_app(client: WebClient, signing_secret: str, deps: SlackDeps) -> 
         log.error("slack.listener_failed", error_id=error_id, error=repr(error), exc_info=error)
         user = (body.get("user") or {}).get("id") or body.get("user_id")
         channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
-        if user and channel:
-            try:
-                deps.chat.tell_user(
-                    channel, user, f"Something went wrong on our side (error id {error_id})."
-                )
-            except Exception:
-                log.warning("slack.error_notice_failed", error_id=error_id)
+        text = f"Something went wrong on our side (error id {error_id})."
+        url = response_url(body)
+        if url or (user and channel):  # after the answer, never before it
+            deps.work.notice(lambda: reply(deps, url, channel, user, text), "error notice")
         return BoltResponse(status=500, body=f"error id {error_id}")
 
     return app

@@ -14,11 +14,13 @@ from __future__ import annotations
 import copy
 import functools
 import socket
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.error import URLError
 
+import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -171,6 +173,22 @@ class SlackChat:
         channel = self._dm_channel(user)
         slack_call(lambda: self._client.chat_postMessage(channel=channel, text=text, blocks=blocks))
 
+    def respond(self, response_url: str, text: str) -> None:
+        """An ephemeral reply to the person who clicked or typed, through the interaction's
+        response_url (FACTS.md: valid 30 minutes, 5 uses; reaches people who are not members
+        of the channel, where chat.postEphemeral fails with user_not_in_channel). One httpx
+        client for every reply keeps its connections open; slack_sdk's WebClient opens a new
+        one per call (urllib)."""
+        body = {"response_type": "ephemeral", "replace_original": False, "text": text}
+        try:
+            answer = _replies().post(response_url, json=body)
+        except httpx.TransportError as error:
+            raise RetryLater(f"response_url unreachable: {type(error).__name__}") from None
+        if answer.status_code == 429 or answer.status_code >= 500:
+            raise RetryLater(f"response_url answered {answer.status_code}")
+        if answer.status_code >= 400:
+            raise DeliveryFailed(f"response_url refused: {answer.status_code} {answer.text[:80]}")
+
     def _dm_channel(self, user: str) -> str:
         """The DM channel with a person named by Slack id or by e-mail address."""
         if "@" in user:
@@ -178,3 +196,17 @@ class SlackChat:
             user = str(found["user"]["id"])
         opened = slack_call(lambda: self._client.conversations_open(users=user))
         return str(opened["channel"]["id"])
+
+
+_REPLIES: httpx.Client | None = None
+_REPLIES_LOCK = threading.Lock()
+REPLY_TIMEOUT = 5.0
+
+
+def _replies() -> httpx.Client:
+    """The process's one client for response_url posts (thread-safe, keeps connections)."""
+    global _REPLIES
+    with _REPLIES_LOCK:
+        if _REPLIES is None:
+            _REPLIES = httpx.Client(timeout=REPLY_TIMEOUT)
+        return _REPLIES

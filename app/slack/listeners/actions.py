@@ -1,6 +1,8 @@
-"""Card buttons: Approve decides at once; Reject opens the reason modal first (trigger_id dies
-in 3 s, so the modal opens before any other work). A button value that Countersign did not
-make is refused with one line, never a 500."""
+"""Card buttons. Every click is acked at once; what follows runs on Countersign's workers
+(app/slack/executor.py): Approve decides and answers a refusal through the click's
+response_url; Reject opens the reason modal (its trigger_id lives 3 s, so that is the only
+work it does). A button value that Countersign did not make is refused with one line, never a
+500. When the workers are full the person is told "busy, try again"; nothing is recorded."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from app.domain.approval import Outcome
 from app.domain.lifecycle import exception_label
 from app.flows.decide import DecisionCommand, UnknownException, decide
 from app.slack.deps import SlackDeps
+from app.slack.executor import Busy
 from app.slack.ids import ActionId
+from app.slack.listeners.reply import busy, reply, response_url
 from app.slack.payloads import Click, PayloadError, parse_click
 
 log = structlog.get_logger("countersign.slack")
@@ -36,18 +40,36 @@ def _user(body: dict[str, Any]) -> str | None:
 
 
 def register(app: App, deps: SlackDeps) -> None:
-    def refuse_forged(body: dict[str, Any], error: PayloadError) -> None:
-        channel, user = _channel(body), _user(body)
-        log.warning("click.refused_payload", user=user, error=str(error))
-        if channel and user:
-            deps.chat.tell_user(channel, user, NOT_OURS)
-
     def parsed(body: dict[str, Any]) -> Click | None:
         try:
             return parse_click(body)
         except PayloadError as error:
-            refuse_forged(body, error)
+            channel, user = _channel(body), _user(body)
+            log.warning("click.refused_payload", user=user, error=str(error))
+            url = response_url(body)
+            deps.work.notice(lambda: reply(deps, url, channel, user, NOT_OURS), "refusal")
             return None
+
+    def approve_now(click: Click, url: str | None) -> None:
+        command = DecisionCommand(
+            click.exception_id, deps.actor(click.user_id), Outcome.APPROVE, card=click.card
+        )
+        try:
+            result = decide(deps.db, command, now=deps.clock.now())
+        except UnknownException as missing:
+            reply(deps, url, click.channel_id, click.user_id, str(missing))
+            return
+        log.info(
+            "decision",
+            exception_label=exception_label(click.exception_id),
+            user=click.user_id,
+            outcome="approve",
+            recorded=result.recorded,
+            state=result.state,
+        )
+        if not result.recorded:
+            channel = click.channel_id or result.channel
+            reply(deps, url, channel, click.user_id, result.message)
 
     @app.action(ActionId.APPROVE)
     def approve(ack: Ack, body: dict[str, Any]) -> None:
@@ -55,27 +77,11 @@ def register(app: App, deps: SlackDeps) -> None:
         click = parsed(body)
         if click is None:
             return
-        command = DecisionCommand(
-            click.exception_id, deps.actor(click.user_id), Outcome.APPROVE, card=click.card
-        )
+        url = response_url(body)
         try:
-            result = decide(deps.db, command, now=deps.clock.now())
-        except UnknownException as missing:
-            result_message, channel = str(missing), click.channel_id
-        else:
-            result_message, channel = result.message, click.channel_id or result.channel
-            log.info(
-                "decision",
-                exception_label=exception_label(click.exception_id),
-                user=click.user_id,
-                outcome="approve",
-                recorded=result.recorded,
-                state=result.state,
-            )
-            if result.recorded:
-                return
-        if channel:
-            deps.chat.tell_user(channel, click.user_id, result_message)
+            deps.work.submit(lambda: approve_now(click, url), "approve")
+        except Busy:
+            busy(deps, url, click.channel_id, click.user_id)
 
     @app.action(ActionId.REJECT)
     def reject(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
@@ -83,5 +89,9 @@ def register(app: App, deps: SlackDeps) -> None:
         click = parsed(body)
         if click is None or click.trigger_id is None:
             return
+        trigger = click.trigger_id
         view = deps.renderer.reject_modal(click.card, exception_label(click.exception_id))
-        client.views_open(trigger_id=click.trigger_id, view=view)
+        try:
+            deps.work.submit(lambda: client.views_open(trigger_id=trigger, view=view), "modal")
+        except Busy:
+            busy(deps, response_url(body), click.channel_id, click.user_id)

@@ -1,14 +1,23 @@
-"""/billing-exceptions: help, list, show BX-000123. Answers are ephemeral."""
+"""/billing-exceptions: help, list, show BX-000123. Answers are ephemeral.
+
+`help` (and a line that is no command) is answered inside the ack. `list` and `show` need the
+database: the command is acked at once and the answer follows through the command's
+response_url from Countersign's workers, or "busy, try again" inside the ack when they are
+full."""
 
 from __future__ import annotations
 
-from slack_bolt import Ack, App, Respond
+from typing import Any
+
+from slack_bolt import Ack, App
 
 from app.domain.lifecycle import parse_label
 from app.flows.queue import QueueLine, one_exception, open_exceptions
 from app.slack.blockkit import escape_mrkdwn
 from app.slack.deps import SlackDeps
+from app.slack.executor import BUSY, Busy
 from app.slack.ids import SLASH_COMMAND
+from app.slack.listeners.reply import reply, response_url
 from app.slack.payloads import MAX_EXCEPTION_ID
 from app.slack.render import person
 
@@ -28,25 +37,53 @@ def _describe(line: QueueLine) -> str:
     )
 
 
-def answer(deps: SlackDeps, text: str) -> str:
-    """The reply to one command line."""
+def quick_answer(text: str) -> str | None:
+    """The reply when it needs no database (help, an unknown verb, an id that cannot be one);
+    None when it does."""
     verb, _, rest = text.strip().partition(" ")
     if verb in ("", "help"):
         return HELP
     if verb == "list":
-        lines = open_exceptions(deps.db)
-        return "\n".join(_describe(line) for line in lines) or "Nothing is waiting. 🎉"
+        return None
     if verb == "show":
         try:
             wanted = parse_label(rest)
         except ValueError as error:
             return escape_mrkdwn(str(error))
-        found = one_exception(deps.db, wanted) if 0 < wanted <= MAX_EXCEPTION_ID else None
-        return _describe(found) if found else f"{escape_mrkdwn(rest)} does not exist."
+        return None if 0 < wanted <= MAX_EXCEPTION_ID else f"{escape_mrkdwn(rest)} does not exist."
     return f"Unknown command `{escape_mrkdwn(verb)}`.\n{HELP}"
+
+
+def answer(deps: SlackDeps, text: str) -> str:
+    """The reply to one command line."""
+    quick = quick_answer(text)
+    if quick is not None:
+        return quick
+    verb, _, rest = text.strip().partition(" ")
+    if verb == "list":
+        lines = open_exceptions(deps.db)
+        return "\n".join(_describe(line) for line in lines) or "Nothing is waiting. 🎉"
+    found = one_exception(deps.db, parse_label(rest))
+    return _describe(found) if found else f"{escape_mrkdwn(rest)} does not exist."
 
 
 def register(app: App, deps: SlackDeps) -> None:
     @app.command(SLASH_COMMAND)
-    def billing_exceptions(ack: Ack, command: dict[str, str], respond: Respond) -> None:
-        ack(answer(deps, command.get("text", "")))
+    def billing_exceptions(ack: Ack, command: dict[str, Any]) -> None:
+        text = str(command.get("text") or "")
+        quick = quick_answer(text)
+        if quick is not None:
+            ack(quick)
+            return
+        url = response_url(command)
+        user, channel = command.get("user_id"), command.get("channel_id")
+
+        def run() -> None:
+            reply(deps, url, channel, user, answer(deps, text))
+
+        try:
+            deps.work.submit(run, "command")
+        except Busy:
+            ack(BUSY)
+            return
+        ack()

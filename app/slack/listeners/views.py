@@ -1,10 +1,19 @@
 """The reject modal: validate the reason, decide, answer inside the modal when refused.
 
+Slack waits 3 s for the answer to a view_submission. What needs no network (the form is ours,
+the reason is long enough) is answered inside the ack. The decision (a directory lookup and a
+transaction) runs on Countersign's workers with a budget of DECISION_BUDGET seconds: done in
+time, a refusal is shown in the modal as an error; late, the modal closes and the refusal
+follows as a direct message (a view_submission carries no response_url). When the workers are
+full the modal says "busy, try again" and keeps the reason typed.
+
 The modal's private_metadata names the card the Reject click was made on; a value Countersign
 did not write is refused inside the modal, never with a 500."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as Late
 from typing import Any
 
 import structlog
@@ -12,16 +21,51 @@ from slack_bolt import Ack, App
 
 from app.domain.approval import Outcome
 from app.domain.lifecycle import exception_label
-from app.flows.decide import DecisionCommand, UnknownException, decide
+from app.flows.decide import DecisionCommand, DecisionResult, UnknownException, decide
 from app.slack.deps import SlackDeps
+from app.slack.executor import BUSY, Busy
 from app.slack.ids import BlockId, CallbackId
-from app.slack.payloads import PayloadError, parse_reject
+from app.slack.listeners.reply import reply
+from app.slack.payloads import PayloadError, RejectSubmission, parse_reject
 
 log = structlog.get_logger("countersign.slack")
 MIN_REASON = 3
+DECISION_BUDGET = 2.0  # of Slack's 3 s: the rest is the network and our own request handling
 
 
 def register(app: App, deps: SlackDeps) -> None:
+    def reject_now(submission: RejectSubmission, reason: str) -> DecisionResult:
+        command = DecisionCommand(
+            submission.exception_id,
+            deps.actor(submission.user_id),
+            Outcome.REJECT,
+            reason,
+            card=submission.card,
+        )
+        try:
+            result = decide(deps.db, command, now=deps.clock.now())
+        except UnknownException as missing:
+            return DecisionResult(False, "unknown", str(missing))
+        log.info(
+            "decision",
+            exception_label=exception_label(submission.exception_id),
+            user=submission.user_id,
+            outcome="reject",
+            recorded=result.recorded,
+            state=result.state,
+        )
+        return result
+
+    def tell_late(user: str, future: Future[DecisionResult]) -> None:
+        """After the modal closed: say so when the decision was refused (or failed)."""
+        failed = future.exception()
+        if failed is None and future.result().recorded:
+            return
+        text = "Your rejection could not be recorded: " + (
+            future.result().message if failed is None else "something went wrong on our side."
+        )
+        deps.work.notice(lambda: reply(deps, None, None, user, text), "late refusal")
+
     @app.view(CallbackId.REJECT_MODAL)
     def reject_submitted(ack: Ack, body: dict[str, Any]) -> None:
         def refuse(message: str) -> None:
@@ -37,26 +81,18 @@ def register(app: App, deps: SlackDeps) -> None:
         if len(reason) < MIN_REASON:
             refuse("Please say why, in a few words.")
             return
-        command = DecisionCommand(
-            submission.exception_id,
-            deps.actor(submission.user_id),
-            Outcome.REJECT,
-            reason,
-            card=submission.card,
-        )
         try:
-            result = decide(deps.db, command, now=deps.clock.now())
-        except UnknownException as missing:
-            refuse(str(missing))
+            future = deps.work.submit(lambda: reject_now(submission, reason), "reject")
+        except Busy:
+            refuse(BUSY)
             return
-        log.info(
-            "decision",
-            exception_label=exception_label(submission.exception_id),
-            user=submission.user_id,
-            outcome="reject",
-            recorded=result.recorded,
-            state=result.state,
-        )
+        try:
+            result = future.result(timeout=DECISION_BUDGET)
+        except Late:
+            log.warning("view.decision_late", user=submission.user_id)
+            ack()
+            future.add_done_callback(lambda done: tell_late(submission.user_id, done))
+            return
         if result.recorded:
             ack()
         else:
