@@ -89,6 +89,8 @@ class Runtime:
             lease=timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
             admin_channel=lambda: self.policies.current().admin_channel,
             on_progress=lambda: self.scheduler.touch(OUTBOX),
+            concurrency=settings.OUTBOX_CONCURRENCY,
+            linger_seconds=max(1.0, settings.OUTBOX_POLL_SECONDS),
         )
         self.timers = TimerSweep(self.db, self.clock, worker_id=self.worker.worker_id)
         self.slack_health = SlackHealth(
@@ -158,6 +160,7 @@ class Runtime:
         return self.policies.reload()
 
     def wake(self) -> None:
+        self.worker.nudge()
         self.scheduler.wake()
 
     def start(self) -> None:
