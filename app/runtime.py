@@ -167,6 +167,7 @@ class Runtime:
         self.scheduler.start()
 
     def stop(self) -> None:
+        self.worker.stop()
         self.scheduler.stop()
         self.intacct.close()
         self.db.dispose()

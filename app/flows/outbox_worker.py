@@ -93,6 +93,7 @@ class OutboxWorker:
         self._soon: list[float] = []  # monotonic times at which paced jobs come due
         self._lock = threading.Lock()
         self._nudged = threading.Event()
+        self._stopping = threading.Event()
         self.attention: Attention | None = None
 
     def drain(self) -> int:
@@ -103,13 +104,18 @@ class OutboxWorker:
         with ThreadPoolExecutor(self._concurrency, thread_name_prefix="outbox") as pool:
             return sum(pool.map(lambda _: self._drain_one(), range(self._concurrency)))
 
+    def stop(self) -> None:
+        """Shutting down: drain threads finish the job they run and take no other."""
+        self._stopping.set()
+        self._nudged.set()
+
     def nudge(self) -> None:
         """New work was committed: a lingering drain thread looks again now."""
         self._nudged.set()
 
     def _drain_one(self) -> int:
         done = 0
-        while True:
+        while not self._stopping.is_set():
             self._nudged.clear()
             claimed_at = time.monotonic()
             jobs = outbox.claim(
@@ -124,6 +130,7 @@ class OutboxWorker:
                 if wait is None:
                     return done
                 self._nudged.wait(wait)
+        return done
 
     def _next_soon(self, claimed_at: float) -> float | None:
         """Seconds until the next paced job comes due, if within the linger time (those due
@@ -144,7 +151,7 @@ class OutboxWorker:
         self._settled(
             job,
             outbox.retry_later(
-                self._db, job, now=now, after=timedelta(seconds=after), error="", refund=True
+                self._db, job, now=now, after=timedelta(seconds=after), error=str(wait), refund=True
             ),
         )
 

@@ -13,6 +13,7 @@ conversations.history `include_all_metadata=true` (needs the `channels:history` 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import socket
@@ -39,6 +40,7 @@ from app.slack.render import BlockRenderer
 T = TypeVar("T")
 _NOT_APPLIED = {"ratelimited", "rate_limited", "service_unavailable", "request_timeout"}
 _MAYBE_APPLIED = {"internal_error", "fatal_error"}
+IN_FLIGHT_WAIT = 1.0  # seconds a call waits for the one before it in the same channel
 HISTORY_PAGE = 200  # conversations.history: "no more than 200 results at a time" is advised
 REINSTALL = "reinstall Countersign to the workspace and set SLACK_BOT_TOKEN to its new bot token"
 # Errors only a person can fix (FACTS.md section 3; the "Errors" of docs.slack.dev/reference/
@@ -61,7 +63,7 @@ _PERSON_MUST_FIX: dict[str, Callable[[str, Any], str]] = {
         f"{where} is archived (is_archived): unarchive it, or route to another channel"
     ),
     "channel_not_found": lambda where, _: (
-        f"Slack finds no channel {where} (channel_not_found): correct the channel in the"
+        f"Slack cannot find {where} (channel_not_found): correct the channel in the"
         " policy, or invite @Countersign if it is private"
     ),
 }
@@ -132,7 +134,8 @@ def _ts_key(ts: str) -> tuple[int, ...]:
 
 class SlackChat:
     """Every call goes through the shared Pacer: one without a slot now raises Paced (the job
-    comes back at its slot); a 429 pauses the method (and channel) for its Retry-After."""
+    comes back at its slot); a 429 pauses the method (and channel) for its Retry-After; one
+    call of a method (per channel, for chat.postMessage/update) is in flight at a time."""
 
     def __init__(
         self, client: WebClient, renderer: BlockRenderer, pacer: Pacer | None = None
@@ -155,17 +158,24 @@ class SlackChat:
     ) -> T:
         """One Web API call: take its slot (unless `paced`: taken already), run it, and on a
         429 pause the method (and channel) for exactly Retry-After."""
-        if not paced:
-            self._slot(method, channel)
-        try:
-            return slack_call(call, channel)
-        except OutcomeUnknown:
-            raise
-        except RetryLater as wait:
-            if wait.after is not None and not isinstance(wait, NeedsAttention):
-                self.pacer.pause(method, channel, wait.after)
-                raise Paced(str(wait), after=wait.after) from None
-            raise
+        in_flight = self.pacer.one_at_a_time(method, channel)
+        if not in_flight.acquire(timeout=IN_FLIGHT_WAIT):  # a slow call there: others go on
+            raise Paced(f"{method} busy with a slow call", after=IN_FLIGHT_WAIT)
+        with contextlib.ExitStack() as held:
+            held.callback(in_flight.release)
+            if not paced:
+                self._slot(method, channel)
+            elif left := self.pacer.paused_for(method, channel):  # a 429 came since the slot
+                raise Paced(f"{method} paused by Slack's Retry-After", after=left)
+            try:
+                return slack_call(call, channel)
+            except OutcomeUnknown:
+                raise
+            except RetryLater as wait:
+                if wait.after is not None and not isinstance(wait, NeedsAttention):
+                    self.pacer.pause(method, channel, wait.after)
+                    raise Paced(str(wait), after=wait.after) from None
+                raise
 
     def card_slot(self, channel: str) -> None:
         self._slot("chat.postMessage", channel)

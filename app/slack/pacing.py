@@ -70,6 +70,22 @@ class Pacer:
         self._channel_rate = channel_rate
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._in_flight: dict[tuple[str, str], threading.Lock] = {}
+
+    def one_at_a_time(self, method: str, channel: str | None) -> threading.Lock:
+        """The lock a caller holds while its call of `method` (in `channel`, for the
+        per-channel methods) is in flight: a second call waits for the first one's answer,
+        so it never goes out inside a Retry-After that answer brings."""
+        key = (method, channel or "") if method in PER_CHANNEL else (method, "")
+        with self._lock:
+            return self._in_flight.setdefault(key, threading.Lock())
+
+    def paused_for(self, method: str, channel: str | None) -> float:
+        """Seconds left of a Retry-After pause of this method (and channel); 0 if none."""
+        scope = channel if method in PER_CHANNEL and channel else ""
+        with self._lock:
+            bucket = self._buckets.get((method, scope))
+            return max(0.0, bucket.paused_until - self._now()) if bucket else 0.0
 
     def _keys(self, method: str, channel: str | None) -> list[tuple[str, str, Rate]]:
         keys = []
@@ -127,7 +143,7 @@ class Pacer:
             bucket.paused_until = max(bucket.paused_until, until)
             # then one call at `until` and the steady pace after it, no burst into a new 429
             tolerance = (bucket.rate.burst - 1) / bucket.rate.per_second
-            bucket.tat = max(bucket.tat, until + tolerance)
+            bucket.tat = until + tolerance  # the void reservations no longer count
             bucket.tickets.clear()
 
     def _rate_of(self, method: str, scope: str) -> Rate:

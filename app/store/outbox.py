@@ -131,7 +131,13 @@ def retry_later(
     `refund`: the attempt did not count (the job was only paced), its budget is as before."""
     if refund:
         table = OutboxRow.__table__  # type: ignore[attr-defined]
-        return _settle(db, job, available_at=now + after, attempts=table.c.attempts - 1)
+        return _settle(
+            db,
+            job,
+            available_at=now + after,
+            attempts=table.c.attempts - 1,
+            last_error=error[:2000],
+        )
     return _settle(db, job, available_at=now + after, last_error=error[:2000])
 
 

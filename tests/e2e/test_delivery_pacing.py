@@ -82,8 +82,10 @@ def test_retry_after_holds_that_channel_exactly_while_others_flow(tmp_path: Path
                 _send(url, _event(n, dispute=False))
                 _send(url, _event(100 + n, dispute=True))
             wait_for(
-                lambda: len(_cards(slack, "C0BILLING")) == count
-                and len(_cards(slack, "C0ARDISPUTES")) == count,
+                lambda: (
+                    len(_cards(slack, "C0BILLING")) == count
+                    and len(_cards(slack, "C0ARDISPUTES")) == count
+                ),
                 timeout=30,
                 what="every card",
             )

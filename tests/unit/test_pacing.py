@@ -103,3 +103,15 @@ def test_an_unclaimed_slot_expires(clock: FakeMonotonic) -> None:
     clock.now += 60.0
     assert [pacer.acquire("chat.postMessage", "C1") for _ in range(CHANNEL_BURST)] == [0.0] * 4
     assert pacer.acquire("chat.postMessage", "C1") > 0
+
+
+def test_void_reservations_do_not_delay_the_calls_after_a_pause(clock: FakeMonotonic) -> None:
+    """Slots reserved before a 429 are void: after Retry-After the channel restarts at once."""
+    pacer = Pacer(clock)
+    for _ in range(CHANNEL_BURST):
+        pacer.acquire("chat.postMessage", "C1")
+    assert [pacer.acquire("chat.postMessage", "C1") for _ in range(6)][-1] == pytest.approx(6.0)
+    pacer.pause("chat.postMessage", "C1", 1.0)
+    clock.now += 1.0
+    assert pacer.acquire("chat.postMessage", "C1") == 0.0
+    assert pacer.acquire("chat.postMessage", "C1") == pytest.approx(1.0)
