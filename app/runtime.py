@@ -30,6 +30,7 @@ from app.slack.chat import SlackChat
 from app.slack.deps import SlackDeps
 from app.slack.directory import Directory
 from app.slack.health import SlackHealth
+from app.slack.pacing import Pacer
 from app.slack.render import BlockRenderer
 from app.store import outbox
 from app.store.db import Database
@@ -69,7 +70,9 @@ class Runtime:
             base_url=settings.SLACK_API_URL,
             timeout=settings.SLACK_TIMEOUT_SECONDS,
         )
-        self.chat = SlackChat(self.slack_client, BlockRenderer())
+        self.chat = SlackChat(
+            self.slack_client, BlockRenderer(), Pacer(scale=settings.SLACK_RATE_SCALE)
+        )
         self.policies = PolicyHolder(settings.COUNTERSIGN_POLICIES, self._tell_admins)
         self.intacct = IntacctClient(
             base_url=settings.INTACCT_API_URL,

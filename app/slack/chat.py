@@ -147,6 +147,7 @@ class SlackChat:
         self._client.retry_handlers = []
         self._renderer = renderer
         self.pacer = pacer or Pacer()
+        self._dms: dict[str, str] = {}
 
     def _slot(self, method: str, channel: str | None) -> None:
         wait = self.pacer.acquire(method, channel)
@@ -279,7 +280,10 @@ class SlackChat:
                 "users.lookupByEmail", None, lambda: self._client.users_lookupByEmail(email=user)
             )
             user = str(found["user"]["id"])
+        if (known := self._dms.get(user)) is not None:
+            return known  # a DM's id never changes: conversations.open once per person
         opened = self._call(
             "conversations.open", None, lambda: self._client.conversations_open(users=user)
         )
-        return str(opened["channel"]["id"])
+        self._dms[user] = str(opened["channel"]["id"])
+        return self._dms[user]

@@ -64,10 +64,12 @@ class Pacer:
         self,
         monotonic: Callable[[], float] = time.monotonic,
         *,
-        channel_rate: Rate = Rate(CHANNEL_PER_SECOND, CHANNEL_BURST),
+        scale: float = 1.0,
     ) -> None:
+        """`scale` multiplies every rate: 1 is Slack's; more only against an emulator."""
         self._now = monotonic
-        self._channel_rate = channel_rate
+        self._scale = scale
+        self._channel_rate = Rate(CHANNEL_PER_SECOND * scale, CHANNEL_BURST)
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._in_flight: dict[tuple[str, str], threading.Lock] = {}
@@ -92,7 +94,7 @@ class Pacer:
         if method in PER_CHANNEL and channel:
             keys.append((method, channel, self._channel_rate))
         if method != "chat.postMessage":
-            keys.append((method, "", tier_rate(METHOD_TIER.get(method, DEFAULT_TIER))))
+            keys.append((method, "", self._rate_of(method, "")))
         return keys
 
     def _bucket(self, method: str, scope: str, rate: Rate) -> _Bucket:
@@ -149,4 +151,5 @@ class Pacer:
     def _rate_of(self, method: str, scope: str) -> Rate:
         if scope:
             return self._channel_rate
-        return tier_rate(METHOD_TIER.get(method, DEFAULT_TIER))
+        rate = tier_rate(METHOD_TIER.get(method, DEFAULT_TIER))
+        return Rate(rate.per_second * self._scale, rate.burst)

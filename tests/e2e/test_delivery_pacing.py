@@ -73,6 +73,7 @@ def test_retry_after_holds_that_channel_exactly_while_others_flow(tmp_path: Path
         COUNTERSIGN_POLICIES=str(_policies(tmp_path)),
         BILLING_WEBHOOK_SECRET=WEBHOOK_SECRET,
         OUTBOX_POLL_SECONDS="5",
+        SLACK_RATE_SCALE="1",
     )
     count = 8
     try:
