@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     LOG_LEVEL: Literal["debug", "info", "warning", "error"] = "info"
     OUTBOX_POLL_SECONDS: float = Field(default=1.0, gt=0, le=60)
     OUTBOX_MAX_ATTEMPTS: int = Field(default=12, ge=1, le=100)
+    OUTBOX_CONCURRENCY: int = Field(default=4, ge=1, le=32)  # jobs in flight together
+    # Slack's documented rates times this (1 = Slack's); more only against an emulator.
+    SLACK_RATE_SCALE: float = Field(default=1.0, gt=0, le=1000)
     # A worker's claim on one outbox job; must outlast that job's calls (see the validator).
     OUTBOX_LEASE_SECONDS: float = Field(default=120.0, ge=2, le=3600)
     SLACK_TIMEOUT_SECONDS: int = Field(default=30, ge=1, le=300)  # one Web API call

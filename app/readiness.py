@@ -30,6 +30,17 @@ def database_checks(runtime: Runtime) -> dict[str, str]:
     return {"database": OK, "schema": schema_problem(revision) or OK}
 
 
+def slack_delivery(runtime: Runtime) -> str:
+    """The last Slack job parked for a person to fix (reported, never gating)."""
+    problem = runtime.worker.attention
+    if problem is None or not problem.kind.startswith("slack."):
+        return OK
+    return (
+        f"job {problem.job} parked at {problem.at:%Y-%m-%d %H:%M:%S} UTC: {problem.reason};"
+        f" then `countersign outbox retry {problem.job}`"
+    )
+
+
 def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     """(ready, body): each check is "ok" or the reason it is not."""
     checks = database_checks(runtime)
@@ -40,6 +51,7 @@ def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     checks["slack"] = (OK if slack.ready else f"not ready: {slack.reason}") + (
         f" (health probe: {stalled[HEALTH]})" if HEALTH in stalled else ""
     )
+    checks["slack_delivery"] = slack_delivery(runtime)
     ready = all(checks[name] == OK for name in GATING)
     policies = runtime.policies.current()
     body: dict[str, Any] = {

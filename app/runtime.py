@@ -30,6 +30,7 @@ from app.slack.chat import SlackChat
 from app.slack.deps import SlackDeps
 from app.slack.directory import Directory
 from app.slack.health import SlackHealth
+from app.slack.pacing import Pacer
 from app.slack.render import BlockRenderer
 from app.store import anchor, outbox
 from app.store.db import Database
@@ -69,7 +70,9 @@ class Runtime:
             base_url=settings.SLACK_API_URL,
             timeout=settings.SLACK_TIMEOUT_SECONDS,
         )
-        self.chat = SlackChat(self.slack_client, BlockRenderer())
+        self.chat = SlackChat(
+            self.slack_client, BlockRenderer(), Pacer(scale=settings.SLACK_RATE_SCALE)
+        )
         self.policies = PolicyHolder(settings.COUNTERSIGN_POLICIES, self._tell_admins)
         self.intacct = IntacctClient(
             base_url=settings.INTACCT_API_URL,
@@ -89,6 +92,8 @@ class Runtime:
             lease=timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
             admin_channel=lambda: self.policies.current().admin_channel,
             on_progress=lambda: self.scheduler.touch(OUTBOX),
+            concurrency=settings.OUTBOX_CONCURRENCY,
+            linger_seconds=max(1.0, settings.OUTBOX_POLL_SECONDS),
         )
         self.timers = TimerSweep(self.db, self.clock, worker_id=self.worker.worker_id)
         self.slack_health = SlackHealth(
@@ -163,6 +168,7 @@ class Runtime:
         return self.policies.reload()
 
     def wake(self) -> None:
+        self.worker.nudge()
         self.scheduler.wake()
 
     def start(self) -> None:
@@ -170,6 +176,7 @@ class Runtime:
 
     def stop(self) -> None:
         self.slack_deps.work.shutdown()  # finish the clicks already acked
+        self.worker.stop()
         self.scheduler.stop()
         if self.anchor is not None:
             self.anchor()  # a last checkpoint at shutdown

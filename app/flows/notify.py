@@ -150,6 +150,7 @@ class SlackJobs:
                 row.channel,
                 row.card_post_started_at,
             )
+            self._chat.card_slot(channel)  # Paced: back at its slot, nothing written
             if unsure_since is None:
                 row.card_post_started_at = now
                 session.add(row)

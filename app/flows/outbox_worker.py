@@ -6,12 +6,23 @@ and has a larger budget, `retry_later_attempts` (with the backoff capped at 5 mi
 default rides out hours of outage). A job over its budget, refused for good, or of an unknown
 kind, or needing a person (NeedsAttention: a revoked credential, a missing permission), is
 parked as dead at once: audited with the reason, counted in a metric, and announced in the
-policy's admin channel, so people can retry or cancel it (`countersign outbox`)."""
+policy's admin channel, so people can retry or cancel it (`countersign outbox`).
+
+A paced job (Paced: the rate limiter has no slot for it now, or a 429's Retry-After) is not a
+failure: it is due again at exactly the moment named, with its attempt given back. `drain` runs
+`concurrency` threads, each claiming one job at a time, so posts to different channels are in
+flight together; a thread with nothing due stays while a paced job comes due within
+`linger_seconds` (woken early by `nudge`), so no tick is waited for after a pause."""
 
 from __future__ import annotations
 
+import heapq
+import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +32,7 @@ from prometheus_client import Counter, Gauge
 from app.clock import Clock
 from app.domain.lifecycle import exception_label
 from app.flows import jobs
-from app.flows.ports import DeliveryFailed, NeedsAttention, RetryLater
+from app.flows.ports import DeliveryFailed, NeedsAttention, Paced, RetryLater
 from app.store import audit, outbox
 from app.store.db import Database
 
@@ -29,13 +40,31 @@ Handler = Callable[[dict[str, Any], datetime], None]
 log = structlog.get_logger("countersign.outbox")
 JOBS = Gauge("countersign_outbox_jobs", "Outbox jobs pending or parked (dead)", ["state"])
 PARKED = Counter("countersign_outbox_parked_total", "Outbox jobs parked as dead", ["kind"])
+ATTENTION = Counter(
+    "countersign_needs_attention_total",
+    "Jobs parked because a person must fix something (by error code)",
+    ["error"],
+)
+PACED = Counter("countersign_outbox_paced_total", "Job runs put back by the rate limiter")
 RETRY_LATER_FACTOR = 10
+PACE_MARGIN = 0.002  # come back just after the slot, never a hair before it
 ABOUT_JOB = "about_parked_job"  # marks a notice about a parked job (never announced in turn)
 
 
 def backoff(attempts: int) -> timedelta:
     """2 s, 4 s, 8 s … capped at 5 minutes."""
     return timedelta(seconds=min(2 ** max(attempts, 1), 300))
+
+
+@dataclass(frozen=True)
+class Attention:
+    """The last job parked because a person must fix something (shown by /readyz)."""
+
+    job: int
+    kind: str
+    code: str | None
+    reason: str
+    at: datetime
 
 
 class OutboxWorker:
@@ -51,6 +80,8 @@ class OutboxWorker:
         retry_later_attempts: int | None = None,
         admin_channel: Callable[[], str | None] = lambda: None,
         on_progress: Callable[[], None] = lambda: None,
+        concurrency: int = 1,
+        linger_seconds: float = 1.0,
     ) -> None:
         self._db, self._handlers, self._clock = db, handlers, clock
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
@@ -58,19 +89,76 @@ class OutboxWorker:
         self._lease = lease
         self._retry_later_attempts = retry_later_attempts or max_attempts * RETRY_LATER_FACTOR
         self._admin_channel, self._on_progress = admin_channel, on_progress
+        self._concurrency, self._linger = max(1, concurrency), linger_seconds
+        self._soon: list[float] = []  # monotonic times at which paced jobs come due
+        self._lock = threading.Lock()
+        self._nudged = threading.Event()
+        self._stopping = threading.Event()
+        self.attention: Attention | None = None
 
     def drain(self) -> int:
         """Run every due job until none is left; return how many ran. Jobs are claimed one at a
         time, right before each runs, so the lease covers that job's call and no other's."""
+        if self._concurrency == 1:
+            return self._drain_one()
+        with ThreadPoolExecutor(self._concurrency, thread_name_prefix="outbox") as pool:
+            return sum(pool.map(lambda _: self._drain_one(), range(self._concurrency)))
+
+    def stop(self) -> None:
+        """Shutting down: drain threads finish the job they run and take no other."""
+        self._stopping.set()
+        self._nudged.set()
+
+    def nudge(self) -> None:
+        """New work was committed: a lingering drain thread looks again now."""
+        self._nudged.set()
+
+    def _drain_one(self) -> int:
         done = 0
-        while jobs := outbox.claim(
-            self._db, worker=self.worker_id, now=self._clock.now(), lease=self._lease
-        ):
+        while not self._stopping.is_set():
+            self._nudged.clear()
+            claimed_at = time.monotonic()
+            jobs = outbox.claim(
+                self._db, worker=self.worker_id, now=self._clock.now(), lease=self._lease
+            )
             for job in jobs:
                 self._run(job)
                 self._on_progress()
                 done += 1
+            if not jobs:
+                wait = self._next_soon(claimed_at)
+                if wait is None:
+                    return done
+                self._nudged.wait(wait)
         return done
+
+    def _next_soon(self, claimed_at: float) -> float | None:
+        """Seconds until the next paced job comes due, if within the linger time (those due
+        before the claim that just found nothing are forgotten: someone else ran them)."""
+        now = time.monotonic()
+        with self._lock:
+            while self._soon and self._soon[0] <= claimed_at:
+                heapq.heappop(self._soon)
+            if not self._soon or self._soon[0] - now > self._linger:
+                return None
+            return max(0.0, self._soon[0] - now)
+
+    def _paced(self, job: outbox.Job, wait: Paced, now: datetime) -> None:
+        PACED.inc()
+        after = wait.wait + PACE_MARGIN
+        with self._lock:
+            heapq.heappush(self._soon, time.monotonic() + after)
+        self._settled(
+            job,
+            outbox.retry_later(
+                self._db,
+                job,
+                now=now,
+                after=timedelta(seconds=after),
+                error=str(wait),
+                refund=not wait.refused,
+            ),
+        )
 
     def _run(self, job: outbox.Job) -> None:
         handler = self._handlers.get(job.kind)
@@ -81,12 +169,19 @@ class OutboxWorker:
         try:
             handler(job.payload, now)
         except NeedsAttention as problem:  # credentials, a permission: only a person can fix it
+            ATTENTION.labels(problem.code or "other").inc()
+            self.attention = Attention(job.id, job.kind, problem.code, problem.reason, now)
             self._dead(job, f"needs a person: {problem.reason}", now)
+        except Paced as wait:
+            if wait.refused and job.attempts >= self._retry_later_attempts:
+                self._dead(job, f"still rate-limited after {job.attempts} attempts: {wait}", now)
+                return
+            self._paced(job, wait, now)
         except RetryLater as wait:
             if job.attempts >= self._retry_later_attempts:
                 self._dead(job, f"still waiting after {job.attempts} attempts: {wait}", now)
                 return
-            after = timedelta(seconds=max(wait.after, 1)) if wait.after else backoff(job.attempts)
+            after = timedelta(seconds=wait.after) if wait.after else backoff(job.attempts)
             log.info(
                 "outbox.retry_later",
                 job=job.id,
@@ -113,6 +208,8 @@ class OutboxWorker:
                 )
         else:
             self._settled(job, outbox.complete(self._db, job, now=now))
+            if self.attention is not None and self.attention.job == job.id:
+                self.attention = None  # the parked job was retried and went through
 
     def _settled(self, job: outbox.Job, held: bool) -> bool:
         """Log when the outcome was not written because another worker holds the job now."""

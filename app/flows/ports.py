@@ -23,9 +23,21 @@ class NeedsAttention(RetryLater):
     before this can succeed: not a refusal of this item. Retried later like any RetryLater; a
     worker may park the job and tell an admin, showing `reason`."""
 
-    def __init__(self, reason: str, after: float | None = 60) -> None:
+    def __init__(self, reason: str, after: float | None = 60, *, code: str | None = None) -> None:
         super().__init__(reason, after=after)
         self.reason = reason
+        self.code = code  # the other side's error code, for metrics (e.g. "not_in_channel")
+
+
+class Paced(RetryLater):
+    """Not now, by the rate limits (ours or a 429's Retry-After): due again after exactly
+    `after` seconds. Our own pacing is not a failure and gives the attempt back; a 429 that
+    Slack actually answered (`refused=True`) counts against the job's waiting budget, so a job
+    Slack refuses for ever still comes to rest."""
+
+    def __init__(self, message: str, after: float, *, refused: bool = False) -> None:
+        super().__init__(message, after=after)
+        self.wait, self.refused = after, refused
 
 
 class OutcomeUnknown(RetryLater):
@@ -70,8 +82,13 @@ class ExceptionCard:
 
 
 class ChatPort(Protocol):
+    def card_slot(self, channel: str) -> None:
+        """Take the rate-limit slot for the next post_card in `channel`; raise Paced when
+        there is none now (the caller comes back at the moment it names)."""
+
     def post_card(self, channel: str, card: ExceptionCard) -> str:
-        """Post the approval card, tagged with its exception id; return the message ts."""
+        """Post the approval card, tagged with its exception id; return the message ts. The
+        caller took its slot with card_slot first."""
 
     def find_cards(self, channel: str, exception_id: int, since: datetime) -> list[str]:
         """The ts of every card of this exception posted in `channel` since `since`, oldest

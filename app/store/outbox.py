@@ -118,8 +118,26 @@ def complete(db: Database, job: Job, *, now: datetime) -> bool:
     return _settle(db, job, state="done", finished_at=now)
 
 
-def retry_later(db: Database, job: Job, *, now: datetime, after: timedelta, error: str) -> bool:
-    """Release the claim and make the row due again after `after`; False if the claim was lost."""
+def retry_later(
+    db: Database,
+    job: Job,
+    *,
+    now: datetime,
+    after: timedelta,
+    error: str,
+    refund: bool = False,
+) -> bool:
+    """Release the claim and make the row due again after `after`; False if the claim was lost.
+    `refund`: the attempt did not count (the job was only paced), its budget is as before."""
+    if refund:
+        table = OutboxRow.__table__  # type: ignore[attr-defined]
+        return _settle(
+            db,
+            job,
+            available_at=now + after,
+            attempts=table.c.attempts - 1,
+            last_error=error[:2000],
+        )
     return _settle(db, job, available_at=now + after, last_error=error[:2000])
 
 

@@ -92,7 +92,7 @@ def test_a_parked_card_is_announced_listed_counted_and_retried(tmp_path: Path) -
             header, row = listed.stdout.strip().splitlines()
             assert header.split()[:5] == ["id", "kind", "state", "tries", "exception"]
             assert row.split()[:5] == ["1", "slack.post_card", "dead", "1", "BX-000001"]
-            assert "Slack refused: channel_not_found" in row
+            assert "needs a person: Slack cannot find channel C0BILLING" in row
 
             retried = _outbox(env, "retry", "1")
             assert retried.returncode == 0, retried.stderr

@@ -138,9 +138,39 @@ class SlackEmulator(BackgroundServer[EmulatorServer]):
         """The next `times` calls of `method` answer HTTP 429, Retry-After, `ratelimited`."""
         self._workspace.add_fault(method, Fault("ratelimited", 429, retry_after), times)
 
-    def fail(self, method: str, error: str, times: int = 1) -> None:
-        """The next `times` calls of `method` answer HTTP 200 `{"ok": false, "error": error}`."""
-        self._workspace.add_fault(method, Fault(error), times)
+    def fail(self, method: str, error: str, times: int = 1, **extra: str) -> None:
+        """The next `times` calls of `method` answer HTTP 200 `{"ok": false, "error": error}`,
+        with `extra` fields (missing_scope carries `needed` and `provided`)."""
+        self._workspace.add_fault(method, Fault(error, extra=tuple(extra.items())), times)
+
+    def throttle(
+        self, method: str, every: int, retry_after: int = 1, channel: str | None = None
+    ) -> None:
+        """Rate limit `method` as Slack does: every `every`-th call (per channel for
+        chat.postMessage/chat.update; in `channel` only, if given) answers 429 with
+        Retry-After, and so does every call until it has passed; `calls_under_retry_after`
+        counts those. every=0 lifts it."""
+        self._workspace.throttle(method, every, retry_after, channel)
+
+    def calls_under_retry_after(self) -> list[tuple[str, str]]:
+        """(method, channel or "") of each call made while a Retry-After was in force."""
+        with self._workspace.lock:
+            return list(self._workspace.under_retry_after)
+
+    def remove_bot(self, channel: str) -> None:
+        """The bot is not (or no longer) in `channel`: posts there answer `not_in_channel`."""
+        with self._workspace.lock:
+            self._workspace.bot_absent.add(self._workspace.resolve_channel(channel) or channel)
+
+    def invite_bot(self, channel: str) -> None:
+        """Someone invited the bot to `channel`."""
+        with self._workspace.lock:
+            self._workspace.bot_absent.discard(self._workspace.resolve_channel(channel) or channel)
+
+    def archive(self, channel: str) -> None:
+        """`channel` is archived: posts there answer `is_archived`."""
+        with self._workspace.lock:
+            self._workspace.archived.add(self._workspace.resolve_channel(channel) or channel)
 
     def lose_answer(self, method: str, times: int = 1, hold_seconds: float | None = None) -> None:
         """The next `times` successful calls of `method` are applied (a message is posted), but

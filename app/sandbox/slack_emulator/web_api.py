@@ -87,7 +87,12 @@ def _answer(ws: Workspace, method: str, args: Json, token: str | None) -> Reply:
     fault = ws.take_fault(method)
     if fault is not None:
         headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-        return Reply(fault.status, {"ok": False, "error": fault.error}, headers)
+        body = {"ok": False, "error": fault.error, **dict(fault.extra)}
+        return Reply(fault.status, body, headers)
+    # docs.slack.dev/apis/web-api/rate-limits: HTTP 429, Retry-After, error "ratelimited"
+    retry_after = ws.throttled(method, _text_arg(args, "channel"))
+    if retry_after is not None:
+        return Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})
     try:
         return Reply(200, {"ok": True, **handler(ws, args)})
     except ApiError as exc:
@@ -225,8 +230,20 @@ def auth_test(ws: Workspace, args: Json) -> Json:
     }
 
 
+def _member_of(ws: Workspace, channel: str) -> None:
+    """docs.slack.dev/reference/methods/chat.postMessage and conversations.history, "Errors":
+    `not_in_channel` when the bot is not a member (no chat:write.public assumed),
+    `is_archived` when the channel has been archived."""
+    with ws.lock:
+        if channel in ws.archived:
+            raise ApiError("is_archived")
+        if channel in ws.bot_absent:
+            raise ApiError("not_in_channel")
+
+
 def chat_post_message(ws: Workspace, args: Json) -> Json:
     channel = _channel(ws, args)
+    _member_of(ws, channel)
     text, blocks, extra = _message_content(args)
     thread_ts = _text_arg(args, "thread_ts")
     if thread_ts is not None:
@@ -278,6 +295,9 @@ def conversations_history(ws: Workspace, args: Json) -> Json:
     `response_metadata.next_cursor` to pass as `cursor`; a message's `metadata` only with
     `include_all_metadata`."""
     channel = _channel(ws, args)
+    with ws.lock:  # "not_in_channel" is among its documented errors; archived ones are readable
+        if channel in ws.bot_absent:
+            raise ApiError("not_in_channel")
     oldest = _ts_bound(args, "oldest", "invalid_ts_oldest")
     latest = _ts_bound(args, "latest", "invalid_ts_latest")
     inclusive = _flag(args, "inclusive")

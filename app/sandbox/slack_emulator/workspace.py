@@ -37,6 +37,26 @@ class Fault:
     error: str
     status: int = 200
     retry_after: int | None = None
+    extra: tuple[tuple[str, str], ...] = ()  # more answer fields, e.g. missing_scope's needed
+
+
+# Slack limits chat.postMessage per channel ("1 per second per channel", docs.slack.dev/apis/
+# web-api/rate-limits) and chat.update per channel too; other methods per workspace.
+PER_CHANNEL_LIMITS = frozenset({"chat.postMessage", "chat.update"})
+
+
+@dataclass
+class Throttle:
+    """Slack's rate limit as a client meets it: every `every`-th call (per channel for the
+    per-channel methods) answers 429 with Retry-After, and every call until it has passed is
+    answered 429 too (docs.slack.dev/apis/web-api/rate-limits: "Retry-After ... how long to
+    wait before making another request")."""
+
+    every: int
+    retry_after: int
+    only: str | None = None  # just this channel (None: every channel)
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)
+    until: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 class Workspace:
@@ -71,6 +91,10 @@ class Workspace:
         self._faults: dict[str, deque[Fault]] = {}
         self._lost_answers: dict[str, deque[float | None]] = {}
         self._delays: dict[str | None, float] = {}
+        self._throttles: dict[str, Throttle] = {}
+        self.under_retry_after: list[tuple[str, str]] = []  # (method, scope) of calls made
+        self.bot_absent: set[str] = set()  # channels the bot is not a member of
+        self.archived: set[str] = set()
         self.closing = threading.Event()  # set on stop(): wakes held answers and slow calls
         self._last_ts_us = 0
 
@@ -270,6 +294,38 @@ class Workspace:
         with self.lock:
             queue = self._lost_answers.get(method)
             return (True, queue.popleft()) if queue else (False, None)
+
+    def throttle(
+        self, method: str, every: int, retry_after: int, channel: str | None = None
+    ) -> None:
+        """From now on `method` is rate limited as Slack does it (see Throttle), in `channel`
+        only if given; every=0 ends it."""
+        with self.lock:
+            if every <= 0:
+                self._throttles.pop(method, None)
+            else:
+                self._throttles[method] = Throttle(every, retry_after, channel)
+
+    def throttled(self, method: str, channel: str | None) -> int | None:
+        """The Retry-After to answer this call with, or None when it may go through. A call
+        made while an earlier Retry-After is in force is recorded in `under_retry_after`."""
+        with self.lock:
+            rule = self._throttles.get(method)
+            if rule is None:
+                return None
+            scope = (channel or "") if method in PER_CHANNEL_LIMITS else ""
+            if rule.only is not None and scope != rule.only:
+                return None
+            now = self.monotonic()
+            until = rule.until.get(scope, 0.0)
+            if now < until:
+                self.under_retry_after.append((method, scope))
+                return max(1, int(until - now + 0.999))
+            rule.counts[scope] = rule.counts.get(scope, 0) + 1
+            if rule.counts[scope] % rule.every:
+                return None
+            rule.until[scope] = now + rule.retry_after
+            return rule.retry_after
 
     def slow_down(self, seconds: float, method: str | None) -> None:
         """Every call of `method` (of every method when None) waits `seconds` before it runs."""

@@ -190,8 +190,9 @@ def test_other_exceptions_cards_are_not_adopted(db: Database, slack: SlackEmulat
     _drain_until_rest(_worker(db, chat, clock), clock, db)
     exception_id = open_exception(db)
     _post_behind_our_back(db, chat, exception_id, 0)  # marker only: nothing reached Slack
+    people = WebClient(token=slack.bot_token, base_url=slack.api_url)  # not paced: others
     for n in range(205):  # more than one conversations.history page (200) of other messages
-        chat.post_text(CHANNEL, f"chatter {n}")
+        people.chat_postMessage(channel=CHANNEL, text=f"chatter {n}")
     _queue_card(db, exception_id, clock.now())
     _drain_until_rest(_worker(db, chat, clock), clock, db)
     for one in [*others, exception_id]:

@@ -1,0 +1,272 @@
+"""Card delivery through `countersign serve` against the Slack emulator, beside a plain
+WebClient loop posting the same rendered blocks to the same emulator.
+
+The cards are queued first (`countersign events import`), then `serve` starts and delivers
+them; cards/s is measured from the emulator's message timestamps (first card to last). Slack
+paces chat.postMessage to about one a second per channel (after a small burst), so the
+baseline is the plain loop capped at that pace for the same cards and channels. Scenarios:
+unloaded over 20 channels and in one channel; during intake (signed single events sent to the
+server meanwhile, their cards going to another channel); under 429s (the emulator answers
+every 3rd post in a channel 429 with Retry-After 1 s and refuses every call until it passes:
+calls made meanwhile are counted, goal 0, and the largest gap between posts with cards still
+queued is reported)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from slack_sdk import WebClient
+
+from app import webhook
+from app.flows.ports import ExceptionCard
+from app.sandbox.intacct_emulator import IntacctEmulator
+from app.sandbox.local import WEBHOOK_SECRET, emulator_settings
+from app.sandbox.slack_emulator import SlackEmulator
+from app.slack.pacing import CHANNEL_BURST, CHANNEL_PER_SECOND
+from app.slack.render import BlockRenderer
+
+COUNTERSIGN = str(Path(sys.executable).with_name("countersign"))
+CHANNELS, PER_CHANNEL = 20, 10
+LOAD_CHANNEL, ADMIN = "C0LOAD", "C0ADMIN"
+LOAD_THREADS = 4
+
+
+def lane(n: int) -> str:
+    return f"C0LANE{n:02d}"
+
+
+def policy(channels: int) -> str:
+    routes = "".join(
+        f"  - name: lane-{n:02d}\n    when: {{customer.id: {{eq: C-{n:02d}}}}}\n"
+        f"    channel: {lane(n)}\n    steps: [{{approvers: [group:fin]}}]\n"
+        for n in range(channels)
+    )
+    return (
+        "version: 1\ntimezone: UTC\nadmin_channel: C0ADMIN\ngroups:\n  fin: [U0FINMGR1]\n"
+        f"defaults: {{channel: {LOAD_CHANNEL}, calendar: none}}\nroutes:\n{routes}"
+        "  - name: catch-all\n    steps: [{approvers: [group:fin]}]\n"
+    )
+
+
+def event(key: str, customer: str) -> dict[str, Any]:
+    return {
+        "event_id": f"evt-{key}",
+        "source": "bench",
+        "type": "non_standard_discount",
+        "occurred_at": "2026-11-23T10:00:00Z",
+        "requested_by": {"slack_user_id": "U0REQUEST1"},
+        "customer": {"id": customer, "name": f"Customer {customer}"},
+        "invoice": {"key": f"INV-{key}", "number": f"N-{key}", "currency": "USD", "amount": "7.00"},
+        "details": {"discount_pct": "25"},
+    }
+
+
+def paced_rate(cards: int, channels: int) -> float:
+    """Cards/s of an ideal client at Slack's per-channel pace: a burst, then 1/s each."""
+    per_channel = cards / channels
+    seconds = max(per_channel - CHANNEL_BURST, 0) / CHANNEL_PER_SECOND
+    return (cards - 1) / seconds if seconds else float("inf")
+
+
+def rate_of(times: list[float]) -> float:
+    times = sorted(times)
+    return (len(times) - 1) / (times[-1] - times[0]) if times[-1] > times[0] else float("inf")
+
+
+def emulator(channels: int) -> SlackEmulator:
+    names = {lane(n): f"lane-{n:02d}" for n in range(channels)}
+    return SlackEmulator(channels=names | {LOAD_CHANNEL: "load", ADMIN: "admin"})
+
+
+def plain_loop(channels: int) -> float:
+    """The same rendered card blocks posted by one WebClient loop, as fast as it goes."""
+    card = ExceptionCard(
+        exception_id=1,
+        label="BX-000001",
+        type_label="Non-standard discount",
+        customer="Customer C-00",
+        invoice="N-1",
+        amount="$7.00",
+        figures=(("discount_pct", "25"),),
+        reason=None,
+        requester="U0REQUEST1",
+        route="lane-00",
+        state="Waiting for approval",
+        step_text="Step 1 of 1: 1 of 1 approver must approve",
+        approvers=("U0FINMGR1",),
+    )
+    text, blocks = BlockRenderer().card(card)
+    with emulator(channels) as slack:
+        client = WebClient(token=slack.bot_token, base_url=slack.api_url)
+        times = []
+        for n in range(channels * PER_CHANNEL):
+            client.chat_postMessage(channel=lane(n % channels), text=text, blocks=blocks)
+            times.append(time.perf_counter())
+    return rate_of(times)
+
+
+@contextmanager
+def served(slack: SlackEmulator, channels: int, folder: Path) -> Iterator[dict[str, str]]:
+    """Import PER_CHANNEL cards per lane, then run `countersign serve` (yields env)."""
+    (folder / "policies").mkdir()
+    (folder / "policies" / "routes.yml").write_text(policy(channels))
+    with IntacctEmulator() as intacct:
+        env = {
+            **os.environ,
+            **emulator_settings(slack, intacct),
+            "DATABASE_URL": f"sqlite:///{folder / 'countersign.db'}",
+            "COUNTERSIGN_PID_FILE": str(folder / "countersign.pid"),
+            "COUNTERSIGN_POLICIES": str(folder / "policies"),
+            "HOST": "127.0.0.1",
+            "PORT": str(free_port()),
+            "LOG_LEVEL": "warning",
+        }
+        events = [event(f"{n}", f"C-{n % channels:02d}") for n in range(channels * PER_CHANNEL)]
+        (folder / "events.json").write_text(json.dumps(events))
+        run = [COUNTERSIGN, "db", "upgrade"]
+        subprocess.run(run, env=env, check=True, capture_output=True)
+        run = [COUNTERSIGN, "events", "import", str(folder / "events.json")]
+        subprocess.run(run, env=env, check=True, capture_output=True)
+        server = subprocess.Popen(
+            [COUNTERSIGN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            yield env
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def lane_cards(slack: SlackEmulator, channels: int) -> list[float]:
+    return [
+        float(m.ts)
+        for n in range(channels)
+        for m in slack.messages(lane(n))
+        if m.blocks and not m.thread_ts
+    ]
+
+
+def wait_all(slack: SlackEmulator, channels: int, timeout: float = 120.0) -> list[float]:
+    deadline = time.monotonic() + timeout
+    while len(times := lane_cards(slack, channels)) < channels * PER_CHANNEL:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {len(times)} of {channels * PER_CHANNEL} cards delivered")
+        time.sleep(0.05)
+    return times
+
+
+def intake_load(url: str, stop: threading.Event, sent: list[int]) -> Callable[[], None]:
+    def send() -> None:
+        with httpx.Client(timeout=30) as http:
+            n = 0
+            while not stop.is_set():
+                key = f"load-{threading.get_ident()}-{n}"
+                body = json.dumps(event(key, "C-LOAD")).encode()
+                headers = webhook.signed_headers(WEBHOOK_SECRET, int(time.time()), body)
+                http.post(f"{url}/billing-events", content=body, headers=headers)
+                n += 1
+            sent.append(n)
+
+    return send
+
+
+def scenario(channels: int, *, load: bool = False, throttle: bool = False) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp, emulator(channels) as slack:
+        if throttle:
+            slack.throttle("chat.postMessage", every=3, retry_after=1)
+        with served(slack, channels, Path(tmp)) as env:
+            url = f"http://127.0.0.1:{env['PORT']}"
+            stop, sent = threading.Event(), []
+            threads = []
+            if load:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:  # the load starts once serve answers
+                    try:
+                        if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        time.sleep(0.05)
+                threads = [
+                    threading.Thread(target=intake_load(url, stop, sent))
+                    for _ in range(LOAD_THREADS)
+                ]
+                for thread in threads:
+                    thread.start()
+            started = time.time()
+            times = wait_all(slack, channels)
+            elapsed = time.time() - started
+            stop.set()
+            for thread in threads:
+                thread.join()
+        posts = sorted(
+            c.at.timestamp()
+            for c in slack.calls("chat.postMessage")
+            if c.at.timestamp() <= max(times)
+        )
+        gaps = [b - a for a, b in itertools.pairwise(posts)]
+        return {
+            "rate": rate_of(times),
+            "under_retry_after": len(slack.calls_under_retry_after()),
+            "largest_gap": max(gaps, default=0.0),
+            "intake_per_s": sum(sent) / elapsed if load else 0.0,
+        }
+
+
+def main() -> None:
+    cards = CHANNELS * PER_CHANNEL
+    plain = plain_loop(CHANNELS)
+    ceiling = paced_rate(cards, CHANNELS)
+    baseline = min(plain, ceiling)
+    unloaded = scenario(CHANNELS)
+    single = scenario(1)
+    loaded = scenario(CHANNELS, load=True)
+    limited = scenario(CHANNELS, throttle=True)
+    single_base = min(plain_loop(1), paced_rate(PER_CHANNEL, 1))
+    print(f"load average: {Path('/proc/loadavg').read_text().strip()}")
+    print(
+        f"cards: {cards} over {CHANNELS} channels ({PER_CHANNEL} each); Slack's pace:"
+        f" burst {CHANNEL_BURST}, then {CHANNEL_PER_SECOND:g}/s per channel"
+    )
+    print(f"plain WebClient loop: {plain:.0f} cards/s; capped at Slack's pace: {baseline:.1f}")
+    print(
+        f"unloaded, {CHANNELS} channels: {unloaded['rate']:.1f} cards/s vs {baseline:.1f}"
+        f" = {unloaded['rate'] / baseline:.2f}x (goal >= 0.8x)"
+    )
+    print(
+        f"unloaded, 1 channel: {single['rate']:.2f} cards/s vs {single_base:.2f}"
+        f" = {single['rate'] / single_base:.2f}x"
+    )
+    print(
+        f"during intake ({loaded['intake_per_s']:.0f} events/s sent): {loaded['rate']:.1f}"
+        f" cards/s vs unloaded {unloaded['rate']:.1f} = {loaded['rate'] / unloaded['rate']:.2f}x"
+        " (goal >= 0.5x)"
+    )
+    print(
+        f"under 429s (Retry-After 1 s every 3rd post per channel): {limited['rate']:.1f} cards/s;"
+        f" calls while Retry-After in force: {limited['under_retry_after']:.0f} (baseline 0,"
+        f" goal 0); largest gap between posts with cards queued: {limited['largest_gap']:.2f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
