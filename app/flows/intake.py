@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import Table, insert, tuple_
+from sqlalchemy import Table, insert, text, tuple_
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
@@ -42,6 +42,7 @@ Status = Literal["created", "duplicate", "rejected"]
 _HTTP = {"created": 202, "duplicate": 200, "rejected": 422}
 CHUNK = 500  # events per write transaction
 _UNPARSED: Any = object()
+_NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
 
 
 @dataclass(frozen=True)
@@ -336,15 +337,27 @@ def _rejection(item: Incoming, errors: tuple[dict[str, str], ...], via: str) -> 
     return _Rejection(item, errors, row)
 
 
-def _insert_plans(
-    session: Session, model: Any, plans: list[_Opening] | list[_Rejection]
-) -> dict[int, int]:
-    """Insert the plans' rows in one statement: id(plan) -> the new row's id."""
+def _insert_plans(session: Session, model: Any, plans: Sequence[_Plan]) -> dict[int, int]:
+    """Insert the plans' rows in one statement: id(plan) -> the new row's id. PostgreSQL takes
+    the ids from the sequence first (a pipelined executemany then beats one huge RETURNING
+    statement); SQLite, under its write lock, returns them from a multi-row INSERT."""
     if not plans:
         return {}
     table = _table(model)
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    new_ids = session.execute(statement, [p.row for p in plans]).scalars().all()
+    if session.get_bind().dialect.name == "postgresql":
+        new_ids = (
+            session.execute(
+                _NEXT_IDS,
+                {"table": table.name, "n": len(plans)},
+            )
+            .scalars()
+            .all()
+        )
+        rows = [p.row | {"id": row_id} for p, row_id in zip(plans, new_ids, strict=True)]
+        session.execute(insert(table), rows)
+    else:
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        new_ids = session.execute(statement, [p.row for p in plans]).scalars().all()
     return {id(plan): row_id for plan, row_id in zip(plans, new_ids, strict=True)}
 
 
