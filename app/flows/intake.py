@@ -26,6 +26,7 @@ from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, Operationa
 from sqlmodel import Session, col, select
 
 from app.domain import jsontext
+from app.domain.business_time import Clockwork
 from app.domain.events import BillingEvent
 from app.domain.invoice import InvoiceSnapshot
 from app.domain.lifecycle import State, exception_label
@@ -144,6 +145,7 @@ class _RouteRows:
 
     steps: list[dict[str, Any]]
     timing: dict[str, Any]
+    clock: Clockwork  # the route's calendar, built once
 
 
 @dataclass
@@ -199,7 +201,7 @@ class Intake:
                 plans = [
                     self._prepare(item, policies, via) for item in items[start : start + CHUNK]
                 ]
-                outcomes += self._write(plans, policies, via)
+                outcomes += self._write(plans, via)
         finally:
             if any(o.status == "created" for o in outcomes):
                 self._wake()
@@ -210,7 +212,7 @@ class Intake:
     ) -> IntakeOutcome:
         """Store the refused event safely: its text with NUL and invalid UTF-8 escaped, the
         sha256 of its original bytes, and its source and event_id when they can be read."""
-        (outcome,) = self._write([_rejection(Incoming(raw, now), errors, via)], None, via)
+        (outcome,) = self._write([_rejection(Incoming(raw, now), errors, via)], via)
         return outcome
 
     def _prepare(self, item: Incoming, policies: PolicySet, via: str) -> _Plan:
@@ -233,7 +235,8 @@ class Intake:
             self._routes = (policies, cache)
         rows = cache.get(id(decision.route))
         if rows is None:
-            rows = _RouteRows(_steps_snapshot(decision.route), timing_snapshot(policies, decision))
+            timing = timing_snapshot(policies, decision)
+            rows = _RouteRows(_steps_snapshot(decision.route), timing, clockwork(timing))
             cache[id(decision.route)] = rows
         return rows
 
@@ -251,7 +254,7 @@ class Intake:
         timing, timers = shared.timing, []
         if not route.auto_approve:
             timing = {**timing, "step_opened_at": now.isoformat()}
-            timers = opening_timers(shared.steps, timing, clockwork(timing), now)
+            timers = opening_timers(shared.steps, timing, shared.clock, now)
         requester = event.requested_by
         row = {
             "type": event.type.value,
@@ -281,9 +284,7 @@ class Intake:
         }
         return _Opening(item, event, decision, row, timers)
 
-    def _write(
-        self, plans: list[_Plan], policies: PolicySet | None, via: str
-    ) -> list[IntakeOutcome]:
+    def _write(self, plans: list[_Plan], via: str) -> list[IntakeOutcome]:
         """The guard's second half: the chunk in one transaction, or event by event when the
         database refuses the chunk."""
         try:
@@ -293,7 +294,7 @@ class Intake:
             raise DatabaseUnavailable(str(error.orig or error)) from error
         except Exception as error:
             if len(plans) > 1:
-                return [o for plan in plans for o in self._write([plan], policies, via)]
+                return [o for plan in plans for o in self._write([plan], via)]
             (plan,) = plans
             if isinstance(plan, _Rejection):
                 raise
