@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     TIMER_SWEEP_SECONDS: float = Field(default=5.0, gt=0, le=300)
     COUNTERSIGN_PID_FILE: Path = Path("countersign.pid")
     COUNTERSIGN_ERROR_LOG: Path | None = None  # None: $XDG_STATE_HOME/countersign/errors.log
+    # Audit anchors: signed checkpoints of the chain's head, appended outside the database.
+    AUDIT_ANCHOR_KEY: SecretStr | None = None
+    AUDIT_ANCHOR_FILE: Path | None = None
+    AUDIT_ANCHOR_SECONDS: float = Field(default=300.0, gt=0, le=86400)
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -75,6 +79,13 @@ class Settings(BaseSettings):
                 " job's claim outlasts its Slack calls"
             )
         return self
+
+    @field_validator("AUDIT_ANCHOR_KEY")
+    @classmethod
+    def _anchor_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (a random secret)")
+        return value
 
     @property
     def slack_configured(self) -> bool:

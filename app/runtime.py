@@ -31,7 +31,7 @@ from app.slack.deps import SlackDeps
 from app.slack.directory import Directory
 from app.slack.health import SlackHealth
 from app.slack.render import BlockRenderer
-from app.store import outbox
+from app.store import anchor, outbox
 from app.store.db import Database
 
 log = structlog.get_logger("countersign.runtime")
@@ -101,6 +101,10 @@ class Runtime:
             sweep_seconds=settings.TIMER_SWEEP_SECONDS,
             health=self._health,
         )
+        # Signed audit checkpoints outside the database (app/store/anchor.py), when configured.
+        self.anchor = anchor.scheduled(settings, self.db, self.clock.now)
+        if self.anchor is not None:
+            self.scheduler.every("audit_anchor", self.anchor, settings.AUDIT_ANCHOR_SECONDS)
         self.bolt = create_bolt_app(
             self.slack_client,
             _secret(settings, "SLACK_SIGNING_SECRET"),
@@ -165,5 +169,7 @@ class Runtime:
 
     def stop(self) -> None:
         self.scheduler.stop()
+        if self.anchor is not None:
+            self.anchor()  # a last checkpoint at shutdown
         self.intacct.close()
         self.db.dispose()

@@ -73,6 +73,10 @@ class Scheduler:
         if health is not None:
             self._add(HEALTH, health, health_seconds)
 
+    def every(self, name: str, work: Callable[[], object], seconds: float) -> None:
+        """Run `work` every `seconds` (first run now), with the same failure handling."""
+        self._add(name, work, seconds)
+
     def _add(self, name: str, work: Callable[[], object], seconds: float) -> None:
         self.beats[name] = Beat(interval=seconds)
         self._scheduler.add_job(

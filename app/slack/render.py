@@ -63,7 +63,7 @@ class BlockRenderer:
         )
         fitted, warnings = blockkit.fit_message(blocks)
         for warning in warnings:
-            log.warning("card.truncated", exception=card.label, detail=warning)
+            log.warning("card.truncated", exception_label=card.label, detail=warning)
         problems = blockkit.check_message(fitted)
         if problems:
             raise ValueError(f"card for {card.label} breaks Block Kit limits: {problems}")

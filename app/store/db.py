@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
+from app.store import canonical_json
+
 
 def normalize_url(url: str) -> str:
     """postgresql:// means psycopg 3 here; everything else is passed through."""
@@ -26,7 +28,13 @@ def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        json_serializer=canonical_json.dumps,
+    )
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -42,6 +50,7 @@ def _sqlite_engine(url: str) -> Engine:
         pool_size=8,
         max_overflow=24,
         pool_timeout=30,
+        json_serializer=canonical_json.dumps,
     )
 
     @event.listens_for(engine, "connect")

@@ -115,6 +115,8 @@ class AuditEntryRow(SQLModel, table=True):
     detail: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # The exact text that was hashed (see app/store/audit.py); verify re-hashes it as stored.
+    canonical: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class AuditHeadRow(SQLModel, table=True):

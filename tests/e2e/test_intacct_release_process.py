@@ -19,8 +19,7 @@ from app.slack.ids import ActionId
 from app.store.db import Database
 from app.store.tables import AuditEntryRow, ExceptionRow
 from tests.e2e.conftest import POLICIES
-from tests.e2e.harness import process_env, serve_process, wait_for
-from tests.e2e.test_sandbox_walkthrough import assert_at_rest
+from tests.e2e.harness import assert_at_rest, process_env, serve_process, wait_for
 from tests.e2e.test_walking_skeleton import INVOICE, discount_event
 
 
@@ -67,7 +66,7 @@ def test_lost_submit_answer_is_released_once_through_serve(tmp_path: Path) -> No
                 timeout=20,
                 what="the card to show the release",
             )
-            assert_at_rest(db_file)
+            assert_at_rest(f"sqlite:///{db_file}")
         assert state == "released"
         assert [d["confirmed_after_lost_response"] for d in released] == [True]
         assert intacct.submissions(INVOICE) == 1

@@ -246,7 +246,8 @@ def test_restart_starts_clean_and_the_walkthrough_works_again(sandbox: SandboxPr
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == "BX-999999 does not exist"
     assert malformed.returncode == 1
-    assert malformed.stdout.startswith("400 "), malformed.stdout
+    assert malformed.stdout.startswith("422 "), malformed.stdout  # kept as a rejected event
+    assert "not valid JSON" in malformed.stdout
     assert_at_rest(f"sqlite:///{sandbox.db}")
 
 

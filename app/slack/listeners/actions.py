@@ -66,7 +66,7 @@ def register(app: App, deps: SlackDeps) -> None:
             result_message, channel = result.message, click.channel_id or result.channel
             log.info(
                 "decision",
-                exception=exception_label(click.exception_id),
+                exception_label=exception_label(click.exception_id),
                 user=click.user_id,
                 outcome="approve",
                 recorded=result.recorded,

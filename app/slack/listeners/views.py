@@ -51,7 +51,7 @@ def register(app: App, deps: SlackDeps) -> None:
             return
         log.info(
             "decision",
-            exception=exception_label(submission.exception_id),
+            exception_label=exception_label(submission.exception_id),
             user=submission.user_id,
             outcome="reject",
             recorded=result.recorded,
