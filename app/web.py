@@ -5,11 +5,13 @@ One structured log line per request."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -21,8 +23,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import webhook
-from app.domain.batch import BatchTooLarge, Body, BodyError, split_body
-from app.flows.intake import DatabaseUnavailable, IntakeOutcome
+from app.domain import jsontext
+from app.domain.batch import BatchTooLarge, Body, BodyError, is_batch, split_body
+from app.flows.group_commit import GroupCommit
+from app.flows.intake import DatabaseUnavailable, Incoming
 from app.readiness import readiness
 from app.runtime import Runtime
 from app.slack import inbound
@@ -69,6 +73,7 @@ def create_web_app(runtime: Runtime, *, manage_runtime: bool = True) -> Starlett
     signing = runtime.settings.SLACK_SIGNING_SECRET
     assert signing is not None  # Runtime requires it
     signing_secret = signing.get_secret_value()
+    writer = GroupCommit(runtime.intake)
 
     async def slack_events(request: Request) -> Response:
         """Capped, then signed, then well-formed: only then does Bolt see the request."""
@@ -109,7 +114,13 @@ def create_web_app(runtime: Runtime, *, manage_runtime: bool = True) -> Starlett
         # with that event), so one bad byte in a batch does not sink the other events.
         text = body.decode("utf-8", "surrogateescape")
         try:
-            parts, outcomes = await run_in_threadpool(_intake, text, now)
+            parts, items = await run_in_threadpool(incoming_events, text, now)
+            if parts.batch:
+                outcomes = await run_in_threadpool(
+                    runtime.intake.receive_items, items, via="webhook"
+                )
+            else:  # a single event: written with the others arriving now (group commit)
+                outcomes = [await asyncio.wrap_future(writer.submit(items[0]))]
         except BatchTooLarge as error:
             return _error(413, str(error))
         except BodyError as error:
@@ -123,10 +134,6 @@ def create_web_app(runtime: Runtime, *, manage_runtime: bool = True) -> Starlett
             return JSONResponse(outcomes[0].as_json(), status_code=outcomes[0].http_status)
         results = [o.as_json() | {"http_status": o.http_status} for o in outcomes]
         return JSONResponse({"results": results}, status_code=200)
-
-    def _intake(text: str, now: datetime) -> tuple[Body, list[IntakeOutcome]]:
-        parts = split_body(text)
-        return parts, runtime.intake.receive(parts.events, via="webhook", now=now)
 
     async def healthz(_: Request) -> Response:
         """Liveness only: the process answers HTTP. Nothing it depends on is asked."""
@@ -147,6 +154,7 @@ def create_web_app(runtime: Runtime, *, manage_runtime: bool = True) -> Starlett
         try:
             yield
         finally:
+            writer.stop()
             if manage_runtime:
                 runtime.stop()
 
@@ -165,6 +173,24 @@ def create_web_app(runtime: Runtime, *, manage_runtime: bool = True) -> Starlett
 
 
 _PATHS = {"/slack/events", "/billing-events", "/healthz", "/readyz", "/metrics"}
+
+
+def incoming_events(text: str, now: datetime) -> tuple[Body, list[Incoming]]:
+    """The body's events, each with its exact text and, when the whole body is strict JSON, its
+    parsed document (so no event is parsed twice); BodyError for a malformed batch."""
+    try:
+        document: Any = jsontext.loads(text)
+    except jsontext.JsonRefused:  # a poison somewhere: each event is parsed (and judged) alone
+        document = None
+    if document is not None and not is_batch(document):
+        return Body([text], batch=False), [Incoming(text, now, document)]
+    parts = split_body(text)
+    documents = document["events"] if document is not None else None
+    if not isinstance(documents, list) or len(documents) != len(parts.events):
+        return parts, [Incoming(raw, now) for raw in parts.events]
+    return parts, [
+        Incoming(raw, now, doc) for raw, doc in zip(parts.events, documents, strict=True)
+    ]
 
 
 def _error(status: int, message: str, retry_after: int | None = None) -> JSONResponse:

@@ -1,39 +1,49 @@
 """Intake: validate, dedupe on (source, event_id), store the raw event, route, open or approve.
 
-Each event is handled in its own transaction behind a per-event guard: whatever one event holds,
-it gets its own answer, the others in its batch are processed, and an event that cannot be
-accepted is kept with its reasons in rejected_event rather than dropped. Only a database that
-cannot be reached at all stops a batch (DatabaseUnavailable), and then nothing is lost: what was
-answered is committed, the rest is retried by the sender."""
+Set-based: parsing, validation, routing and the rows each event writes are worked out first,
+outside any transaction; then a chunk of events is written in one short transaction with one
+multi-row INSERT per table and one audit-chain head update. Duplicates (in the chunk or already
+stored) are found with one lookup. Whatever one event holds, it gets its own answer and the
+others are processed: an event that cannot be accepted is kept with its reasons in
+rejected_event, and when the database refuses a chunk (a concurrent duplicate, a value it
+cannot store) that chunk is written again event by event, each behind its own guard. Only a
+database that cannot be reached stops a batch (DatabaseUnavailable), and then nothing is lost:
+what was answered is committed, the rest is retried by the sender."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 import structlog
 from pydantic import ValidationError
+from sqlalchemy import Table, insert, text, tuple_
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.domain import jsontext
+from app.domain.business_time import Clockwork
 from app.domain.events import BillingEvent
 from app.domain.invoice import InvoiceSnapshot
 from app.domain.lifecycle import State, exception_label
 from app.flows import jobs
-from app.flows.timing import schedule_step, timing_snapshot
+from app.flows.timing import clockwork, opening_timers, timer_values, timing_snapshot
 from app.routing import PolicySet, RouteDecision
+from app.routing.policy_set import CompiledRoute
 from app.store import audit, outbox
 from app.store.db import Database
-from app.store.tables import BillingEventRow, ExceptionRow, RejectedEventRow
+from app.store.tables import BillingEventRow, ExceptionRow, RejectedEventRow, TimerRow
 
 log = structlog.get_logger("countersign.intake")
 Status = Literal["created", "duplicate", "rejected"]
 _HTTP = {"created": 202, "duplicate": 200, "rejected": 422}
+CHUNK = 500  # events per write transaction
+_UNPARSED: Any = object()
+_NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
 
 
 @dataclass(frozen=True)
@@ -87,12 +97,14 @@ class _Refused(Exception):
         self.errors = errors
 
 
-def read_event(raw: str) -> BillingEvent:
-    """Parse and validate one event; _Refused carries the reasons, one per problem."""
-    try:
-        document = jsontext.loads(raw)
-    except jsontext.JsonRefused as refusal:
-        raise _Refused((_problem(str(refusal)),)) from None
+def read_event(raw: str, document: Any = _UNPARSED) -> BillingEvent:
+    """Validate one event (parsing `raw` unless its document is given); _Refused carries the
+    reasons, one per problem."""
+    if document is _UNPARSED:
+        try:
+            document = jsontext.loads(raw)
+        except jsontext.JsonRefused as refusal:
+            raise _Refused((_problem(str(refusal)),)) from None
     if not isinstance(document, dict):
         raise _Refused((_problem("an event is a JSON object {...}"),))
     try:
@@ -101,20 +113,71 @@ def read_event(raw: str) -> BillingEvent:
         raise _Refused(field_errors(error)) from None
 
 
-def _steps_snapshot(decision: RouteDecision) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Incoming:
+    """One event as received: its exact text, when, and its JSON when already parsed
+    (strictly, with jsontext.loads) by the caller."""
+
+    raw: str
+    now: datetime
+    document: Any = _UNPARSED
+
+
+def _steps_snapshot(route: CompiledRoute) -> list[dict[str, Any]]:
     return [
         {
             "approvers": list(step.approvers),
             "quorum": step.quorum,
             "quorum_rule": step.quorum_rule,
-            "one_person_one_step": decision.route.one_person_one_step,
+            "one_person_one_step": route.one_person_one_step,
             "escalations": [
                 {"after_s": level.after.total_seconds(), "to": list(level.to)}
                 for level in step.escalations
             ],
         }
-        for step in decision.route.steps
+        for step in route.steps
     ]
+
+
+@dataclass(frozen=True)
+class _RouteRows:
+    """What every exception opened on one route shares (worked out once per policy load)."""
+
+    steps: list[dict[str, Any]]
+    timing: dict[str, Any]
+    clock: Clockwork  # the route's calendar, built once
+
+
+@dataclass
+class _Opening:
+    """A valid, routed event and the exception row it opens (without its id yet)."""
+
+    item: Incoming
+    event: BillingEvent
+    decision: RouteDecision
+    row: dict[str, Any]
+    timers: list[tuple[str, datetime]]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.event.source, self.event.event_id
+
+
+@dataclass
+class _Rejection:
+    """A refused event and the rejected_event row that keeps it."""
+
+    item: Incoming
+    errors: tuple[dict[str, str], ...]
+    row: dict[str, Any]
+
+
+_Plan = _Opening | _Rejection
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
 
 
 class Intake:
@@ -124,91 +187,63 @@ class Intake:
         self, db: Database, policies: Callable[[], PolicySet], wake: Callable[[], None]
     ) -> None:
         self._db, self._policies, self._wake = db, policies, wake
+        self._routes: tuple[PolicySet | None, dict[int, _RouteRows]] = (None, {})
 
     def receive(self, raw_events: list[str], *, via: str, now: datetime) -> list[IntakeOutcome]:
+        return self.receive_items([Incoming(raw, now) for raw in raw_events], via=via)
+
+    def receive_items(self, items: list[Incoming], *, via: str) -> list[IntakeOutcome]:
+        """One answer per item, in order; chunks of CHUNK events per write transaction."""
         outcomes: list[IntakeOutcome] = []
         try:
-            for raw in raw_events:
-                outcomes.append(self._one(raw, via=via, now=now))
+            for start in range(0, len(items), CHUNK):
+                policies = self._policies()
+                plans = [
+                    self._prepare(item, policies, via) for item in items[start : start + CHUNK]
+                ]
+                outcomes += self._write(plans, via)
         finally:
             if any(o.status == "created" for o in outcomes):
                 self._wake()
         return outcomes
-
-    def _one(self, raw: str, *, via: str, now: datetime) -> IntakeOutcome:
-        """The guard: every event ends accepted, duplicate or rejected-and-stored."""
-        try:
-            event = read_event(raw)
-        except _Refused as refused:
-            return self.reject(raw, refused.errors, via=via, now=now)
-        except Exception as error:  # a parser or validator bug must not sink the batch
-            return self.reject(raw, (_unexpected(error, "reading"),), via=via, now=now)
-        try:
-            with self._db.transaction() as session:
-                return self._open(session, event, raw, via=via, now=now)
-        except IntegrityError:
-            # A concurrent delivery committed the same (source, event_id): answer as a repeat.
-            with self._db.transaction() as session:
-                existing = _find(session, event)
-            if existing is not None:
-                return existing
-            return self.reject(raw, (_problem("the database refused the event"),), via=via, now=now)
-        except (OperationalError, InterfaceError) as error:
-            raise DatabaseUnavailable(str(error.orig or error)) from error
-        except DataError as error:  # a value the database refuses: kept, with the reason
-            message = f"the database refused a value: {str(error.orig or error).splitlines()[0]}"
-            return self.reject(raw, (_problem(message),), via=via, now=now)
-        except Exception as error:  # e.g. a routing bug on odd details: kept, with an error id
-            return self.reject(raw, (_unexpected(error, "routing"),), via=via, now=now)
 
     def reject(
         self, raw: str, errors: tuple[dict[str, str], ...], *, via: str, now: datetime
     ) -> IntakeOutcome:
         """Store the refused event safely: its text with NUL and invalid UTF-8 escaped, the
         sha256 of its original bytes, and its source and event_id when they can be read."""
-        fields = jsontext.loads_lenient(raw)
-        fields = fields if isinstance(fields, dict) else {}
-        source, event_id = (_name(fields.get(key)) for key in ("source", "event_id"))
-        data = original_bytes(raw)
-        payload = jsontext.safe_text(data.decode("utf-8", "backslashreplace"))
-        try:
-            with self._db.transaction() as session:
-                row = RejectedEventRow(
-                    source=source,
-                    event_id=event_id,
-                    payload=payload,
-                    sha256=hashlib.sha256(data).hexdigest(),
-                    errors=list(errors),
-                    via=via,
-                    received_at=now,
-                )
-                session.add(row)
-                session.flush()
-                audit.append(
-                    session,
-                    at=now,
-                    actor=f"intake:{via}",
-                    action="event.rejected",
-                    detail={
-                        "rejected_event": row.id,
-                        "source": row.source,
-                        "event_id": row.event_id,
-                        "errors": list(errors),
-                    },
-                )
-        except (OperationalError, InterfaceError) as error:
-            raise DatabaseUnavailable(str(error.orig or error)) from error
-        return IntakeOutcome("rejected", event_id=event_id, errors=errors)
+        (outcome,) = self._write([_rejection(Incoming(raw, now), errors, via)], via)
+        return outcome
 
-    def _open(
-        self, session: Session, event: BillingEvent, raw: str, *, via: str, now: datetime
-    ) -> IntakeOutcome:
-        repeat = _find(session, event)
-        if repeat is not None:
-            return repeat
-        policies = self._policies()
+    def _prepare(self, item: Incoming, policies: PolicySet, via: str) -> _Plan:
+        """The guard's first half: read and route, no database; refusals become rejections."""
+        try:
+            event = read_event(item.raw, item.document)
+        except _Refused as refused:
+            return _rejection(item, refused.errors, via)
+        except Exception as error:  # a parser or validator bug must not sink the batch
+            return _rejection(item, (_unexpected(error, "reading"),), via)
+        try:
+            return self._opening(item, event, policies)
+        except Exception as error:  # e.g. a routing bug on odd details: kept, with an error id
+            return _rejection(item, (_unexpected(error, "routing"),), via)
+
+    def _route_rows(self, policies: PolicySet, decision: RouteDecision) -> _RouteRows:
+        loaded, cache = self._routes
+        if loaded is not policies:
+            cache = {}
+            self._routes = (policies, cache)
+        rows = cache.get(id(decision.route))
+        if rows is None:
+            timing = timing_snapshot(policies, decision)
+            rows = _RouteRows(_steps_snapshot(decision.route), timing, clockwork(timing))
+            cache[id(decision.route)] = rows
+        return rows
+
+    def _opening(self, item: Incoming, event: BillingEvent, policies: PolicySet) -> _Opening:
         decision = policies.route(event.routing_view())
-        route = decision.route
+        route, now = decision.route, item.now
+        shared = self._route_rows(policies, decision)
         snapshot = InvoiceSnapshot(
             key=event.invoice.key,
             customer_id=event.customer.id,
@@ -216,102 +251,223 @@ class Intake:
             total=event.invoice.amount,
             number=event.invoice.number,
         )
+        timing, timers = shared.timing, []
+        if not route.auto_approve:
+            timing = {**timing, "step_opened_at": now.isoformat()}
+            timers = opening_timers(shared.steps, timing, shared.clock, now)
         requester = event.requested_by
-        row = ExceptionRow(
-            type=event.type.value,
-            source=event.source,
-            event_id=event.event_id,
-            customer_id=event.customer.id,
-            customer_name=event.customer.name,
-            customer_tier=event.customer.tier,
-            invoice_key=event.invoice.key,
-            invoice_number=event.invoice.number,
-            currency=event.invoice.currency,
-            amount=event.invoice.amount,
-            details=event.model_dump(mode="json")["details"],
-            reason=event.reason,
-            requested_by_email=requester.email if requester else None,
-            requested_by_slack=requester.slack_user_id if requester else None,
-            state=State.APPROVED if route.auto_approve else State.OPEN,
-            route_name=route.name,
-            route_reason=decision.reason,
-            policy_hash=policies.content_hash,
-            steps=_steps_snapshot(decision),
-            channel=route.channel,
-            invoice_fingerprint=snapshot.fingerprint(),
-            timing=timing_snapshot(policies, decision),
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(row)
-        session.flush()
-        assert row.id is not None
-        session.add(
-            BillingEventRow(
-                source=event.source,
-                event_id=event.event_id,
-                payload=raw,
-                sha256=hashlib.sha256(raw.encode()).hexdigest(),
-                via=via,
-                received_at=now,
-                exception_id=row.id,
-            )
-        )
-        audit.append(
-            session,
-            at=now,
-            actor=f"intake:{via}",
-            action="exception.opened",
-            exception_id=row.id,
-            detail={
-                "source": event.source,
-                "event_id": event.event_id,
-                "route": route.name,
-                "why": decision.reason,
-                "policy_hash": policies.content_hash,
-                "amount": str(event.invoice.amount),
-                "currency": event.invoice.currency,
-                "invoice_fingerprint": row.invoice_fingerprint,
-            },
-        )
-        for channel in decision.notify_channels:
-            jobs.queue_channel_notice(
-                session,
-                channel,
-                f"{exception_label(row.id)} {event.type.label} for {event.customer.name}, "
-                f"{event.invoice.currency} {event.invoice.amount}: routed to {route.name}.",
-                now=now,
-            )
-        if route.auto_approve:
-            audit.append(
-                session,
-                at=now,
-                actor=f"policy:{route.name}",
-                action="exception.auto_approved",
-                exception_id=row.id,
-                detail={"route": route.name, "why": decision.reason},
-            )
-            jobs.queue_release(session, row.id, approval="auto", now=now)
-            if route.channel:
-                jobs.queue_channel_notice(
-                    session,
-                    route.channel,
-                    f"{exception_label(row.id)} {event.type.label} for {event.customer.name}, "
-                    f"{event.invoice.currency} {event.invoice.amount}: approved automatically "
-                    f"by route {route.name} ({decision.reason}).",
-                    now=now,
-                )
+        row = {
+            "type": event.type.value,
+            "source": event.source,
+            "event_id": event.event_id,
+            "customer_id": event.customer.id,
+            "customer_name": event.customer.name,
+            "customer_tier": event.customer.tier,
+            "invoice_key": event.invoice.key,
+            "invoice_number": event.invoice.number,
+            "currency": event.invoice.currency,
+            "amount": event.invoice.amount,
+            "details": event.model_dump(mode="json")["details"],
+            "reason": event.reason,
+            "requested_by_email": requester.email if requester else None,
+            "requested_by_slack": requester.slack_user_id if requester else None,
+            "state": (State.APPROVED if route.auto_approve else State.OPEN).value,
+            "route_name": route.name,
+            "route_reason": decision.reason,
+            "policy_hash": policies.content_hash,
+            "steps": shared.steps,
+            "channel": route.channel,
+            "invoice_fingerprint": snapshot.fingerprint(),
+            "timing": timing,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return _Opening(item, event, decision, row, timers)
+
+    def _write(self, plans: list[_Plan], via: str) -> list[IntakeOutcome]:
+        """The guard's second half: the chunk in one transaction, or event by event when the
+        database refuses the chunk."""
+        try:
+            with self._db.transaction() as session:
+                return _write_chunk(session, plans, via)
+        except (OperationalError, InterfaceError) as error:
+            raise DatabaseUnavailable(str(error.orig or error)) from error
+        except Exception as error:
+            if len(plans) > 1:
+                return [o for plan in plans for o in self._write([plan], via)]
+            (plan,) = plans
+            if isinstance(plan, _Rejection):
+                raise
+            return [self._refused_one(plan, error, via)]
+
+    def _refused_one(self, plan: _Opening, error: Exception, via: str) -> IntakeOutcome:
+        """The database refused this one event: a concurrent repeat, a value, or a bug."""
+        if isinstance(error, IntegrityError):
+            # A concurrent delivery committed the same (source, event_id): answer as a repeat.
+            try:
+                with self._db.transaction() as session:
+                    known = _stored(session, {plan.key})
+            except (OperationalError, InterfaceError) as down:
+                raise DatabaseUnavailable(str(down.orig or down)) from down
+            if plan.key in known:
+                exception_id, state = known[plan.key]
+                return IntakeOutcome("duplicate", exception_id, state, plan.event.event_id)
+            errors = (_problem("the database refused the event"),)
+        elif isinstance(error, DataError):  # a value the database refuses: kept, with the reason
+            reason = str(error.orig or error).splitlines()[0]
+            errors = (_problem(f"the database refused a value: {reason}"),)
         else:
-            schedule_step(session, row, now)
-            outbox.enqueue(
-                session,
-                kind=jobs.POST_CARD,
-                payload={"exception_id": row.id},
-                exception_id=row.id,
-                idempotency_key=f"card:{row.id}",
-                now=now,
+            errors = (_unexpected(error, "writing"),)
+        return self.reject(plan.item.raw, errors, via=via, now=plan.item.now)
+
+
+def _rejection(item: Incoming, errors: tuple[dict[str, str], ...], via: str) -> _Rejection:
+    fields = jsontext.loads_lenient(item.raw)
+    fields = fields if isinstance(fields, dict) else {}
+    source, event_id = (_name(fields.get(key)) for key in ("source", "event_id"))
+    data = original_bytes(item.raw)
+    row = {
+        "source": source,
+        "event_id": event_id,
+        "payload": jsontext.safe_text(data.decode("utf-8", "backslashreplace")),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "errors": list(errors),
+        "via": via,
+        "received_at": item.now,
+    }
+    return _Rejection(item, errors, row)
+
+
+def _insert_plans(session: Session, model: Any, plans: Sequence[_Plan]) -> dict[int, int]:
+    """Insert the plans' rows in one statement: id(plan) -> the new row's id. PostgreSQL takes
+    the ids from the sequence first (a pipelined executemany then beats one huge RETURNING
+    statement); SQLite, under its write lock, returns them from a multi-row INSERT."""
+    if not plans:
+        return {}
+    table = _table(model)
+    if session.get_bind().dialect.name == "postgresql":
+        new_ids = (
+            session.execute(
+                _NEXT_IDS,
+                {"table": table.name, "n": len(plans)},
             )
-        return IntakeOutcome("created", row.id, row.state, event.event_id)
+            .scalars()
+            .all()
+        )
+        rows = [p.row | {"id": row_id} for p, row_id in zip(plans, new_ids, strict=True)]
+        session.execute(insert(table), rows)
+    else:
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        new_ids = session.execute(statement, [p.row for p in plans]).scalars().all()
+    return {id(plan): row_id for plan, row_id in zip(plans, new_ids, strict=True)}
+
+
+def _write_chunk(session: Session, plans: list[_Plan], via: str) -> list[IntakeOutcome]:
+    """Write every plan's rows, one INSERT per table; duplicates write nothing."""
+    openings = [p for p in plans if isinstance(p, _Opening)]
+    known = _stored(session, {p.key for p in openings})
+    first: dict[tuple[str, str], _Opening] = {}
+    for opening in openings:
+        if opening.key not in known:
+            first.setdefault(opening.key, opening)
+    new = list(first.values())
+    ids = _insert_plans(session, ExceptionRow, new)
+    rejected_ids = _insert_plans(
+        session, RejectedEventRow, [p for p in plans if isinstance(p, _Rejection)]
+    )
+    for opened in new:
+        known[opened.key] = (ids[id(opened)], opened.row["state"])
+    events, entries, jobs_rows, timers = [], [], [], []
+    outcomes: list[IntakeOutcome] = []
+    actor = f"intake:{via}"
+    for plan in plans:
+        if isinstance(plan, _Rejection):
+            entries.append(_rejected_entry(plan, rejected_ids[id(plan)], actor))
+            outcomes.append(
+                IntakeOutcome("rejected", event_id=plan.row["event_id"], errors=plan.errors)
+            )
+            continue
+        exception_id, state = known[plan.key]
+        if id(plan) not in ids:
+            outcomes.append(IntakeOutcome("duplicate", exception_id, state, plan.event.event_id))
+            continue
+        now = plan.item.now
+        events.append(
+            {
+                "source": plan.event.source,
+                "event_id": plan.event.event_id,
+                "payload": plan.item.raw,
+                "sha256": hashlib.sha256(plan.item.raw.encode()).hexdigest(),
+                "via": via,
+                "received_at": now,
+                "exception_id": exception_id,
+            }
+        )
+        entries += _opened_entries(plan, exception_id, actor)
+        jobs_rows += _jobs(plan, exception_id)
+        timers += [timer_values(exception_id, 0, kind, due, now) for kind, due in plan.timers]
+        outcomes.append(IntakeOutcome("created", exception_id, state, plan.event.event_id))
+    for model, rows in ((BillingEventRow, events), (TimerRow, timers)):
+        if rows:
+            session.execute(insert(_table(model)), rows)
+    outbox.enqueue_many(session, jobs_rows)
+    audit.append_many(session, entries)
+    return outcomes
+
+
+def _rejected_entry(plan: _Rejection, rejected_id: int, actor: str) -> audit.Entry:
+    detail = {
+        "rejected_event": rejected_id,
+        "source": plan.row["source"],
+        "event_id": plan.row["event_id"],
+        "errors": list(plan.errors),
+    }
+    return audit.Entry(plan.item.now, actor, "event.rejected", detail=detail)
+
+
+def _opened_entries(plan: _Opening, exception_id: int, actor: str) -> list[audit.Entry]:
+    event, decision, now = plan.event, plan.decision, plan.item.now
+    route = decision.route
+    opened = {
+        "source": event.source,
+        "event_id": event.event_id,
+        "route": route.name,
+        "why": decision.reason,
+        "policy_hash": plan.row["policy_hash"],
+        "amount": str(event.invoice.amount),
+        "currency": event.invoice.currency,
+        "invoice_fingerprint": plan.row["invoice_fingerprint"],
+    }
+    entries = [audit.Entry(now, actor, "exception.opened", exception_id, opened)]
+    if route.auto_approve:
+        detail = {"route": route.name, "why": decision.reason}
+        entries.append(
+            audit.Entry(
+                now, f"policy:{route.name}", "exception.auto_approved", exception_id, detail
+            )
+        )
+    return entries
+
+
+def _jobs(plan: _Opening, exception_id: int) -> list[dict[str, Any]]:
+    """The outbox rows an opened exception queues: notices, then its card or its release."""
+    event, decision, now = plan.event, plan.decision, plan.item.now
+    route = decision.route
+    summary = (
+        f"{exception_label(exception_id)} {event.type.label} for {event.customer.name}, "
+        f"{event.invoice.currency} {event.invoice.amount}"
+    )
+    rows = [
+        jobs.channel_notice_job(channel, f"{summary}: routed to {route.name}.", now=now)
+        for channel in decision.notify_channels
+    ]
+    if not route.auto_approve:
+        return [*rows, jobs.card_job(exception_id, now=now)]
+    rows.append(jobs.release_job(exception_id, approval="auto", now=now))
+    if route.channel:
+        text = f"{summary}: approved automatically by route {route.name} ({decision.reason})."
+        rows.append(jobs.channel_notice_job(route.channel, text, now=now))
+    return rows
 
 
 def _name(value: Any) -> str | None:
@@ -327,14 +483,23 @@ def _unexpected(error: Exception, stage: str) -> dict[str, str]:
     return _problem(f"the event could not be processed (error id {error_id})")
 
 
-def _find(session: Session, event: BillingEvent) -> IntakeOutcome | None:
+def _stored(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
+    """(exception id, state) of each (source, event_id) already stored, in one lookup."""
+    if not keys:
+        return {}
+    pair = tuple_(col(BillingEventRow.source), col(BillingEventRow.event_id))
     found = session.exec(
-        select(BillingEventRow).where(
-            BillingEventRow.source == event.source, BillingEventRow.event_id == event.event_id
+        select(
+            BillingEventRow.source,
+            BillingEventRow.event_id,
+            col(ExceptionRow.id),
+            ExceptionRow.state,
         )
-    ).first()
-    if found is None or found.exception_id is None:
-        return None
-    row = session.get(ExceptionRow, found.exception_id)
-    assert row is not None
-    return IntakeOutcome("duplicate", row.id, row.state, event.event_id)
+        .join(ExceptionRow, col(ExceptionRow.id) == col(BillingEventRow.exception_id))
+        .where(pair.in_(list(keys)))
+    ).all()
+    return {
+        (source, event_id): (exception_id, state)
+        for source, event_id, exception_id, state in found
+        if exception_id is not None
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
@@ -25,16 +26,38 @@ def release_key(exception_id: int, approval: str) -> str:
     return f"countersign-{exception_label(exception_id)}-{digest}"
 
 
-def queue_release(session: Session, exception_id: int, *, approval: str, now: datetime) -> None:
+def release_job(exception_id: int, *, approval: str, now: datetime) -> dict[str, Any]:
+    """The outbox row that releases this exception's invoice (once per approval)."""
     key = release_key(exception_id, approval)
-    outbox.enqueue(
-        session,
+    return outbox.job_values(
         kind=RELEASE,
         payload={"exception_id": exception_id, "idempotency_key": key},
         exception_id=exception_id,
         idempotency_key=f"release:{key}",
         now=now,
     )
+
+
+def card_job(exception_id: int, *, now: datetime) -> dict[str, Any]:
+    """The outbox row that posts the exception's card (once)."""
+    return outbox.job_values(
+        kind=POST_CARD,
+        payload={"exception_id": exception_id},
+        exception_id=exception_id,
+        idempotency_key=f"card:{exception_id}",
+        now=now,
+    )
+
+
+def channel_notice_job(channel: str, text: str, *, now: datetime) -> dict[str, Any]:
+    """The outbox row of a plain message in a channel."""
+    return outbox.job_values(
+        kind=CHANNEL_NOTICE, payload={"channel": channel, "text": text}, now=now
+    )
+
+
+def queue_release(session: Session, exception_id: int, *, approval: str, now: datetime) -> None:
+    outbox.enqueue_many(session, [release_job(exception_id, approval=approval, now=now)])
 
 
 def queue_card_update(session: Session, exception_id: int, *, now: datetime) -> None:
@@ -77,6 +100,4 @@ def queue_dm_card(
 
 def queue_channel_notice(session: Session, channel: str, text: str, *, now: datetime) -> None:
     """A plain message in a channel, e.g. for routes with `continue: true` that only notify."""
-    outbox.enqueue(
-        session, kind=CHANNEL_NOTICE, payload={"channel": channel, "text": text}, now=now
-    )
+    outbox.enqueue_many(session, [channel_notice_job(channel, text, now=now)])

@@ -48,9 +48,54 @@ def step_timer(row: ExceptionRow, key: str) -> Any:
     """`remind_every_s`, `expire_after_s` or `on_expire` of the exception's current step.
 
     Rows opened before steps had their own timers fall back to the route's."""
-    steps = row.timing.get("steps") or []
-    own = steps[row.current_step] if row.current_step < len(steps) else row.timing
-    return own.get(key)
+    return _own_timing(row.timing, row.current_step).get(key)
+
+
+def _own_timing(timing: dict[str, Any], step: int) -> dict[str, Any]:
+    steps = timing.get("steps") or []
+    own: dict[str, Any] = steps[step] if step < len(steps) else timing
+    return own
+
+
+def _plans(
+    steps: list[dict[str, Any]], timing: dict[str, Any], step: int
+) -> list[tuple[str, float | None]]:
+    """(kind, seconds from the step's opening) of each timer the step starts with."""
+    levels = steps[step].get("escalations") or []
+    own = _own_timing(timing, step)
+    return [
+        (REMIND, own.get("remind_every_s")),
+        (ESCALATE, levels[0]["after_s"] if levels else None),
+        (EXPIRE, own.get("expire_after_s")),
+    ]
+
+
+def opening_timers(
+    steps: list[dict[str, Any]], timing: dict[str, Any], clock: Clockwork, now: datetime
+) -> list[tuple[str, datetime]]:
+    """(kind, due) of the first step's timers for an exception opening now (nothing to cancel:
+    intake writes these rows in bulk with the exception)."""
+    if not steps:
+        return []
+    return [
+        (kind, clock.after(now, timedelta(seconds=seconds)))
+        for kind, seconds in _plans(steps, timing, 0)
+        if seconds
+    ]
+
+
+def timer_values(
+    exception_id: int, step: int, kind: str, due: datetime, now: datetime, level: int = 0
+) -> dict[str, Any]:
+    """One timer row as inserted."""
+    return {
+        "exception_id": exception_id,
+        "step": step,
+        "kind": kind,
+        "level": level,
+        "due_at": due,
+        "created_at": now,
+    }
 
 
 def clockwork(timing: dict[str, Any]) -> Clockwork:
@@ -77,13 +122,7 @@ def schedule_step(session: Session, row: ExceptionRow, now: datetime) -> None:
     if not row.steps:
         return
     clock = clockwork(row.timing)
-    step = row.steps[row.current_step]
-    levels = step.get("escalations") or []
-    plans = [
-        (REMIND, step_timer(row, "remind_every_s")),
-        (ESCALATE, levels[0]["after_s"] if levels else None),
-        (EXPIRE, step_timer(row, "expire_after_s")),
-    ]
+    plans = _plans(row.steps, row.timing, row.current_step)
     for kind, seconds in plans:
         schedule_after(session, row, clock, kind, seconds, now)
 
@@ -113,12 +152,5 @@ def add_timer(
     now: datetime,
     level: int = 0,
 ) -> None:
-    values = {
-        "exception_id": exception_id,
-        "step": step,
-        "kind": kind,
-        "level": level,
-        "due_at": due,
-        "created_at": now,
-    }
+    values = timer_values(exception_id, step, kind, due, now, level)
     bulk.insert_row(session, TimerRow.__table__, values)  # type: ignore[attr-defined]

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, select
 
@@ -123,12 +123,7 @@ def append(
     detail: dict[str, Any] | None = None,
 ) -> AuditEntryRow:
     """Add one entry to the chain inside the caller's transaction."""
-    head = session.info.get(_HEAD)
-    if head is None:  # first append in this transaction: lock the head until commit
-        head = session.exec(select(AuditHeadRow).with_for_update()).first()
-        if head is None:
-            raise RuntimeError("the audit head row is missing: run `countersign db upgrade`")
-        session.info[_HEAD] = head
+    head = _locked_head(session)
     values = entry_values(
         head.hash,
         head.seq + 1,
@@ -143,6 +138,54 @@ def append(
     head.seq, head.hash = entry.seq, entry.hash
     session.add(head)
     return entry
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An entry to append; the chain gives it its seq and hashes."""
+
+    at: datetime
+    actor: str
+    action: str
+    exception_id: int | None = None
+    detail: dict[str, Any] | None = None
+
+
+def append_many(session: Session, entries: list[Entry]) -> None:
+    """Append entries in order inside the caller's transaction: the head is locked once, the
+    chain computed in memory, the rows written by one multi-row INSERT, the head updated once."""
+    if not entries:
+        return
+    head = _locked_head(session)
+    seq, prev_hash = head.seq, head.hash
+    rows = []
+    for entry in entries:
+        seq += 1
+        values = entry_values(
+            prev_hash,
+            seq,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            exception_id=entry.exception_id,
+            detail=entry.detail,
+        )
+        rows.append(values)
+        prev_hash = values["hash"]
+    session.execute(insert(AuditEntryRow.__table__), rows)  # type: ignore[attr-defined]
+    head.seq, head.hash = seq, prev_hash
+    session.add(head)
+
+
+def _locked_head(session: Session) -> AuditHeadRow:
+    """The head row, locked until the transaction ends (first use in it takes the lock)."""
+    head: AuditHeadRow | None = session.info.get(_HEAD)
+    if head is None:
+        head = session.exec(select(AuditHeadRow).with_for_update()).first()
+        if head is None:
+            raise RuntimeError("the audit head row is missing: run `countersign db upgrade`")
+        session.info[_HEAD] = head
+    return head
 
 
 @dataclass(frozen=True)

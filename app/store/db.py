@@ -1,5 +1,6 @@
 """Engine and transactions. SQLite runs in WAL mode with write transactions taken up front
-(BEGIN IMMEDIATE) so that concurrent writers queue instead of failing; PostgreSQL uses psycopg 3."""
+(BEGIN IMMEDIATE) so that concurrent writers queue instead of failing; PostgreSQL uses psycopg 3.
+Both pool their connections: SQLite's PRAGMAs run once per connection, not per transaction."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
 from app.store import canonical_json
@@ -45,7 +46,10 @@ def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
-        poolclass=NullPool,
+        poolclass=QueuePool,
+        pool_size=8,
+        max_overflow=24,
+        pool_timeout=30,
         json_serializer=canonical_json.dumps,
     )
 

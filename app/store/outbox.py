@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select, update
 
@@ -75,6 +76,36 @@ def enqueue(
             session.add(row)
     except IntegrityError:
         return  # another transaction queued the same idempotency key first
+
+
+def job_values(
+    *,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    exception_id: int | None = None,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """One outbox row as `enqueue_many` inserts it, due now."""
+    return {
+        "kind": kind,
+        "payload": payload,
+        "exception_id": exception_id,
+        "idempotency_key": idempotency_key,
+        "available_at": now,
+        "created_at": now,
+    }
+
+
+def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Queue `job_values` rows in one multi-row INSERT; a row whose idempotency key is already
+    queued is skipped by the database (ON CONFLICT DO NOTHING), with no lookup first."""
+    if not rows:
+        return
+    table = OutboxRow.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(table).on_conflict_do_nothing(), rows)
 
 
 def claim(
