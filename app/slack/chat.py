@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from app.flows.ports import DeliveryFailed, ExceptionCard, OutcomeUnknown, RetryLater
 from app.slack.ids import CARD_METADATA_TYPE
+from app.slack.mrkdwn import escape_keeping_mentions
 from app.slack.render import BlockRenderer
 
 T = TypeVar("T")
@@ -154,16 +155,20 @@ class SlackChat:
         )
 
     def post_thread(self, channel: str, ts: str, text: str) -> None:
+        text = escape_keeping_mentions(text)
         slack_call(lambda: self._client.chat_postMessage(channel=channel, thread_ts=ts, text=text))
 
     def post_text(self, channel: str, text: str) -> None:
+        text = escape_keeping_mentions(text)
         slack_call(lambda: self._client.chat_postMessage(channel=channel, text=text))
 
     def tell_user(self, channel: str, user: str, text: str) -> None:
+        text = escape_keeping_mentions(text)
         slack_call(lambda: self._client.chat_postEphemeral(channel=channel, user=user, text=text))
 
     def notify_user(self, user: str, text: str) -> None:
         channel = self._dm_channel(user)
+        text = escape_keeping_mentions(text)
         slack_call(lambda: self._client.chat_postMessage(channel=channel, text=text))
 
     def dm_card(self, user: str, intro: str, card: ExceptionCard) -> None:
