@@ -145,6 +145,11 @@ def _text_object(
         if required:
             yield _err(pointer, "missing required field")
         return
+    yield from _text_value(value, pointer, limit, plain=plain)
+
+
+def _text_value(value: Any, pointer: str, limit: str, *, plain: bool = False) -> Iterator[str]:
+    """A text object ({type, text}) at `pointer`: its type, and 1..limit characters of text."""
     if not isinstance(value, dict):
         yield _err(pointer, "must be an object")
         return
@@ -238,7 +243,7 @@ def _section(block: Json, at: str) -> Iterator[str]:
         if index < 0:
             yield field
         elif isinstance(field, dict):
-            yield from _text_object({"f": field}, "f", pointer, "section_field_text")
+            yield from _text_value(field, pointer, "section_field_text")
         else:
             yield _err(pointer, "must be an object")
     if "accessory" in block:
@@ -257,7 +262,7 @@ def _context(block: Json, at: str) -> Iterator[str]:
         elif isinstance(element, dict) and element.get("type") == "image":
             yield from _image(element, pointer)
         elif isinstance(element, dict):
-            yield from _text_object({"e": element}, "e", pointer, "text_object")
+            yield from _text_value(element, pointer, "text_object")
         else:
             yield _err(pointer, "must be an object")
 
