@@ -16,7 +16,8 @@ import typer
 from pydantic import ValidationError
 
 from app.domain.events import BillingEvent
-from app.routing.backtest import StoredEvent, backtest, render_backtest_table
+from app.domain.stored_event import StoredEvent
+from app.routing.backtest import backtest, render_backtest_table
 from app.routing.durations import format_duration
 from app.routing.errors import PolicyLoadError
 from app.routing.explain import Explanation, explain_event, render_explain

@@ -109,4 +109,7 @@ class BlockRenderer:
         view: dict[str, Any] = self._render(
             "reject_modal.json.j2", decision_value=value, label=label
         )
-        return view
+        fitted, warnings = blockkit.fit_view(view)
+        for warning in warnings:
+            log.warning("modal.truncated", exception=label, detail=warning)
+        return fitted
