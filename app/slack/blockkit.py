@@ -244,12 +244,19 @@ def _text(owner: Json, key: str, at: str, limit: int, minimum: int = 0) -> Itera
         yield _Issue(pointer, f"must be more than {minimum - 1} characters", fix)
 
 
-def _text_object(owner: Json, key: str, at: str, limit: int, minimum: int = 0) -> Iterator[_Issue]:
-    """A text object `owner[key]` ({type, text}), if present, whose text fits the limits."""
+def _text_object(
+    owner: Json, key: str, at: str, limit: int, minimum: int = 0, *, plain: bool = False
+) -> Iterator[_Issue]:
+    """A text object `owner[key]` ({type, text}), if present, whose text fits the limits;
+    `plain`: Slack takes only plain_text there (headers, buttons, titles, labels)."""
     if key not in owner:
         return
     value = owner[key]
     if isinstance(value, dict):
+        if plain and value.get("type") != "plain_text":
+            pointer = f"{at}/{key}/type"
+            fix = _put(value, "type", "plain_text", pointer)
+            yield _Issue(pointer, "must be one of [plain_text]", fix)
         yield from _text(value, "text", f"{at}/{key}", limit, minimum)
     else:
         yield _Issue(f"{at}/{key}", "must be an object", None)
@@ -322,7 +329,7 @@ def _block(
                 block["accessory"], pointer, None, _pop(block, "accessory", pointer)
             )
     elif kind == "header":
-        yield from _text_object(block, "text", at, 150, 1)
+        yield from _text_object(block, "text", at, 150, 1, plain=True)
     elif kind in ("context", "actions"):
         if not block.get("elements"):
             fix = functools.partial(remove, f"a {kind} block without elements")
@@ -333,13 +340,17 @@ def _block(
             fix = functools.partial(remove, f"a {kind} block left without elements")
             yield _Issue(f"{at}/elements", "must provide at least 1 items", fix)
     elif kind == "image":
+        if "image_url" not in block and "slack_file" not in block:
+            fix = functools.partial(remove, "an image without image_url")
+            yield _Issue(f"{at}/image_url", "missing required field: image_url", fix)
+            return
         if "alt_text" not in block:
             fix = _put(block, "alt_text", "image", f"{at}/alt_text")
             yield _Issue(f"{at}/alt_text", "missing required field: alt_text", fix)
         yield from _text(block, "alt_text", at, 2000, 1)
     elif kind == "input":
-        yield from _text_object(block, "label", at, 2000, 1)
-        yield from _text_object(block, "hint", at, 2000)
+        yield from _text_object(block, "label", at, 2000, 1, plain=True)
+        yield from _text_object(block, "hint", at, 2000, plain=True)
         if "element" in block:
             pointer = f"{at}/element"
             yield from _element(block["element"], pointer, None, _pop(block, "element", pointer))
@@ -382,25 +393,26 @@ def _element(
             yield _Issue(pointer, f"duplicate action_id {action_id!r}", fix)
         else:
             action_ids.add(action_id)
-    yield from _text_object(element, "placeholder", at, 150)
+    yield from _text_object(element, "placeholder", at, 150, plain=True)
     if element.get("type") == "button":
-        yield from _text_object(element, "text", at, 75, 1)
+        yield from _text_object(element, "text", at, 75, 1, plain=True)
         yield from _text(element, "value", at, 2000)
         yield from _text(element, "url", at, 3000)
     if isinstance(element.get("confirm"), dict):
         confirm, pointer = element["confirm"], f"{at}/confirm"
-        yield from _text_object(confirm, "title", pointer, 100)
+        yield from _text_object(confirm, "title", pointer, 100, plain=True)
         yield from _text_object(confirm, "text", pointer, 300)
-        yield from _text_object(confirm, "confirm", pointer, 30)
-        yield from _text_object(confirm, "deny", pointer, 30)
+        yield from _text_object(confirm, "confirm", pointer, 30, plain=True)
+        yield from _text_object(confirm, "deny", pointer, 30, plain=True)
     yield from _options(element, at, remove)
 
 
 def _options(element: Json, at: str, remove: Callable[[str], str]) -> Iterator[_Issue]:
     overflow = element.get("type") == "overflow"
     options = element.get("options")
-    if overflow and (not isinstance(options, list) or not options):
-        fix = functools.partial(remove, "overflow without options")
+    listed = overflow or "options" in element  # a static select or overflow lists its options
+    if listed and (not isinstance(options, list) or not options):
+        fix = functools.partial(remove, f"{element.get('type')} without options")
         yield _Issue(f"{at}/options", "must provide at least 1 items", fix)
         return
     for index, option, pointer in _items(element, "options", at, 5 if overflow else 100):
@@ -409,7 +421,7 @@ def _options(element: Json, at: str, remove: Callable[[str], str]) -> Iterator[_
         elif isinstance(option, dict):
             yield from _text_object(option, "text", pointer, 75, 1)
             yield from _text(option, "value", pointer, 150)
-            yield from _text_object(option, "description", pointer, 75)
+            yield from _text_object(option, "description", pointer, 75, plain=True)
     if isinstance(element.get("initial_option"), dict):
         yield from _text_object(element["initial_option"], "text", f"{at}/initial_option", 75, 1)
 
@@ -425,7 +437,7 @@ def _walk_view(view: Any) -> Iterator[_Issue]:
         if "title" not in view:
             yield _Issue("/title", "missing required field: title", None)
         for key in ("title", "submit", "close"):
-            yield from _text_object(view, key, "", 24, 1)
+            yield from _text_object(view, key, "", 24, 1, plain=True)
         blocks = view.get("blocks")
         inputs = isinstance(blocks, list) and any(
             isinstance(b, dict) and b.get("type") == "input" for b in blocks

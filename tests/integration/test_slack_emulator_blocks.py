@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from app.sandbox.slack_emulator import SlackEmulator
 from app.sandbox.slack_emulator.block_rules import LIMITS, message_size
+from app.slack import blockkit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 Json = dict[str, Any]
@@ -387,3 +388,22 @@ def test_lint_imports_keeps_every_layering_contract() -> None:
     run = subprocess.run([str(tool)], cwd=REPO_ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-2000:]
     assert "0 broken" in run.stdout
+
+
+# The app never sends these kinds, so its own checker does not know their rules.
+NOT_BUILT_BY_THE_APP = {"unknown type", "video without title", "file not remote"}
+FITTABLE = [r for r in REFUSED if r[0] not in NOT_BUILT_BY_THE_APP]
+
+
+@pytest.mark.parametrize(
+    ("case", "blocks", "pointer", "words"), FITTABLE, ids=[r[0] for r in FITTABLE]
+)
+def test_the_apps_fitting_makes_every_refused_message_acceptable(
+    slack_client: WebClient, case: str, blocks: list[Json], pointer: str, words: str
+) -> None:
+    """The app's own check (app/slack/blockkit.py) refuses what the emulator refuses, and what
+    its fit_message makes of it the emulator accepts."""
+    assert blockkit.check_message(blocks)
+    fitted, warnings = blockkit.fit_message(blocks)
+    assert warnings
+    assert slack_client.chat_postMessage(channel="C0BILLING", text="x", blocks=fitted)["ok"]
