@@ -35,7 +35,8 @@ def person(value: str | None) -> str:
 
 
 def people(values: tuple[str, ...] | list[str], budget: int = APPROVERS_BUDGET) -> str:
-    """ "Ana, Ben and 183 others": as many people as fit in `budget` characters, then a count."""
+    """Everyone, comma-separated, when they fit in `budget` characters; otherwise as many as
+    fit and a count: "Ana, Ben and 183 others"."""
     shown: list[str] = []
     for index, value in enumerate(values):
         rest = len(values) - index - 1
@@ -45,9 +46,7 @@ def people(values: tuple[str, ...] | list[str], budget: int = APPROVERS_BUDGET) 
             hidden = len(values) - len(shown)
             return ", ".join(shown) + (f" and {hidden} others" if hidden > 1 else " and 1 other")
         shown.append(person(value))
-    if len(shown) > 1:
-        return ", ".join(shown[:-1]) + " and " + shown[-1]
-    return "".join(shown)
+    return ", ".join(shown)
 
 
 def figure_lines(figures: tuple[tuple[str, str], ...]) -> list[str]:

@@ -98,9 +98,9 @@ def test_the_reject_modal_opens_for_the_longest_label(
 
 
 def test_few_approvers_are_all_named() -> None:
-    """Two or three approvers are listed in full: "A, B and C", no count."""
+    """A few approvers are listed in full, comma-separated; 185 collapse to a count."""
     assert people(("U0ANA1", "U0BEN1", "carol@example.com")) == (
-        "<@U0ANA1>, <@U0BEN1> and carol@example.com"
+        "<@U0ANA1>, <@U0BEN1>, carol@example.com"
     )
     assert people(("U0ANA1",)) == "<@U0ANA1>"
     many = people(tuple(f"U0P{n:05d}" for n in range(185)))
