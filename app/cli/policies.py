@@ -16,10 +16,11 @@ import typer
 from pydantic import ValidationError
 
 from app.domain.events import BillingEvent
-from app.routing.backtest import StoredEvent, backtest, render_backtest_table
+from app.domain.stored_event import StoredEvent
+from app.routing.backtest import backtest, render_backtest_table
 from app.routing.durations import format_duration
 from app.routing.errors import PolicyLoadError
-from app.routing.explain import Explanation, render_explain
+from app.routing.explain import Explanation, explain_event, render_explain
 from app.routing.loader import load_policy_set
 from app.routing.policy_set import PolicySet
 from app.routing.segregation import relaxed_routes
@@ -185,7 +186,7 @@ def explain(
     """
     view = _read_event(event_file)
     policy = _load(policies or _default_dir())
-    explanation = policy.explain(view)
+    explanation = explain_event(policy, view)
     if output is ExplainFormat.json:
         typer.echo(json.dumps(explanation_json(explanation), indent=2, ensure_ascii=False))
     else:

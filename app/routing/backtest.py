@@ -8,19 +8,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from app.domain.stored_event import StoredEvent
 from app.routing.policy_set import PolicySet, RouteDecision
 
 LIST_LIMIT = 50
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event as stored at intake: a label people recognise (e.g. BX-000123), its arrival
-    time, and its routing view."""
-
-    label: str
-    received_at: datetime
-    view: dict[str, Any]
 
 
 @dataclass(frozen=True)

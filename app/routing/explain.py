@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.routing import segregation
 from app.routing.durations import format_duration
 from app.routing.fields import show
-
-if TYPE_CHECKING:
-    from app.routing.policy_set import CompiledRoute, PolicySet, RouteDecision
+from app.routing.policy_set import CompiledRoute, PolicySet, RouteDecision
 
 DECIDES, NOTIFIES, NO_MATCH, SHADOWED = "decides", "notifies", "no match", "not reached"
 
@@ -43,8 +41,6 @@ class Explanation:
 
 def explain_event(policy: PolicySet, event: Mapping[str, Any]) -> Explanation:
     """Try every route against the event with reasons; the decision is the router's own."""
-    from app.routing.policy_set import RouteDecision
-
     trials: list[RouteTrial] = []
     decided: CompiledRoute | None = None
     notified: list[CompiledRoute] = []

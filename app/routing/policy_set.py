@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.domain.business_time import BusinessCalendar
 from app.routing.conditions import ALL_TYPES, Cond, Predicate
 from app.routing.errors import Problem
-
-if TYPE_CHECKING:
-    from app.routing.explain import Explanation
 
 
 @dataclass(frozen=True)
@@ -152,12 +149,6 @@ class PolicySet:
             matched_routes=(*(r.name for r in notified), route.name),
             notify_channels=tuple(dict.fromkeys(r.channel for r in notified)),
         )
-
-    def explain(self, event: Mapping[str, Any]) -> Explanation:
-        """Every route tried, in order, with why it matched or not, and the decision."""
-        from app.routing.explain import explain_event
-
-        return explain_event(self, event)
 
     def __repr__(self) -> str:
         return f"<PolicySet {self.content_hash[:12]} routes={len(self.routes)}>"

@@ -2,7 +2,8 @@
 
 One walker visits every limited value and yields an `_Issue`. Checking collects the issues'
 Slack-style error strings; fitting applies each issue's repair to a deep copy as it is found, so
-the walk continues over the repaired value. Limits: FACTS.md section 4 (node-slack-sdk types).
+the walk continues over the repaired value. Limits: FACTS.md section 4 (node-slack-sdk types);
+they agree with the Slack emulator's own table (app/sandbox/slack_emulator/block_rules.py).
 Error wording follows Slack's `invalid_blocks` answers; the wording for duplicate ids, unknown
 block types, missing fields and too few items is a guess, the pointers are exact.
 """
@@ -10,24 +11,29 @@ block types, missing fields and too few items is a guess, the pointers are exact
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from app.slack import mrkdwn
 
 Json = dict[str, Any]
 
 ELLIPSIS = "…"
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
+# Slack answers msg_blocks_too_long around 13,000 characters of block JSON (observed, not
+# documented: FACTS.md section 4; the emulator's block_rules uses 13,000). The app keeps a margin.
+MAX_MESSAGE_CHARS = 12_000
 KNOWN_BLOCK_TYPES = frozenset(
     {"section", "header", "context", "actions", "divider", "input", "image", "rich_text"}
+    | {"markdown", "video", "file"}
 )
 VIEW_TYPES = frozenset({"modal", "home"})
 
 
-def escape_mrkdwn(text: str) -> str:
-    """Escape the three characters Slack reserves in mrkdwn: &, < and >."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+escape_mrkdwn = mrkdwn.escape  # the one escaping helper (app/slack/mrkdwn.py)
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,10 @@ class _Issue:
 def check_message(blocks: list[Json], text: str | None = None) -> list[str]:
     """Slack-style errors for a message's blocks (and its text); [] when Slack would accept it."""
     errors = [issue.error() for issue in _walk_blocks({"blocks": blocks}, "", MAX_MESSAGE_BLOCKS)]
+    if not errors and message_size(blocks) > MAX_MESSAGE_CHARS:
+        errors.append(
+            f"msg_blocks_too_long: over {MAX_MESSAGE_CHARS} characters [json-pointer:/blocks]"
+        )
     if text is not None and not isinstance(text, str):
         errors.append("must be a string [json-pointer:/text]")
     return errors
@@ -57,7 +67,62 @@ def fit_message(blocks: list[Json]) -> tuple[list[Json], list[str]]:
     """A copy of `blocks` that Slack accepts, and one warning per change. Never mutates input."""
     holder: Json = {"blocks": _fresh(blocks)}
     warnings = _repair(_walk_blocks(holder, "", MAX_MESSAGE_BLOCKS))
+    warnings.extend(_shrink(holder["blocks"]))
     return holder["blocks"], warnings
+
+
+def message_size(blocks: list[Json]) -> int:
+    """The size of `blocks` as compact JSON: what the aggregate limit is measured on."""
+    return len(json.dumps(blocks, ensure_ascii=False, separators=(",", ":")))
+
+
+def _shrink(blocks: list[Json]) -> list[str]:
+    """Cut the longest strings until the message is under MAX_MESSAGE_CHARS (then, if still too
+    big, drop blocks from the end, keeping the last actions block); one warning per change."""
+    warnings: list[str] = []
+    while (excess := message_size(blocks) - MAX_MESSAGE_CHARS) > 0:
+        owners = [(o, k) for o, k in _strings(blocks) if len(o[k]) > 40]
+        if not owners:
+            lists = [items for items in _lists(blocks) if len(items) > 1]
+            if not lists:
+                break
+            biggest = max(lists, key=message_size)
+            pointer = "/blocks" if biggest is blocks else "a list in /blocks"
+            warnings.append(_cut(biggest, pointer, len(biggest) // 2, biggest is blocks)())
+            continue
+        owner, key = max(owners, key=lambda pair: len(pair[0][pair[1]]))
+        before = len(owner[key])
+        keep = max(40, min(before - excess - 8, before // 2 + 1))
+        owner[key] = _clip(owner[key], keep)
+        warnings.append(f"shortened a {key} from {before} to {keep} characters (message size)")
+    return warnings
+
+
+def _lists(value: Any) -> Iterator[list[Any]]:
+    """`value` itself if a list, and every list inside it."""
+    if isinstance(value, list):
+        yield value
+        for item in value:
+            yield from _lists(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _lists(item)
+
+
+_FIXED_KEYS = frozenset({"type", "action_id", "block_id", "style", "callback_id"})
+
+
+def _strings(value: Any) -> Iterator[tuple[Json, str]]:
+    """Every (dict, key) holding a free-text string inside `value` (not ids or types)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str) and key not in _FIXED_KEYS:
+                yield value, key
+            else:
+                yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def fit_view(view: Json) -> tuple[Json, list[str]]:
@@ -179,12 +244,19 @@ def _text(owner: Json, key: str, at: str, limit: int, minimum: int = 0) -> Itera
         yield _Issue(pointer, f"must be more than {minimum - 1} characters", fix)
 
 
-def _text_object(owner: Json, key: str, at: str, limit: int, minimum: int = 0) -> Iterator[_Issue]:
-    """A text object `owner[key]` ({type, text}), if present, whose text fits the limits."""
+def _text_object(
+    owner: Json, key: str, at: str, limit: int, minimum: int = 0, *, plain: bool = False
+) -> Iterator[_Issue]:
+    """A text object `owner[key]` ({type, text}), if present, whose text fits the limits;
+    `plain`: Slack takes only plain_text there (headers, buttons, titles, labels)."""
     if key not in owner:
         return
     value = owner[key]
     if isinstance(value, dict):
+        if plain and value.get("type") != "plain_text":
+            pointer = f"{at}/{key}/type"
+            fix = _put(value, "type", "plain_text", pointer)
+            yield _Issue(pointer, "must be one of [plain_text]", fix)
         yield from _text(value, "text", f"{at}/{key}", limit, minimum)
     else:
         yield _Issue(f"{at}/{key}", "must be an object", None)
@@ -218,10 +290,12 @@ def _walk_blocks(owner: Json, at: str, limit: int) -> Iterator[_Issue]:
         if index < 0:
             yield block
             continue
-        yield from _block(block, pointer, block_ids)
+        yield from _block(block, pointer, block_ids, _drop(owner["blocks"], block, pointer))
 
 
-def _block(block: Any, at: str, block_ids: set[str]) -> Iterator[_Issue]:
+def _block(
+    block: Any, at: str, block_ids: set[str], remove: Callable[[str], str]
+) -> Iterator[_Issue]:
     if not isinstance(block, dict):
         yield _Issue(at, "must be an object", None)
         return
@@ -239,6 +313,10 @@ def _block(block: Any, at: str, block_ids: set[str]) -> Iterator[_Issue]:
         else:
             block_ids.add(block_id)
     if kind == "section":
+        if "text" not in block and "fields" not in block:
+            fix = functools.partial(remove, "a section with neither text nor fields")
+            yield _Issue(at, "must provide either text or fields", fix)
+            return
         yield from _text_object(block, "text", at, 3000, 1)
         for index, field, pointer in _items(block, "fields", at, 10):
             if index < 0:
@@ -251,12 +329,28 @@ def _block(block: Any, at: str, block_ids: set[str]) -> Iterator[_Issue]:
                 block["accessory"], pointer, None, _pop(block, "accessory", pointer)
             )
     elif kind == "header":
-        yield from _text_object(block, "text", at, 150, 1)
+        yield from _text_object(block, "text", at, 150, 1, plain=True)
     elif kind in ("context", "actions"):
+        if not block.get("elements"):
+            fix = functools.partial(remove, f"a {kind} block without elements")
+            yield _Issue(f"{at}/elements", "must provide at least 1 items", fix)
+            return
         yield from _elements(block, at, 10 if kind == "context" else 25)
+        if not block.get("elements"):  # its only element was removed as unfixable
+            fix = functools.partial(remove, f"a {kind} block left without elements")
+            yield _Issue(f"{at}/elements", "must provide at least 1 items", fix)
+    elif kind == "image":
+        if "image_url" not in block and "slack_file" not in block:
+            fix = functools.partial(remove, "an image without image_url")
+            yield _Issue(f"{at}/image_url", "missing required field: image_url", fix)
+            return
+        if "alt_text" not in block:
+            fix = _put(block, "alt_text", "image", f"{at}/alt_text")
+            yield _Issue(f"{at}/alt_text", "missing required field: alt_text", fix)
+        yield from _text(block, "alt_text", at, 2000, 1)
     elif kind == "input":
-        yield from _text_object(block, "label", at, 2000, 1)
-        yield from _text_object(block, "hint", at, 2000)
+        yield from _text_object(block, "label", at, 2000, 1, plain=True)
+        yield from _text_object(block, "hint", at, 2000, plain=True)
         if "element" in block:
             pointer = f"{at}/element"
             yield from _element(block["element"], pointer, None, _pop(block, "element", pointer))
@@ -284,6 +378,12 @@ def _element(
     if not isinstance(element, dict):
         yield _Issue(at, "must be an object", None)
         return
+    if element.get("type") in ("mrkdwn", "plain_text"):  # a context block's text element
+        yield from _text(element, "text", at, 3000, 1)
+        return
+    if element.get("type") == "image":
+        yield from _text(element, "alt_text", at, 2000, 1)
+        return
     yield from _text(element, "action_id", at, 255)
     action_id = element.get("action_id")
     if action_ids is not None and isinstance(action_id, str):
@@ -293,25 +393,26 @@ def _element(
             yield _Issue(pointer, f"duplicate action_id {action_id!r}", fix)
         else:
             action_ids.add(action_id)
-    yield from _text_object(element, "placeholder", at, 150)
+    yield from _text_object(element, "placeholder", at, 150, plain=True)
     if element.get("type") == "button":
-        yield from _text_object(element, "text", at, 75, 1)
+        yield from _text_object(element, "text", at, 75, 1, plain=True)
         yield from _text(element, "value", at, 2000)
         yield from _text(element, "url", at, 3000)
     if isinstance(element.get("confirm"), dict):
         confirm, pointer = element["confirm"], f"{at}/confirm"
-        yield from _text_object(confirm, "title", pointer, 100)
+        yield from _text_object(confirm, "title", pointer, 100, plain=True)
         yield from _text_object(confirm, "text", pointer, 300)
-        yield from _text_object(confirm, "confirm", pointer, 30)
-        yield from _text_object(confirm, "deny", pointer, 30)
+        yield from _text_object(confirm, "confirm", pointer, 30, plain=True)
+        yield from _text_object(confirm, "deny", pointer, 30, plain=True)
     yield from _options(element, at, remove)
 
 
 def _options(element: Json, at: str, remove: Callable[[str], str]) -> Iterator[_Issue]:
     overflow = element.get("type") == "overflow"
     options = element.get("options")
-    if overflow and (not isinstance(options, list) or not options):
-        fix = functools.partial(remove, "overflow without options")
+    listed = overflow or "options" in element  # a static select or overflow lists its options
+    if listed and (not isinstance(options, list) or not options):
+        fix = functools.partial(remove, f"{element.get('type')} without options")
         yield _Issue(f"{at}/options", "must provide at least 1 items", fix)
         return
     for index, option, pointer in _items(element, "options", at, 5 if overflow else 100):
@@ -319,6 +420,8 @@ def _options(element: Json, at: str, remove: Callable[[str], str]) -> Iterator[_
             yield option
         elif isinstance(option, dict):
             yield from _text_object(option, "text", pointer, 75, 1)
+            yield from _text(option, "value", pointer, 150)
+            yield from _text_object(option, "description", pointer, 75, plain=True)
     if isinstance(element.get("initial_option"), dict):
         yield from _text_object(element["initial_option"], "text", f"{at}/initial_option", 75, 1)
 
@@ -334,7 +437,15 @@ def _walk_view(view: Any) -> Iterator[_Issue]:
         if "title" not in view:
             yield _Issue("/title", "missing required field: title", None)
         for key in ("title", "submit", "close"):
-            yield from _text_object(view, key, "", 24, 1)
+            yield from _text_object(view, key, "", 24, 1, plain=True)
+        blocks = view.get("blocks")
+        inputs = isinstance(blocks, list) and any(
+            isinstance(b, dict) and b.get("type") == "input" for b in blocks
+        )
+        if inputs and "submit" not in view:
+            submit = {"type": "plain_text", "text": "Submit"}
+            fix = _put(view, "submit", submit, "/submit")
+            yield _Issue("/submit", "must provide submit when the view has input blocks", fix)
     yield from _text(view, "private_metadata", "", 3000)
     yield from _text(view, "callback_id", "", 255)
     yield from _text(view, "external_id", "", 255)

@@ -36,6 +36,7 @@ from app.flows.ports import (
     RetryLater,
 )
 from app.slack.ids import CARD_METADATA_TYPE
+from app.slack.mrkdwn import escape_keeping_mentions
 from app.slack.pacing import Pacer
 from app.slack.render import BlockRenderer
 
@@ -256,6 +257,7 @@ class SlackChat:
         self._post(channel, text)
 
     def _post(self, channel: str, text: str, **extra: Any) -> None:
+        text = escape_keeping_mentions(text)  # external text (names, Intacct's errors) inside
         self._call(
             "chat.postMessage",
             channel,
@@ -264,6 +266,7 @@ class SlackChat:
 
     def tell_user(self, channel: str, user: str, text: str) -> None:
         # an answer to a click, sent by the listener itself: never held back by the pacer
+        text = escape_keeping_mentions(text)
         slack_call(
             lambda: self._client.chat_postEphemeral(channel=channel, user=user, text=text), channel
         )
@@ -281,6 +284,7 @@ class SlackChat:
         of the channel, where chat.postEphemeral fails with user_not_in_channel). One httpx
         client for every reply keeps its connections open; slack_sdk's WebClient opens a new
         one per call (urllib)."""
+        text = escape_keeping_mentions(text)
         body = {"response_type": "ephemeral", "replace_original": False, "text": text}
         try:
             answer = _replies().post(response_url, json=body)

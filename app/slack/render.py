@@ -16,9 +16,13 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from app.domain.approval import CardRef
 from app.flows.ports import ExceptionCard
-from app.slack import blockkit, ids
+from app.slack import blockkit, ids, mrkdwn
 
 BLOCKS_DIR = Path(__file__).resolve().parents[2] / "blocks"
+# A context text element holds 3,000 characters; the approver list stays well inside that.
+APPROVERS_BUDGET = 1500
+# A section holds 10 fields; one stays free for the "more in Details" line.
+MAX_FIGURES = 9
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 log = structlog.get_logger("countersign.slack.render")
 
@@ -27,7 +31,31 @@ def person(value: str | None) -> str:
     """A Slack user id becomes a mention; anything else is shown as escaped text."""
     if not value:
         return "—"
-    return f"<@{value}>" if _SLACK_USER.match(value) else blockkit.escape_mrkdwn(value)
+    return f"<@{value}>" if _SLACK_USER.match(value) else mrkdwn.escape(value)
+
+
+def people(values: tuple[str, ...] | list[str], budget: int = APPROVERS_BUDGET) -> str:
+    """Everyone, comma-separated, when they fit in `budget` characters; otherwise as many as
+    fit and a count: "Ana, Ben and 183 others"."""
+    shown: list[str] = []
+    for index, value in enumerate(values):
+        rest = len(values) - index - 1
+        candidate = ", ".join([*shown, person(value)])
+        tail = f" and {rest} others" if rest > 1 else (" and 1 other" if rest else "")
+        if len(candidate) + len(tail) > budget and shown:
+            hidden = len(values) - len(shown)
+            return ", ".join(shown) + (f" and {hidden} others" if hidden > 1 else " and 1 other")
+        shown.append(person(value))
+    return ", ".join(shown)
+
+
+def figure_lines(figures: tuple[tuple[str, str], ...]) -> list[str]:
+    """The figures as mrkdwn fields, at most MAX_FIGURES, then a "more in Details" line."""
+    lines = [f"{mrkdwn.escape(name)}: {mrkdwn.escape(value)}" for name, value in figures]
+    if len(lines) <= MAX_FIGURES + 1:
+        return lines
+    hidden = len(lines) - MAX_FIGURES
+    return [*lines[:MAX_FIGURES], f"_…and {hidden} more in Details_"]
 
 
 class BlockRenderer:
@@ -35,7 +63,7 @@ class BlockRenderer:
         self._env = SandboxedEnvironment(
             loader=FileSystemLoader(directory), undefined=StrictUndefined, autoescape=False
         )
-        self._env.filters["mrkdwn"] = lambda v: blockkit.escape_mrkdwn(str(v))
+        self._env.filters["mrkdwn"] = lambda v: mrkdwn.escape(str(v))
         self._env.filters["person"] = person
 
     def _render(self, template: str, **values: Any) -> Any:
@@ -49,15 +77,17 @@ class BlockRenderer:
         outcome_lines = [
             f"{'✅' if d.outcome == 'approve' else '❌'} {person(d.who)} "
             f"{'approved' if d.outcome == 'approve' else 'rejected'} at {d.at}"
-            + (f": {blockkit.escape_mrkdwn(d.reason)}" if d.reason else "")
+            + (f": {mrkdwn.escape(d.reason)}" if d.reason else "")
             for d in card.decisions
         ]
         if card.note:
-            outcome_lines.append(f"⚠️ {blockkit.escape_mrkdwn(card.note)}")
+            outcome_lines.append(f"⚠️ {mrkdwn.escape(card.note)}")
         blocks = self._render(
             "approval_card.json.j2",
             card=card,
             outcome_lines=outcome_lines,
+            approvers=people(card.approvers),
+            figures=figure_lines(card.figures),
             intro=intro,
             decision_value=ids.decision_value(card.exception_id, card.step, card.version),
         )
@@ -70,7 +100,7 @@ class BlockRenderer:
         text = f"{card.label} {card.type_label}: {card.customer}, {card.amount} — {card.state}"
         if intro:
             text = f"{intro} {text}"
-        return text, fitted
+        return mrkdwn.escape(text), fitted
 
     def reject_modal(self, card: CardRef, label: str) -> dict[str, Any]:
         """The reason modal for a Reject click on `card`; submitting it decides on that card."""
@@ -78,4 +108,7 @@ class BlockRenderer:
         view: dict[str, Any] = self._render(
             "reject_modal.json.j2", decision_value=value, label=label
         )
-        return view
+        fitted, warnings = blockkit.fit_view(view)
+        for warning in warnings:
+            log.warning("modal.truncated", exception=label, detail=warning)
+        return fitted

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from app.domain.batch import parse_item
 from app.domain.events import BillingEvent
 from app.domain.lifecycle import exception_label
-from app.routing.backtest import StoredEvent
+from app.domain.stored_event import StoredEvent
 from app.store.db import Database
 from app.store.tables import BillingEventRow
 

@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from app.sandbox.intacct_emulator.background import BackgroundServer
+from app.sandbox.emulator_kit.background import BackgroundServer
 from app.sandbox.intacct_emulator.failures import FailureKind, FailureQueue, Operation
 from app.sandbox.intacct_emulator.recording import RecordedRequest, RequestLog
 from app.sandbox.intacct_emulator.server import API_PREFIX, EmulatorServer, Router

@@ -6,7 +6,7 @@ import copy
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from app.sandbox.serving import BackgroundServer
+from app.sandbox.emulator_kit.background import BackgroundServer
 from app.sandbox.slack_emulator.handler import EmulatorServer
 from app.sandbox.slack_emulator.models import (
     DEFAULT_BOT_TOKEN,

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from app.sandbox.slack_emulator.block_rules import TOO_LONG, check_message, check_view
 from app.sandbox.slack_emulator.models import (
     APP_ID,
     BOT_ID,
@@ -23,7 +24,6 @@ from app.sandbox.slack_emulator.models import (
     RecordedCall,
 )
 from app.sandbox.slack_emulator.workspace import Workspace
-from app.slack.blockkit import check_message, check_view
 
 MAX_TEXT = 40_000
 MAX_VIEW_BYTES = 250_000
@@ -144,8 +144,13 @@ def _message_content(args: Json) -> tuple[str | None, list[Json] | None, Json]:
         raise ApiError("no_text")
     if blocks is not None:
         errors = check_message(blocks)
+        if errors == [TOO_LONG]:
+            raise ApiError(TOO_LONG)
         if errors:
-            raise ApiError("invalid_blocks", errors=errors)
+            messages = [f"[ERROR] {error}" for error in errors]
+            raise ApiError(
+                "invalid_blocks", errors=errors, response_metadata={"messages": messages}
+            )
         blocks = _with_ids(blocks)
     extra: Json = {}
     if text is not None and len(text) > MAX_TEXT:

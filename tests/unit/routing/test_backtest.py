@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.domain.stored_event import StoredEvent
 from app.routing import load_policy_set
-from app.routing.backtest import BacktestReport, StoredEvent, backtest, render_backtest_table
+from app.routing.backtest import BacktestReport, backtest, render_backtest_table
 
 from .conftest import make_event, write_policy
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.routing import EscalationLevel, PolicySet, StepPlan, render_explain
+from app.routing import EscalationLevel, PolicySet, StepPlan, explain_event, render_explain
 
 from .conftest import make_event
 
@@ -111,7 +111,7 @@ def test_explain_shows_every_level(policy_from: Callable[[str], PolicySet]) -> N
             "          - {after: 1d, to: [group:cfo, U0FINMGR1]}\n"
         )
     )
-    text = render_explain(policy.explain(make_event()))
+    text = render_explain(explain_event(policy, make_event()))
     assert (
         "  step 1: 1 of 1 must approve: U0BILLOPS1\n"
         "          escalate after 8h to U0CTRL1\n"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.routing import PolicySet, load_policy_set
+from app.routing import PolicySet, explain_event, load_policy_set
 
 from .conftest import make_event, write_policy
 
@@ -128,7 +128,7 @@ def test_condition_matches(
     event = make_event(**changes)
     decided = policy.route(event).route.name
     assert decided == ("target" if expected else "catch-all")
-    assert policy.explain(event).trials[0].matched is expected
+    assert explain_event(policy, event).trials[0].matched is expected
 
 
 @pytest.mark.parametrize(
@@ -195,7 +195,7 @@ def test_explain_says_why_not(
     when: str, changes: dict[str, Any], reason: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """A route that does not match explains which condition failed and why."""
-    trial = _policy(when, tmp_path_factory).explain(make_event(**changes)).trials[0]
+    trial = explain_event(_policy(when, tmp_path_factory), make_event(**changes)).trials[0]
     assert trial.matched is False
     assert trial.reasons == (reason,)
     assert trial.outcome == "no match"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from app.cli.policies import explanation_json
-from app.routing import PolicySet, render_explain
+from app.routing import PolicySet, explain_event, render_explain
 
 from .conftest import make_event
 
@@ -55,7 +55,7 @@ def test_each_step_gets_its_own_then_the_routes_then_the_defaults(
 def test_explain_shows_a_steps_own_timers(policy_from: Callable[[str], PolicySet]) -> None:
     """`explain` prints the timers of a step that differ from its route's, and only those."""
     policy = policy_from(POLICY)
-    text = render_explain(policy.explain(make_event(type="invoice_dispute")))
+    text = render_explain(explain_event(policy, make_event(type="invoice_dispute")))
     assert (
         "  timers: wall-clock time (no calendar); remind every 4h; expire after 5d → reject" in text
     )
@@ -68,7 +68,7 @@ def test_explain_json_gives_step_timers_as_policy_text(
     policy_from: Callable[[str], PolicySet],
 ) -> None:
     """`explain --format json` gives each step's timers as durations such as 1h."""
-    data = explanation_json(policy_from(POLICY).explain(make_event(type="invoice_dispute")))
+    data = explanation_json(explain_event(policy_from(POLICY), make_event(type="invoice_dispute")))
     first = data["decision"]["route"]["steps"][0]
     assert (first["remind_every"], first["expire_after"], first["on_expire"]) == (
         "1h",

@@ -1,5 +1,5 @@
-"""A loopback HTTP server on a background thread (the emulator's own copy: it imports nothing
-of Countersign, so it stands for Intacct and cannot drift with the app)."""
+"""A loopback HTTP server on a background thread: the lifecycle both emulators share (imports
+nothing of Countersign, so neither emulator depends on the app)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""What the emulators share and nothing else: it imports nothing of Countersign."""
