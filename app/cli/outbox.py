@@ -83,6 +83,17 @@ def outbox_list(
         )
 
 
+def _stop_unless_open(job_id: int, before: str | None, kind: str | None) -> str:
+    """Exit 1 with one line when there is no such job or it is already done; else `before`."""
+    if before is None:
+        typer.echo(f"countersign: there is no outbox job {job_id}", err=True)
+        raise typer.Exit(1)
+    if before == "done":
+        typer.echo(f"countersign: outbox job {job_id} ({kind}) is already done", err=True)
+        raise typer.Exit(1)
+    return before
+
+
 @outbox_app.command("retry")
 def outbox_retry(job_id: Annotated[int, typer.Argument(help=JOB_ID)]) -> None:
     """Try a parked (dead) or cancelled job again with a fresh budget, or a waiting one now."""
@@ -90,12 +101,7 @@ def outbox_retry(job_id: Annotated[int, typer.Argument(help=JOB_ID)]) -> None:
 
     with _database() as database:
         before, kind = outbox.retry(database, job_id, now=datetime.now(UTC))
-    if before is None:
-        typer.echo(f"countersign: there is no outbox job {job_id}", err=True)
-        raise typer.Exit(1)
-    if before == "done":
-        typer.echo(f"countersign: outbox job {job_id} ({kind}) is already done", err=True)
-        raise typer.Exit(1)
+    before = _stop_unless_open(job_id, before, kind)
     was = {
         "pending": "was waiting; it is due now",
         "running": "is running now; nothing to retry",
@@ -110,12 +116,7 @@ def outbox_cancel(job_id: Annotated[int, typer.Argument(help=JOB_ID)]) -> None:
 
     with _database() as database:
         before, kind = outbox.cancel(database, job_id, now=datetime.now(UTC))
-    if before is None:
-        typer.echo(f"countersign: there is no outbox job {job_id}", err=True)
-        raise typer.Exit(1)
-    if before == "done":
-        typer.echo(f"countersign: outbox job {job_id} ({kind}) is already done", err=True)
-        raise typer.Exit(1)
+    before = _stop_unless_open(job_id, before, kind)
     if before == "cancelled":
         typer.echo(f"outbox job {job_id} ({kind}) was already cancelled")
         return
