@@ -33,6 +33,9 @@ def make_engine(url: str) -> Engine:
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=10,
+        # a host that silently drops packets must not hold /readyz or start-up for the OS's
+        # TCP timeout (minutes): give up on a connection attempt after 5 s
+        connect_args={"connect_timeout": 5},
         json_serializer=canonical_json.dumps,
     )
 
