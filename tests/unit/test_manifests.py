@@ -48,7 +48,8 @@ def test_http_manifest_sends_everything_to_slack_events() -> None:
         http["settings"]["interactivity"]["request_url"],
         *(command["url"] for command in http["features"]["slash_commands"]),
     ]
-    assert urls and all(url.endswith("/slack/events") for url in urls)
+    assert len(urls) == 3
+    assert all(url.endswith("/slack/events") for url in urls)
 
 
 def test_socket_mode_manifest_has_no_request_urls() -> None:
