@@ -17,18 +17,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.store import audit
 from app.store.audit_read import snapshot
-from app.store.db import Database, normalize_url
+from app.store.db import Database
 from app.store.migrate import upgrade
+from tests.databases import scratch_postgres
 
 ENTRIES = int(os.environ.get("BENCH_AUDIT_ENTRIES", "1000000"))
 CHUNK = 50_000
@@ -207,27 +205,13 @@ def measure(url: str, folder: Path) -> None:
     db.dispose()
 
 
-@contextmanager
-def scratch_postgres(server_url: str) -> Iterator[str]:
-    admin = create_engine(normalize_url(server_url), isolation_level="AUTOCOMMIT")
-    name = f"bench_audit_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{server_url.rpartition('/')[0]}/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main() -> None:
     print(f"audit: load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as folder:
         measure(f"sqlite:///{folder}/bench.db", Path(folder))
         server = os.environ.get("BENCH_DATABASE_URL")
         if server:
-            with scratch_postgres(server) as url:
+            with scratch_postgres(server, "bench_audit") as url:
                 measure(url, Path(folder))
     print(f"audit: load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

@@ -32,11 +32,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app import webhook
 from app.store import audit
-from app.store.db import Database, normalize_url
+from app.store.db import Database
+from tests.databases import scratch_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "tests" / "e2e" / "policies"
@@ -309,28 +312,13 @@ def load() -> str:
         return "n/a"
 
 
-@contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    admin = create_engine(normalize_url(server_url), isolation_level="AUTOCOMMIT")
-    name = f"cs_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    base, _, _ = server_url.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main() -> None:
     print(f"loadavg at start {load()}; {ROUNDS} rounds of {SECONDS:.0f} s each, medians")
     with tempfile.TemporaryDirectory() as folder:
         bench_database("sqlite", f"sqlite:///{folder}/countersign.db", Path(folder))
     pg = os.environ.get("BENCH_DATABASE_URL")
     if pg:
-        with tempfile.TemporaryDirectory() as folder, postgres_database(pg) as url:
+        with tempfile.TemporaryDirectory() as folder, scratch_postgres(pg, "cs_bench") as url:
             bench_database("postgresql", url, Path(folder))
     else:
         print("postgresql: set BENCH_DATABASE_URL to measure it too")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from app.store.db import Database, normalize_url
+from app.store.db import Database
 from app.store.migrate import upgrade
+from tests.databases import scratch_postgres
 
 PG_URL = os.environ.get("COUNTERSIGN_TEST_PG_URL")
 IN_CI = os.environ.get("CI") == "true"
@@ -22,17 +21,8 @@ def _postgres_database() -> Iterator[str]:
         if IN_CI:
             pytest.fail("CI=true but COUNTERSIGN_TEST_PG_URL is unset: PostgreSQL tests must run")
         pytest.skip("COUNTERSIGN_TEST_PG_URL not set (make test sets it up)")
-    admin = create_engine(normalize_url(PG_URL), isolation_level="AUTOCOMMIT")
-    name = f"cs_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    base, _, _ = PG_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(PG_URL, "cs_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
