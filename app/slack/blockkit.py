@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from app.slack import mrkdwn
-
 Json = dict[str, Any]
 
 ELLIPSIS = "…"
@@ -31,9 +29,6 @@ KNOWN_BLOCK_TYPES = frozenset(
     | {"markdown", "video", "file"}
 )
 VIEW_TYPES = frozenset({"modal", "home"})
-
-
-escape_mrkdwn = mrkdwn.escape  # the one escaping helper (app/slack/mrkdwn.py)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.slack.blockkit import check_message, check_view, escape_mrkdwn, fit_message, fit_view
+from app.slack.blockkit import check_message, check_view, fit_message, fit_view
+from app.slack.mrkdwn import escape as escape_mrkdwn
 
 Json = dict[str, Any]
 

@@ -13,11 +13,11 @@ from slack_bolt import Ack, App
 
 from app.domain.lifecycle import parse_label
 from app.flows.queue import QueueLine, one_exception, open_exceptions
-from app.slack.blockkit import escape_mrkdwn
 from app.slack.deps import SlackDeps
 from app.slack.executor import BUSY, Busy
 from app.slack.ids import SLASH_COMMAND
 from app.slack.listeners.reply import reply, response_url
+from app.slack.mrkdwn import escape as escape_mrkdwn
 from app.slack.payloads import MAX_EXCEPTION_ID
 from app.slack.render import person
 

@@ -24,9 +24,9 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 
 from app.flows.queue import QueueLine, waiting_on
-from app.slack.blockkit import escape_mrkdwn
 from app.slack.deps import SlackDeps
 from app.slack.executor import Busy
+from app.slack.mrkdwn import escape as escape_mrkdwn
 
 log = structlog.get_logger("countersign.slack")
 RETRY_WINDOW = 3600.0  # Slack retries three times within minutes (FACTS.md): an hour covers it
