@@ -5,6 +5,7 @@ the result is fitted to Block Kit's limits (truncating with a logged warning) an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -25,6 +26,20 @@ APPROVERS_BUDGET = 1500
 MAX_FIGURES = 9
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 log = structlog.get_logger("countersign.slack.render")
+
+
+def revised(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The blocks with each block_id suffixed by a digest of the message's content, so every
+    new iteration of a message carries new block_ids and a repeat render the same ones. Slack:
+    "block_id should be unique for each message and each iteration of a message. If a message
+    is updated, use a new block_id." (docs.slack.dev/tools/node-slack-sdk/reference/types/
+    interfaces/Block)."""
+    content = json.dumps(blocks, sort_keys=True, ensure_ascii=False).encode()
+    digest = hashlib.sha256(content).hexdigest()[:8]
+    return [
+        {**block, "block_id": f"{block['block_id']}.{digest}"} if "block_id" in block else block
+        for block in blocks
+    ]
 
 
 def person(value: str | None) -> str:
@@ -91,7 +106,7 @@ class BlockRenderer:
             intro=intro,
             decision_value=ids.decision_value(card.exception_id, card.step, card.version),
         )
-        fitted, warnings = blockkit.fit_message(blocks)
+        fitted, warnings = blockkit.fit_message(revised(blocks))
         for warning in warnings:
             log.warning("card.truncated", exception_label=card.label, detail=warning)
         problems = blockkit.check_message(fitted)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from app.sandbox.emulator_kit.background import BackgroundServer
+from app.sandbox.slack_emulator.access import DEFAULT_SCOPES
 from app.sandbox.slack_emulator.handler import EmulatorServer
 from app.sandbox.slack_emulator.models import (
     DEFAULT_BOT_TOKEN,
@@ -42,6 +43,8 @@ class SlackEmulator(BackgroundServer[EmulatorServer]):
         host: str = "127.0.0.1",
         port: int = 0,
         monotonic: Callable[[], float] = time.monotonic,
+        scopes: Iterable[str] = DEFAULT_SCOPES,
+        private_channels: Iterable[str] = (),
     ) -> None:
         super().__init__()
         self._workspace = Workspace(
@@ -50,6 +53,8 @@ class SlackEmulator(BackgroundServer[EmulatorServer]):
             users=DEFAULT_USERS if users is None else users,
             channels=DEFAULT_CHANNELS if channels is None else channels,
             monotonic=monotonic,
+            scopes=scopes,
+            private=private_channels,
         )
         self._address = (host, port)
 
@@ -166,6 +171,26 @@ class SlackEmulator(BackgroundServer[EmulatorServer]):
         """Someone invited the bot to `channel`."""
         with self._workspace.lock:
             self._workspace.bot_absent.discard(self._workspace.resolve_channel(channel) or channel)
+
+    def revoke_scope(self, scope: str) -> None:
+        """The bot token no longer has `scope`: calls that need it answer `missing_scope`."""
+        with self._workspace.lock:
+            self._workspace.scopes.discard(scope)
+
+    def grant_scope(self, scope: str) -> None:
+        with self._workspace.lock:
+            self._workspace.scopes.add(scope)
+
+    def make_private(self, channel: str) -> None:
+        """`channel` is a private channel: the bot must be a member to see or post in it."""
+        with self._workspace.lock:
+            self._workspace.private.add(self._workspace.resolve_channel(channel) or channel)
+
+    def remove_member(self, channel: str, user: str) -> None:
+        """`user` leaves `channel`: an ephemeral for them there answers `user_not_in_channel`."""
+        with self._workspace.lock:
+            cid = self._workspace.resolve_channel(channel) or channel
+            self._workspace.members.get(cid, set()).discard(user)
 
     def archive(self, channel: str) -> None:
         """`channel` is archived: posts there answer `is_archived`."""

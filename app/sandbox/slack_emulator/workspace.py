@@ -70,6 +70,8 @@ class Workspace:
         users: Iterable[EmulatedUser],
         channels: Mapping[str, str],
         monotonic: Callable[[], float] = time.monotonic,
+        scopes: Iterable[str] = (),
+        private: Iterable[str] = (),
     ) -> None:
         self.bot_token = bot_token
         self.app_token = DEFAULT_APP_TOKEN
@@ -95,6 +97,10 @@ class Workspace:
         self.under_retry_after: list[tuple[str, str]] = []  # (method, scope) of calls made
         self.bot_absent: set[str] = set()  # channels the bot is not a member of
         self.archived: set[str] = set()
+        self.scopes: set[str] = set(scopes)  # what the bot token was granted
+        self.private: set[str] = set(private)  # private channel ids
+        # Human members of each channel; everyone at first (`members` of the channel object).
+        self.members: dict[str, set[str]] = {cid: set(self.users) for cid in self.channels}
         self.closing = threading.Event()  # set on stop(): wakes held answers and slow calls
         self._last_ts_us = 0
 
@@ -119,19 +125,21 @@ class Workspace:
                 return next((cid for cid, cname in self.channels.items() if cname == name), None)
             if channel in self.users:
                 return self.dm_channel(channel)
-            owner = "U" + channel[1:]
-            if channel.startswith("D") and owner in self.users:
-                return self.dm_channel(owner)
+            if channel.startswith("D"):  # the DM id of a member (U… or an Enterprise Grid W…)
+                owner = next((u for u in self.users if u[1:] == channel[1:]), None)
+                return None if owner is None else self.dm_channel(owner)
             return None
 
     def channel_name(self, channel: str) -> str:
         return self.channels.get(channel, "directmessage")
 
     def may_see(self, user: str, channel: str) -> bool:
-        """Everyone is in every public channel; a DM holds only its user and the bot."""
+        """A DM holds only its user and the bot; a channel, its members."""
         with self.lock:
             owner = next((u for u, dm in self.dms.items() if dm == channel), None)
-            return owner is None or owner == user
+            if owner is not None:
+                return owner == user
+            return user in self.members.get(channel, set())
 
     # --- messages ----------------------------------------------------------------------------
 
