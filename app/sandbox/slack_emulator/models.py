@@ -129,6 +129,7 @@ class EphemeralMessage:
     user: str
     text: str
     blocks: list[Json] = field(default_factory=list)
+    ts: str = ""  # when it was shown, a message ts (the page places it among the messages)
 
     def to_json(self) -> Json:
         return {
@@ -136,6 +137,7 @@ class EphemeralMessage:
             "user": self.user,
             "text": self.text,
             "blocks": copy.deepcopy(self.blocks),
+            "ts": self.ts,
         }
 
 
