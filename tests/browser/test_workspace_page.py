@@ -32,6 +32,9 @@ def shoot(page: Page, name: str) -> None:
 
 def test_walkthrough_by_clicking(sandbox: SandboxProcess, context: BrowserContext) -> None:
     """Send → card → outsider refused privately → two approvals → decided card → posted once."""
+    opening = f"Open the sandbox workspace in your browser: {slack_url(sandbox)}"
+    printed = sandbox.text
+    assert printed.index(opening) < printed.index("Countersign sandbox is running")
     slack = WorkspacePage(context, slack_url(sandbox), "U0BILLOPS1")
     answer = slack.send_event("discount.json")
     assert answer.startswith("202 ")
@@ -178,4 +181,112 @@ def test_hostile_text_stays_text(sandbox: SandboxProcess, context: BrowserContex
     assert slack.page.evaluate("window.pwned") is None
     policy = httpx.get(slack_url(sandbox), timeout=5).headers["content-security-policy"]
     assert "script-src 'self'" in policy
+    assert_at_rest(f"sqlite:///{sandbox.db}")
+
+
+GENERIC_BLOCKS = [
+    {"type": "header", "text": {"type": "plain_text", "text": "Any card at all"}},
+    {
+        "type": "section",
+        "text": {
+            "type": "mrkdwn",
+            "text": "*bold* _italic_ ~gone~ `code` <https://example.com/doc|the doc> "
+            "for <@U0CFO1> in <#C0BILLING> &lt;b&gt;not bold&lt;/b&gt;",
+        },
+        "fields": [
+            {"type": "mrkdwn", "text": "*Left*\none"},
+            {"type": "plain_text", "text": "Right *as typed*"},
+        ],
+    },
+    {"type": "divider"},
+    {"type": "context", "elements": [{"type": "mrkdwn", "text": "a _context_ line"}]},
+    {
+        "type": "actions",
+        "block_id": "b_actions",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": "b_archive",
+                "style": "danger",
+                "text": {"type": "plain_text", "text": "Archive"},
+                "confirm": {
+                    "title": {"type": "plain_text", "text": "Archive it?"},
+                    "text": {"type": "mrkdwn", "text": "This *cannot* be undone."},
+                    "confirm": {"type": "plain_text", "text": "Archive"},
+                    "deny": {"type": "plain_text", "text": "Keep it"},
+                },
+            }
+        ],
+    },
+]
+
+
+def test_any_block_kit_is_drawn(sandbox: SandboxProcess, context: BrowserContext) -> None:
+    """Header, mrkdwn, fields, context, a confirm dialog and a thread, from any app's blocks."""
+    from slack_sdk import WebClient
+
+    from app.sandbox.slack_emulator.models import DEFAULT_BOT_TOKEN
+
+    client = WebClient(token=DEFAULT_BOT_TOKEN, base_url=slack_url(sandbox) + "api/")
+    posted = client.chat_postMessage(channel="C0BILLING", text="any", blocks=GENERIC_BLOCKS)
+    client.chat_postMessage(channel="C0BILLING", text="a reply in *thread*", thread_ts=posted["ts"])
+    slack = WorkspacePage(context, slack_url(sandbox), "U0CTRL1")
+    card = slack.card("Any card at all")
+    expect(card.locator("strong").first).to_have_text("bold")
+    expect(card.locator("em").first).to_have_text("italic")
+    expect(card.locator("del")).to_have_text("gone")
+    expect(card.locator("code")).to_have_text("code")
+    link = card.get_by_role("link", name="the doc")
+    expect(link).to_have_attribute("href", "https://example.com/doc")
+    expect(card).to_contain_text("for @Morgan CFO in #billing-exceptions")
+    expect(card).to_contain_text("<b>not bold</b>")
+    expect(card).to_contain_text("Right *as typed*")
+    expect(card.get_by_role("separator")).to_have_count(1)
+    archive = card.get_by_role("button", name="Archive")
+    expect(archive).to_have_class("bk-button danger")
+
+    archive.click()
+    confirm = slack.page.get_by_role("dialog", name="Archive it?")
+    expect(confirm).to_contain_text("This cannot be undone.")
+    confirm.get_by_role("button", name="Keep it").click()
+    expect(confirm).to_be_hidden()
+    expect(slack.status()).not_to_contain_text("Clicked")  # denied: nothing was sent
+    archive.click()
+    confirm.get_by_role("button", name="Archive").click()
+    expect(slack.status()).to_contain_text("Clicked Archive as Casey Controller")
+
+    card.get_by_role("button", name="1 reply").click()
+    thread = slack.page.get_by_role("complementary", name="Thread")
+    expect(thread.get_by_role("listitem").last.locator("strong")).to_have_text("thread")
+    assert_at_rest(f"sqlite:///{sandbox.db}")
+
+
+def test_failures_injected_on_the_intacct_page(
+    sandbox: SandboxProcess, context: BrowserContext
+) -> None:
+    """A 429 queued on the page meets the release; the retry posts once, with the same key."""
+    intacct = IntacctPage(context, intacct_url(sandbox))
+    intacct.page.get_by_label("Operation", exact=True).select_option("submit")
+    intacct.page.get_by_label("Failure", exact=True).select_option("429")
+    intacct.page.get_by_label("For the next N calls").fill("1")
+    intacct.page.get_by_role("button", name="Queue failure").click()
+    expect(intacct.page.get_by_text("Queued: submit: 429")).to_be_visible()
+
+    slack = WorkspacePage(context, slack_url(sandbox), "U0FINMGR1")
+    slack.send_event("discount.json")
+    slack.card("BX-000001").get_by_role("button", name="Approve").click()
+    expect(slack.card("BX-000001")).to_contain_text("Step 2 of 2")
+    slack.view_as("U0CFO1")
+    slack.card("BX-000001").get_by_role("button", name="Approve").click()
+    expect(slack.card("BX-000001")).to_contain_text("Approved and released in Intacct")
+
+    intacct.page.bring_to_front()
+    submits = intacct.calls().get_by_role("row").filter(has_text="submit (post)")
+    expect(submits).to_have_count(2)
+    expect(submits.nth(1)).to_contain_text("429")  # newest first: the refused one is older
+    expect(submits.nth(0)).to_contain_text("200")
+    keys = {row.locator("td.mono").text_content() for row in submits.all()}
+    assert len(keys) == 1  # the retry carried the same Idempotency-Key
+    expect(intacct.invoice("INV-1001").locator("td.count")).to_have_text("1")
+    expect(intacct.page.get_by_text("No failures queued.")).to_be_visible()
     assert_at_rest(f"sqlite:///{sandbox.db}")

@@ -82,7 +82,7 @@ def handle(
                 return 200, act(deliveries, args)
         return 404, {"error": f"no page route {verb} {name}"}
     except (UiError, LookupError) as error:
-        return 400, {"error": str(error).strip("'\"")}
+        return 400, {"error": str(error.args[0]) if error.args else type(error).__name__}
 
 
 def _user(ws: Workspace, args: Json) -> str:
