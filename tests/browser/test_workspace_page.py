@@ -77,6 +77,7 @@ def test_walkthrough_by_clicking(sandbox: SandboxProcess, context: BrowserContex
     expect(submits.first).to_contain_text("INV-KEY-1001")
     key = submits.first.locator("td.mono").text_content() or ""
     assert len(key) > 8  # the Idempotency-Key Countersign sent with it
+    shoot(intacct.page, "intacct")
     assert_at_rest(f"sqlite:///{sandbox.db}")
 
 
@@ -119,8 +120,10 @@ def test_edited_invoice_is_blocked(sandbox: SandboxProcess, context: BrowserCont
     expect(slack.card("BX-000001")).to_contain_text("USD 48,250.00")
 
     intacct = IntacctPage(context, intacct_url(sandbox))
+    expect(intacct.invoice("INV-1001").locator("td.lines")).to_contain_text("GL 4000 · 48250.00")
     intacct.set_total("INV-1001", "52000.00")
     expect(intacct.invoice("INV-1001")).to_contain_text("52000.00 USD")
+    expect(intacct.invoice("INV-1001").locator("td.lines")).to_contain_text("52000.00")
 
     slack.page.bring_to_front()
     slack.card("BX-000001").get_by_role("button", name="Approve").click()

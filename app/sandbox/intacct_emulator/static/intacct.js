@@ -46,6 +46,7 @@
     tr.appendChild(head);
     tr.appendChild(el("td", "", invoice.customer.name));
     tr.appendChild(el("td", "money", invoice.totalTxnAmount + " " + invoice.currency.txnCurrency));
+    tr.appendChild(linesCell(invoice));
     tr.appendChild(el("td", "state state-" + invoice.state, invoice.state));
     tr.appendChild(el("td", "count", String(submissions[invoice.key] || 0)));
     const cell = el("td");
@@ -78,6 +79,18 @@
     cell.appendChild(form);
     tr.appendChild(cell);
     return tr;
+  }
+
+  function linesCell(invoice) {
+    const cell = el("td", "lines");
+    const lines = invoice.lines || [];
+    const list = el("ul", "line-list");
+    for (const line of lines) {
+      const account = line.glAccount ? "GL " + line.glAccount.id + " · " : "";
+      list.appendChild(el("li", "", line.lineNumber + ". " + account + line.txnAmount + " · " + (line.memo || "")));
+    }
+    cell.appendChild(lines.length ? list : el("span", "hint", "no lines"));
+    return cell;
   }
 
   async function refresh(force) {

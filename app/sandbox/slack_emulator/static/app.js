@@ -74,6 +74,7 @@
     viewer.addEventListener("change", () => {
       page.me = viewer.value;
       page.thread = null;
+      say("");
       shownModal = "";
       remember();
       if (page.where === "home") openHome();
