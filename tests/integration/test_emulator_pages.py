@@ -195,3 +195,32 @@ def test_intacct_page_and_its_history(intacct_emulator: IntacctEmulator) -> None
     calls = httpx.get(f"{admin}/requests", timeout=5).json()["requests"]
     assert calls[-1]["idempotency_key"] == "idem-1"
     assert calls[-1]["body"] == {"key": DRAFT_KEY}
+
+
+def test_a_click_on_the_home_tab_carries_the_view(
+    slack_emulator: SlackEmulator, slack_client: WebClient, slack_receiver: SlackReceiver
+) -> None:
+    """A button on a published Home tab is block_actions with container type view."""
+    slack_emulator.connect_app(slack_receiver.url, SLACK_SIGNING_SECRET)
+    home = {"type": "home", "blocks": APPROVE_BLOCKS}
+    view = slack_client.views_publish(user_id="U0CFO1", view=home)["view"]
+    assert _state(slack_emulator, "U0CFO1")["home"]["id"] == view["id"]
+    assert _state(slack_emulator, "U0FINMGR1")["home"] is None
+    body = {
+        "user": "U0CFO1",
+        "view_id": view["id"],
+        "block_id": "cs_actions",
+        "action_id": "cs_reject",
+        "values": {},
+    }
+    assert _ui(slack_emulator, "click", body).json()["status"] == 200
+    payload = slack_receiver.last.parsed
+    assert slack_receiver.last.valid
+    assert payload["container"] == {"type": "view", "view_id": view["id"]}
+    assert payload["view"]["id"] == view["id"]
+    assert payload["actions"][0]["action_id"] == "cs_reject"
+    assert "response_url" not in payload  # Slack gives none for a Home tab click
+    assert _ui(slack_emulator, "home", {"user": "U0CFO1"}).json()["status"] == 200
+    event = slack_receiver.last.parsed
+    assert (event["type"], event["event"]["type"]) == ("event_callback", "app_home_opened")
+    assert event["event"]["view"]["id"] == view["id"]

@@ -152,9 +152,7 @@ def click(deliveries: Deliveries, args: Json) -> Json:
         if not deliveries.ws.may_see(user, channel):
             raise UiError("that conversation is not yours")
         answer = deliveries.click_message(user, channel, ts, block_id, action_id)
-    if args.get("view_id"):
-        _apply_view_answer(deliveries.ws, str(args["view_id"]), answer)
-    return answer.to_json()
+    return answer.to_json()  # a click's ack body means nothing to Slack; the view stays open
 
 
 def submit(deliveries: Deliveries, args: Json) -> Json:

@@ -386,7 +386,10 @@
     return out;
   }
 
-  // What Slack's client checks before it submits: required inputs, min_length and max_length.
+  // What Slack's client checks before it submits: required inputs (docs.slack.dev/reference/
+  // block-kit/blocks/input-block: `optional` defaults to false), and a plain_text_input's
+  // min_length / max_length (docs.slack.dev/reference/block-kit/block-elements/
+  // plain-text-input-element).
   function checkInputs() {
     let ok = true;
     for (const { block, element, control, error } of modalInputs) {
