@@ -49,7 +49,7 @@ class IntacctEmulator(BackgroundServer[EmulatorServer]):
 
     def _make_server(self) -> EmulatorServer:
         return EmulatorServer(
-            (self._host, self._port), Router(self._state, self._failures), self._log
+            (self._host, self._port), Router(self._state, self._failures, self._log), self._log
         )
 
     def _before_shutdown(self, server: EmulatorServer) -> None:

@@ -21,6 +21,7 @@ CENTS = Decimal("0.01")
 INVOICE_STATES = frozenset(
     {"reversed", "reversal", "draft", "noValue", "posted", "paid", "partiallyPaid", "selected"}
 )
+SALES_GL_ACCOUNT = "4000"  # an illustrative revenue account for the one invoice line
 # The rate type Intacct names in its own example record (GET invoice example, AR@236575).
 RATE_TYPE = "Intacct Daily Rate"
 META_OK = {"totalCount": 1, "totalSuccess": 1, "totalError": 0}
@@ -101,6 +102,19 @@ def invoice_record(
         "totalBaseAmountDue": total,
         "totalTxnAmount": total,
         "totalTxnAmountDue": total,
+        # One line carrying the whole amount, in the objects.accounts-receivable.invoice-line
+        # shape (lineNumber, glAccount.id, txnAmount and baseAmount as decimal strings, memo).
+        "lines": [
+            {
+                "id": f"{key}-1",
+                "key": f"{key}-1",
+                "lineNumber": 1,
+                "glAccount": {"id": SALES_GL_ACCOUNT},
+                "txnAmount": total,
+                "baseAmount": total,
+                "memo": f"Invoice {number}",
+            }
+        ],
     }
 
 
@@ -108,6 +122,9 @@ def set_record_amount(record: dict[str, Any], amount: Decimal) -> None:
     total = money_text(amount)
     for name in ("totalBaseAmount", "totalBaseAmountDue", "totalTxnAmount", "totalTxnAmountDue"):
         record[name] = total
+    lines = record.get("lines") or []
+    if len(lines) == 1:  # the single line carries the whole amount, so it changes with it
+        lines[0]["txnAmount"] = lines[0]["baseAmount"] = total
 
 
 def ok(result: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:

@@ -132,6 +132,7 @@ class EphemeralMessage:
     user: str
     text: str
     blocks: list[Json] = field(default_factory=list)
+    ts: str = ""  # when it was shown, a message ts (the page places it among the messages)
 
     def to_json(self) -> Json:
         return {
@@ -139,6 +140,7 @@ class EphemeralMessage:
             "user": self.user,
             "text": self.text,
             "blocks": copy.deepcopy(self.blocks),
+            "ts": self.ts,
         }
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from app.sandbox.emulator_kit.background import BackgroundServer
 from app.sandbox.slack_emulator.access import DEFAULT_SCOPES
 from app.sandbox.slack_emulator.handler import EmulatorServer
+from app.sandbox.slack_emulator.interactions import AppTarget
 from app.sandbox.slack_emulator.models import (
     DEFAULT_BOT_TOKEN,
     DEFAULT_CHANNELS,
@@ -20,6 +21,7 @@ from app.sandbox.slack_emulator.models import (
     PostedMessage,
     RecordedCall,
 )
+from app.sandbox.slack_emulator.ui import BillingTarget, PageConfig, Signer
 from app.sandbox.slack_emulator.workspace import Fault, Workspace
 
 
@@ -57,10 +59,29 @@ class SlackEmulator(BackgroundServer[EmulatorServer]):
             private=private_channels,
         )
         self._address = (host, port)
+        self._page = PageConfig()
 
     def _make_server(self) -> EmulatorServer:
         self._workspace.closing.clear()
-        return EmulatorServer(self._address, self._workspace)
+        return EmulatorServer(self._address, self._workspace, self._page)
+
+    def connect_app(self, url: str, signing_secret: str, commands: tuple[str, ...] = ()) -> None:
+        """The page's clicks, dialogs, slash commands and Home-tab visits go to the app at
+        `url` (its Request URL), signed with `signing_secret`; `commands` are its slash
+        commands (the composer suggests them)."""
+        self._page.app = AppTarget(url, signing_secret)
+        self._page.commands = commands
+
+    def connect_billing(
+        self, url: str, sign: Signer, examples: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        """The page's "send an event" posts to `url` with the headers `sign(body)` gives, as the
+        billing system would; `examples` are (name, JSON text) offered in the page."""
+        self._page.billing = BillingTarget(url, sign, examples)
+
+    def link_page(self, name: str, url: str) -> None:
+        """Show a link to another page (the Intacct emulator's) in the workspace sidebar."""
+        self._page.links[name] = url
 
     def _before_shutdown(self, server: EmulatorServer) -> None:
         self._workspace.closing.set()  # held answers and slow calls end now

@@ -364,8 +364,9 @@ def chat_post_ephemeral(ws: Workspace, args: Json) -> Json:
     if not ws.may_see(user, channel):
         raise ApiError("user_not_in_channel")
     text, blocks, _ = _message_content(args)
-    ws.ephemerals.append(EphemeralMessage(channel, user, text or "", blocks or []))
-    return {"message_ts": ws.next_ts()}
+    message_ts = ws.next_ts()
+    ws.ephemerals.append(EphemeralMessage(channel, user, text or "", blocks or [], message_ts))
+    return {"message_ts": message_ts}
 
 
 def conversations_open(ws: Workspace, args: Json) -> Json:
@@ -439,6 +440,9 @@ def views_open(ws: Workspace, args: Json) -> Json:
     stored = _stored_view(ws, view)
     with ws.lock:
         ws.opened_views.append(stored)
+        owner = ws.trigger_users.get(trigger_id)
+        if owner is not None:  # a click in the page: the modal opens in that user's client
+            ws.modal_owners[stored["id"]] = owner
     return {"view": copy.deepcopy(stored)}
 
 

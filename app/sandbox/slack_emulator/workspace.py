@@ -103,6 +103,12 @@ class Workspace:
         self.members: dict[str, set[str]] = {cid: set(self.users) for cid in self.channels}
         self.closing = threading.Event()  # set on stop(): wakes held answers and slow calls
         self._last_ts_us = 0
+        # The page (ui.py): who each page-issued trigger belongs to, whose client shows each
+        # modal, which modals are closed, and a counter that moves on every change it shows.
+        self.trigger_users: dict[str, str] = {}
+        self.modal_owners: dict[str, str] = {}
+        self.closed_views: set[str] = set()
+        self.version = 0
 
     # --- directory ---------------------------------------------------------------------------
 
@@ -217,12 +223,15 @@ class Workspace:
 
     # --- triggers and response URLs ----------------------------------------------------------
 
-    def issue_trigger(self) -> str:
+    def issue_trigger(self, user: str | None = None) -> str:
+        """A single-use trigger_id; `user` is whose client a modal it opens appears in."""
         trigger_id = (
             f"{secrets.randbelow(10**13)}.{secrets.randbelow(10**13)}.{secrets.token_hex(16)}"
         )
         with self.lock:
             self._triggers[trigger_id] = (self.monotonic(), False)
+            if user is not None:
+                self.trigger_users[trigger_id] = user
         return trigger_id
 
     def exchange_trigger(self, trigger_id: str) -> str | None:
@@ -257,6 +266,7 @@ class Workspace:
                 return 404, "used_url"
             self._responses[token] = dataclasses.replace(target, uses=target.uses + 1)
             self.response_posts.append(copy.deepcopy(body))
+            self.version += 1
             return self._apply_response(target, body)
 
     def _apply_response(self, target: ResponseTarget, body: Json) -> tuple[int, str]:
@@ -276,7 +286,9 @@ class Workspace:
             self.post(target.channel, text or "", blocks or [], thread_ts)
         else:
             self.ephemerals.append(
-                EphemeralMessage(target.channel, target.user, text or "", blocks or [])
+                EphemeralMessage(
+                    target.channel, target.user, text or "", blocks or [], self.next_ts()
+                )
             )
         return 200, "ok"
 
@@ -347,6 +359,12 @@ class Workspace:
     def record(self, call: RecordedCall) -> None:
         with self.lock:
             self.calls.append(call)
+            self.version += 1  # every Web API call may change what the page shows
+
+    def touch(self) -> None:
+        """Something the page shows changed outside the Web API (a modal closed, a note)."""
+        with self.lock:
+            self.version += 1
 
     def find_view(self, view_id: str) -> Json | None:
         with self.lock:
