@@ -175,6 +175,7 @@ def decide(db: Database, command: DecisionCommand, *, now: datetime) -> Decision
                 "state": row.state,
                 "via": command.via,
                 "email": command.actor.email,
+                "name": command.actor.name,
             },
         )
         if not progress.final:
