@@ -32,14 +32,14 @@ def chromium() -> str | None:
     return None
 
 
-def write(packet: dict[str, Any], folder: Path) -> Written:
+def write(packet: dict[str, Any], folder: Path, *, pdf: bool = True) -> Written:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / PACKET).write_text(
         json.dumps(packet, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     (folder / "packet.html").write_text(render(packet), encoding="utf-8")
     files = [PACKET, "packet.html"]
-    note = _pdf(folder)
+    note = _pdf(folder) if pdf else "no PDF: not asked for"
     if note is None:
         files.append("packet.pdf")
     (folder / SUMS).write_text(sums_text(folder, files), encoding="utf-8")

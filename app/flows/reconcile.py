@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -35,6 +36,7 @@ from app.store.tables import AuditEntryRow, ExceptionRow, OutboxRow
 
 POSTED_STATES = frozenset({"posted", "paid", "partiallyPaid"})
 RELEASE_GRACE = timedelta(hours=1)
+CENTS = Decimal("0.01")
 log = structlog.get_logger("countersign.reconcile")
 
 
@@ -159,8 +161,16 @@ def _differs(row: ExceptionRow, invoice: InvoiceSnapshot) -> str:
     if invoice.customer_id != row.customer_id:
         parts.append(f"customer {invoice.customer_id} (approved {row.customer_id})")
     if invoice.currency != row.currency or invoice.total != row.amount:
-        parts.append(f"{invoice.currency} {invoice.total} (approved {row.currency} {row.amount})")
+        parts.append(
+            f"{invoice.currency} {_cents(invoice.total)}"
+            f" (approved {row.currency} {_cents(Decimal(row.amount))})"
+        )
     return "; ".join(parts) or "its material facts differ from the approved fingerprint"
+
+
+def _cents(amount: Decimal) -> str:
+    """An amount as Intacct writes totals (two decimals), whatever the column's scale."""
+    return format(amount.quantize(CENTS), "f")
 
 
 def _facts(db: Database, since: datetime, posted_keys: set[str]) -> list[_Facts]:
