@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from typing import Any
 
@@ -14,7 +15,9 @@ body { font: 11pt/1.4 system-ui, sans-serif; color: #111; margin: 2em auto; max-
 h1 { font-size: 18pt; margin-bottom: 0; } h2 { font-size: 13pt; border-bottom: 1px solid #999;
   margin-top: 1.6em; break-after: avoid; }
 table { border-collapse: collapse; width: 100%; margin: .4em 0; }
-th, td { border: 1px solid #bbb; padding: 3px 6px; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #bbb; padding: 3px 6px; text-align: left; vertical-align: top;
+  overflow-wrap: break-word; }
+th { white-space: nowrap; } td.mono { overflow-wrap: anywhere; }
 th { background: #eee; } .mono, pre { font: 8.5pt/1.3 ui-monospace, monospace; }
 pre { white-space: pre-wrap; word-break: break-all; background: #f6f6f6; padding: 6px; }
 .note { color: #8a4b00; } .card { border: 1px solid #999; padding: 6px; margin: .6em 0;
@@ -51,7 +54,13 @@ def card_text(facts: dict[str, Any]) -> str:
             if isinstance(part, dict):
                 text = part.get("text")
                 lines.append(str(text.get("text", "") if isinstance(text, dict) else text or ""))
-    return "\n".join(line for line in lines if line)
+    return _as_seen("\n".join(line for line in lines if line))
+
+
+def _as_seen(text: str) -> str:
+    """mrkdwn as Slack shows it: mentions as @id, and its three escapes undone."""
+    text = re.sub(r"<@([UW][A-Z0-9]+)>", r"@\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def render(packet: dict[str, Any]) -> str:
@@ -109,13 +118,13 @@ def render(packet: dict[str, Any]) -> str:
     ]
     rows = "".join(
         f"<tr><td>{_e(e['seq'])}</td><td>{_e(e['at'])}</td><td>{_e(e['actor'])}</td>"
-        f"<td>{_e(e['action'])}</td><td class=mono>{_e(json.dumps(e['detail']))}</td>"
-        f"<td class=mono>{_e(e['prev_hash'])}<br>{_e(e['hash'])}</td></tr>"
+        f"<td>{_e(e['action'])}</td></tr><tr><td colspan=4 class=mono>"
+        f"{_e(json.dumps(e['detail'], ensure_ascii=False))}<br>prev {_e(e['prev_hash'])}<br>"
+        f"hash {_e(e['hash'])}</td></tr>"
         for e in audit["entries"]
     )
     parts.append(
-        "<table><tr><th>seq</th><th>at</th><th>actor</th><th>action</th><th>detail</th>"
-        f"<th>prev hash / hash</th></tr>{rows}</table>"
+        f"<table><tr><th>seq</th><th>at (UTC)</th><th>actor</th><th>action</th></tr>{rows}</table>"
     )
     proof = audit["proof"]
     parts.append("<h2>Proof of the chain</h2>")
