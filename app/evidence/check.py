@@ -64,11 +64,19 @@ def verify(folder: Path, anchor_key: str | None) -> PacketCheck:
     _route(packet["route"], opened)
     for card in packet["cards"]:
         _card(card, by_seq)
+    shown = {card["seq"] for card in packet["cards"]}
+    for entry in entries:
+        if entry["action"] in ("card.posted", "card.updated") and entry["seq"] not in shown:
+            raise PacketBroken(f"the card of audit entry {entry['seq']} is missing")
     for decision in packet["decisions"]:
         _decision(decision, entries)
+    listed = {decision["id"] for decision in packet["decisions"]}
+    for entry in entries:
+        if entry["action"] == "decision.recorded" and entry["detail"].get("decision") not in listed:
+            raise PacketBroken(f"the decision of audit entry {entry['seq']} is missing")
     _invoice(packet["invoice"], opened, by_seq)
     proof = packet["audit"]["proof"]
-    signed = _proof(proof, by_seq, anchor_key) if proof else False
+    signed = _proof(proof, by_seq, packet["exception"]["id"], anchor_key) if proof else False
     return PacketCheck(
         label,
         len(entries),
@@ -125,6 +133,10 @@ def _entry(entry: dict[str, Any], exception_id: int) -> None:
 
 def _event(event: dict[str, Any] | None, opened: dict[str, Any] | None) -> None:
     if event is None:
+        _check(
+            opened is None or "event_sha256" not in opened,
+            "the event is missing, though the audit recorded its sha256",
+        )
         return
     digest = hashlib.sha256(event["payload"].encode()).hexdigest()
     _check(digest == event["sha256"], "the event's bytes do not match its sha256")
@@ -146,6 +158,7 @@ def _card(card: dict[str, Any], by_seq: dict[int, dict[str, Any]]) -> None:
     seq = card["seq"]
     digest = hashlib.sha256(canonical_json.dumps(card["card"]).encode()).hexdigest()
     _check(digest == card["card_sha256"], f"the card of entry {seq}: its facts do not match")
+    _check(seq in by_seq, f"the card of entry {seq} has no audit entry")
     detail = by_seq[seq]["detail"]
     _check(
         detail.get("card_sha256") == digest and detail.get("card") == card["card"],
@@ -184,12 +197,15 @@ def _invoice(
         )
     released = invoice.get("as_released")
     if released is not None:
+        _check(released["seq"] in by_seq, "the released invoice has no audit entry")
         detail = by_seq[released["seq"]]["detail"]
         shown = {k: v for k, v in released.items() if k not in ("seq", "at", "outcome")}
         _check(shown == detail, "the released invoice is not what the audit recorded")
 
 
-def _proof(proof: dict[str, Any], by_seq: dict[int, dict[str, Any]], key: str | None) -> bool:
+def _proof(
+    proof: dict[str, Any], by_seq: dict[int, dict[str, Any]], exception_id: int, key: str | None
+) -> bool:
     prev = proof["start_prev_hash"]
     expected = proof["from_seq"]
     for link in proof["links"]:
@@ -199,6 +215,11 @@ def _proof(proof: dict[str, Any], by_seq: dict[int, dict[str, Any]], key: str | 
         _check(digest == link["hash"], f"the proof breaks at entry {seq}")
         if seq in by_seq:
             _check(by_seq[seq]["hash"] == digest, f"audit entry {seq} is not in the proof")
+        else:  # an entry of this exception left out of the packet's list
+            _check(
+                json.loads(link["canonical"]).get("exception_id") != exception_id,
+                f"audit entry {seq} of this exception is missing from the packet",
+            )
         prev, expected = digest, expected + 1
     _check(not (set(by_seq) - {link["seq"] for link in proof["links"]}), "entries left unproved")
     end = proof["ends_at"]

@@ -13,8 +13,10 @@ from app.evidence.check import PacketBroken, sums_text, verify
 from app.evidence.gather import Anchors, gather, read_anchor_lines
 from app.evidence.write import write
 from app.flows.decide import DecisionCommand, decide
-from app.store import anchor
+from app.flows.notify import build_card, card_record
+from app.store import anchor, audit
 from app.store.db import Database
+from app.store.tables import ExceptionRow
 from tests.factories import T0, open_exception
 
 KEY = "test-anchor-key-not-a-real-secret"
@@ -57,3 +59,43 @@ def test_an_edited_audit_entry_is_caught(db: Database, tmp_path: Path) -> None:
     with pytest.raises(PacketBroken, match="is not what was hashed"):
         verify(folder, None)
     assert json.loads((folder / "packet.json").read_text())["exception"]["id"] == exception_id
+
+
+@pytest.mark.parametrize(
+    ("cut", "problem"),
+    [
+        ("card", "the card of audit entry"),
+        ("decision", "the decision of audit entry"),
+        ("entry", "of this exception is missing from the packet"),
+    ],
+)
+def test_a_left_out_part_is_caught(db: Database, tmp_path: Path, cut: str, problem: str) -> None:
+    """Dropping a card, a decision or an audit entry from the packet (and re-sealing it) is
+    caught against the audit entries and the chain."""
+    exception_id = open_exception(db)
+    with db.transaction() as session:  # the card posted, recorded as the Slack job records it
+        row = session.get(ExceptionRow, exception_id)
+        assert row is not None
+        detail = {"channel": "C0BILLING", "ts": "1.2"} | card_record(build_card(session, row))
+        audit.append(
+            session,
+            at=T0,
+            actor="countersign",
+            action="card.posted",
+            exception_id=exception_id,
+            detail=detail,
+        )
+    decide(db, DecisionCommand(exception_id, Actor("U0FINMGR1"), Outcome.APPROVE), now=T0)
+    packet = gather(db, exception_id, T0, None)
+    assert [card["action"] for card in packet["cards"]] == ["card.posted"]
+    if cut == "card":
+        packet["cards"] = []
+    elif cut == "decision":
+        packet["decisions"] = []
+    else:  # the card's entry and the card: only the chain still shows them
+        packet["cards"] = []
+        packet["audit"]["entries"] = packet["audit"]["entries"][1:]
+    folder = tmp_path / "packet"
+    write(packet, folder, pdf=False)
+    with pytest.raises(PacketBroken, match=problem):
+        verify(folder, None)
