@@ -8,16 +8,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import col, select
 
 from app.domain.invoice import InvoiceSnapshot
-from app.flows.reconcile import last_slot, reconcile
+from app.flows.jobs import CHANNEL_NOTICE
+from app.flows.reconcile import last_slot, reconcile, weekly_job
 from app.intacct import IntacctClient
 from app.intacct.port import IntacctInvoices
 from app.sandbox.intacct_emulator import IntacctEmulator
 from app.store import audit
 from app.store.db import Database
-from app.store.tables import ExceptionRow
+from app.store.tables import AuditEntryRow, ExceptionRow, OutboxRow
 from tests.factories import T0, open_exception
 
 
@@ -107,3 +108,47 @@ def test_the_weekly_slot_is_the_last_weekday_hour_passed() -> None:
     assert last_slot(T0, "mon", 6) == T0.replace(hour=6)
     assert last_slot(T0, "mon", 15) == T0.replace(hour=15) - timedelta(days=7)
     assert last_slot(T0, "fri", 6) == T0.replace(day=20, hour=6)
+
+
+def test_the_weekly_report_is_queued_once_for_all_instances(
+    db: Database,
+    intacct_emulator: IntacctEmulator,
+    make_intacct_client: Callable[..., IntacctClient],
+) -> None:
+    """Two instances' weekly jobs on one database, run again and again in the same week, queue
+    one admin notice and one `reconcile.reported` entry; the next week queues the next one."""
+    _invoice(intacct_emulator, "INV-REJ", "1200.00")
+    _exception(db, "INV-REJ", "rejected")
+    intacct_emulator.post_outside("INV-REJ")
+    clock = [T0]
+    jobs = [
+        weekly_job(
+            db,
+            IntacctInvoices(make_intacct_client()),
+            lambda: clock[0],
+            lambda: "C0ADMIN",
+            "mon",
+            6,
+        )
+        for _ in range(2)
+    ]
+    for _ in range(2):
+        for job in jobs:
+            job()
+    clock[0] = T0 + timedelta(days=7)
+    jobs[1]()
+    with db.transaction() as session:
+        notices = session.exec(
+            select(OutboxRow.idempotency_key, OutboxRow.payload).where(
+                OutboxRow.kind == CHANNEL_NOTICE
+            )
+        ).all()
+        reported = session.exec(
+            select(AuditEntryRow.detail).where(AuditEntryRow.action == "reconcile.reported")
+        ).all()
+    assert [key for key, _ in notices] == ["reconcile:2026-11-23", "reconcile:2026-11-30"]
+    assert notices[0][1]["channel"] == "C0ADMIN"
+    assert (
+        "INV-REJ: posted in Intacct although the exception was rejected" in (notices[0][1]["text"])
+    )
+    assert len(reported) == 2
