@@ -19,6 +19,7 @@ from app.flows.notify import SlackJobs
 from app.flows.outbox_worker import Handler, OutboxWorker, publish_counts
 from app.flows.policy_holder import PolicyHolder, ReloadResult
 from app.flows.ports import DeliveryFailed, RetryLater
+from app.flows.reconcile import weekly_job
 from app.flows.release import Release
 from app.flows.sweep import TimerSweep
 from app.intacct.client import IntacctClient
@@ -110,6 +111,20 @@ class Runtime:
         self.anchor = anchor.scheduled(settings, self.db, self.clock.now)
         if self.anchor is not None:
             self.scheduler.every("audit_anchor", self.anchor, settings.AUDIT_ANCHOR_SECONDS)
+        # The weekly reconciliation with Intacct (app/flows/reconcile.py), unless turned off.
+        if settings.RECONCILE_WEEKDAY != "off":
+            self.scheduler.every(
+                "reconcile",
+                weekly_job(
+                    self.db,
+                    IntacctInvoices(self.intacct),
+                    self.clock.now,
+                    lambda: self.policies.current().admin_channel,
+                    settings.RECONCILE_WEEKDAY,
+                    settings.RECONCILE_HOUR,
+                ),
+                settings.RECONCILE_CHECK_SECONDS,
+            )
         self.slack_deps = SlackDeps(
             self.db, self.clock, self.chat, Directory(self.slack_client), BlockRenderer()
         )

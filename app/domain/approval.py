@@ -30,6 +30,7 @@ class Actor:
     user_id: str
     email: str | None = None
     unconfirmed: str | None = None
+    name: str | None = None  # the name Slack showed at the time (real_name), for the evidence
 
     def is_entry(self, entry: str) -> bool:
         """True if the approver entry `entry` (an id or an e-mail) names this person."""

@@ -34,7 +34,7 @@ from app.domain.approval import (
 )
 from app.domain.errors import NotAuthorized
 from app.domain.lifecycle import State, exception_label, move
-from app.flows import jobs
+from app.flows import jobs, metrics
 from app.flows.timing import cancel_timers, schedule_step
 from app.store import audit
 from app.store.db import Database
@@ -91,6 +91,20 @@ def excluded_on(row: ExceptionRow, step: int) -> list[Actor]:
 
 
 def decide(db: Database, command: DecisionCommand, *, now: datetime) -> DecisionResult:
+    """Record one click's decision (or refuse it); the metrics count it once it committed."""
+    counted: list[tuple[str, str, float | None]] = []
+    result = _decide(db, command, now, counted)
+    for route, outcome, final_after in counted:
+        metrics.decision(route, outcome, final_after)
+    return result
+
+
+def _decide(
+    db: Database,
+    command: DecisionCommand,
+    now: datetime,
+    counted: list[tuple[str, str, float | None]],
+) -> DecisionResult:
     with db.transaction() as session:
         row = session.exec(
             select(ExceptionRow).where(ExceptionRow.id == command.exception_id).with_for_update()
@@ -175,6 +189,7 @@ def decide(db: Database, command: DecisionCommand, *, now: datetime) -> Decision
                 "state": row.state,
                 "via": command.via,
                 "email": command.actor.email,
+                "name": command.actor.name,
             },
         )
         if not progress.final:
@@ -182,6 +197,8 @@ def decide(db: Database, command: DecisionCommand, *, now: datetime) -> Decision
         if row.state == State.APPROVED:
             jobs.queue_release(session, row.id, approval=f"decision:{decision.id}", now=now)
         jobs.queue_card_update(session, row.id, now=now)
+        final_after = (now - row.created_at).total_seconds() if progress.final else None
+        counted.append((row.route_name, str(command.outcome), final_after))
         verb = "approved" if command.outcome is Outcome.APPROVE else "rejected"
         return DecisionResult(True, row.state, f"You {verb} {label}.", row.channel)
 

@@ -437,6 +437,7 @@ def _opened_entries(plan: _Opening, exception_id: int, actor: str) -> list[audit
         "amount": str(event.invoice.amount),
         "currency": event.invoice.currency,
         "invoice_fingerprint": plan.row["invoice_fingerprint"],
+        "event_sha256": hashlib.sha256(plan.item.raw.encode()).hexdigest(),
     }
     entries = [audit.Entry(now, actor, "exception.opened", exception_id, opened)]
     if route.auto_approve:

@@ -24,6 +24,9 @@ was parked) a refresh has nothing to do and a note goes to the channel as a plai
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,7 +46,7 @@ from app.flows.ports import (
     OutcomeUnknown,
     RetryLater,
 )
-from app.store import audit, outbox
+from app.store import audit, canonical_json, outbox
 from app.store.db import Database
 from app.store.tables import DecisionRow, ExceptionRow, OutboxRow
 
@@ -98,6 +101,14 @@ def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
         step=row.current_step,
         version=len(decisions),
     )
+
+
+def card_record(card: ExceptionCard) -> dict[str, Any]:
+    """What a card showed, for the audit: its facts (as JSON) and their sha256, so an evidence
+    packet can show what the approvers saw and prove it is what was sent."""
+    facts = json.loads(json.dumps(dataclasses.asdict(card)))
+    digest = hashlib.sha256(canonical_json.dumps(facts).encode()).hexdigest()
+    return {"card": facts, "card_sha256": digest}
 
 
 def step_text(row: ExceptionRow) -> str:
@@ -170,7 +181,7 @@ class SlackJobs:
             except (RetryLater, DeliveryFailed):
                 self._clear_marker(exception_id)  # Slack answered: nothing was posted
                 raise
-        kept = self._record_card(exception_id, channel, ts, adopted, now)
+        kept = self._record_card(exception_id, channel, ts, adopted, now, card)
         if kept != ts:
             self._delete_duplicate(exception_id, channel, ts, now)
 
@@ -182,7 +193,13 @@ class SlackJobs:
                 session.add(row)
 
     def _record_card(
-        self, exception_id: int, channel: str, ts: str, adopted: bool, now: datetime
+        self,
+        exception_id: int,
+        channel: str,
+        ts: str,
+        adopted: bool,
+        now: datetime,
+        card: ExceptionCard,
     ) -> str:
         """Store `ts` as the card unless another attempt stored one first; return the kept ts."""
         table = ExceptionRow.__table__  # type: ignore[attr-defined]
@@ -202,7 +219,7 @@ class SlackJobs:
                 actor="countersign",
                 action="card.posted",
                 exception_id=exception_id,
-                detail={"channel": channel, "ts": ts, "adopted": adopted},
+                detail={"channel": channel, "ts": ts, "adopted": adopted} | card_record(card),
             )
         return ts
 
@@ -230,6 +247,15 @@ class SlackJobs:
                 return  # no card to refresh: it will not be posted
             card, channel, ts = build_card(session, row), row.channel, row.message_ts
         self._chat.update_card(channel, ts, card)
+        with self._db.transaction() as session:  # what the card shows from now on
+            audit.append(
+                session,
+                at=now,
+                actor="countersign",
+                action="card.updated",
+                exception_id=card.exception_id,
+                detail={"channel": channel, "ts": ts} | card_record(card),
+            )
 
     def thread_note(self, payload: dict[str, Any], now: datetime) -> None:
         with self._db.transaction() as session:

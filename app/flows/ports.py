@@ -126,3 +126,21 @@ class InvoicePort(Protocol):
 
 class InvoiceRefused(Exception):
     """Intacct refused the read or the release for good (not found, not a draft, conflict)."""
+
+
+@dataclass(frozen=True)
+class PostedInvoice:
+    """An invoice Intacct holds in a posted state, and when Intacct last changed it."""
+
+    invoice: InvoiceSnapshot
+    modified_at: str | None = None  # Intacct's audit.modifiedDateTime, as it sent it
+
+
+class InvoiceLedgerPort(Protocol):
+    """The reads reconciliation needs: one invoice by key, and what was posted since a time."""
+
+    def get_invoice(self, key: str) -> InvoiceSnapshot:
+        """Read an invoice as it is now (InvoiceRefused when Intacct has none by that key)."""
+
+    def posted_since(self, since: datetime) -> list[PostedInvoice]:
+        """Every invoice in a posted state that Intacct changed at or after `since`."""

@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from app.domain.invoice import InvoiceSnapshot
 from app.domain.lifecycle import State, move
-from app.flows import jobs
+from app.flows import jobs, metrics
 from app.flows.ports import (
     InvoicePort,
     InvoiceRefused,
@@ -142,12 +142,25 @@ class Release:
         idempotency_key: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
+        if self._finish_in(exception_id, target, note, now, invoice, idempotency_key, extra):
+            metrics.RELEASES.labels(target.value).inc()  # counted once it committed
+
+    def _finish_in(
+        self,
+        exception_id: int,
+        target: State,
+        note: str | None,
+        now: datetime,
+        invoice: InvoiceSnapshot | None,
+        idempotency_key: str | None,
+        extra: dict[str, Any] | None,
+    ) -> bool:
         with self._db.transaction() as session:
             row = session.exec(
                 select(ExceptionRow).where(ExceptionRow.id == exception_id).with_for_update()
             ).one()
             if row.state != State.APPROVED:
-                return
+                return False
             row.state = move(State(row.state), target)
             row.state_note, row.updated_at = note, now
             session.add(row)
@@ -192,6 +205,7 @@ class Release:
                     + (f" {note}" if note else ""),
                     now=now,
                 )
+        return True
 
 
 def _posted_as_approved(current: InvoiceSnapshot, seen_fingerprint: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +24,19 @@ from app.intacct.token import TokenProvider
 
 INVOICE_PATH = "/objects/accounts-receivable/invoice"
 SUBMIT_PATH = "/workflows/accounts-receivable/invoice/submit"
+QUERY_PATH = "/services/core/query"  # core-query (common resources, NOTES.md "Query")
+# States an invoice is in once it was posted (objects.accounts-receivable.invoice state enum).
+POSTED_STATES = ("posted", "paid", "partiallyPaid")
+QUERY_FIELDS = (
+    "key",
+    "invoiceNumber",
+    "state",
+    "customer.id",
+    "currency.txnCurrency",
+    "totalTxnAmount",
+    "audit.modifiedDateTime",
+)
+QUERY_PAGE = 1000  # at most 4000 per page (core-query `size`)
 
 
 class IntacctClient:
@@ -79,6 +92,42 @@ class IntacctClient:
         )
         submitted_key = _result(body).get("key")
         return self.get_invoice(submitted_key if isinstance(submitted_key, str) else key)
+
+    def posted_since(self, since: datetime) -> list[tuple[InvoiceSnapshot, str | None]]:
+        """Every AR invoice in a posted state modified at or after `since` (the query service,
+        paged), with its audit.modifiedDateTime."""
+        found: list[tuple[InvoiceSnapshot, str | None]] = []
+        start: int | None = 1
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        while start is not None:
+            body = self._call(
+                "POST",
+                QUERY_PATH,
+                what="Query invoices",
+                json_body={
+                    "object": "accounts-receivable/invoice",
+                    "fields": list(QUERY_FIELDS),
+                    "filters": [
+                        {"$in": {"state": list(POSTED_STATES)}},
+                        {"$gte": {"audit.modifiedDateTime": stamp}},
+                    ],
+                    "filterExpression": "1 and 2",
+                    "orderBy": [{"key": "asc"}],
+                    "start": start,
+                    "size": QUERY_PAGE,
+                },
+            )
+            rows = body.get("ia::result") if isinstance(body, Mapping) else None
+            if not isinstance(rows, list):
+                raise IntacctError("Intacct's query answer has no ia::result list")
+            for row in rows:
+                found.append(
+                    (snapshot_from_record(_nested(row)), _text(row, "audit.modifiedDateTime"))
+                )
+            meta = body.get("ia::meta")
+            following = meta.get("next") if isinstance(meta, Mapping) else None
+            start = following if isinstance(following, int) and following > start else None
+        return found
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -173,6 +222,25 @@ def _amount(value: Any, key: str) -> Decimal:
         return parse_amount(value)
     except MoneyError as exc:
         raise IntacctError(f"invoice {key} has an unreadable totalTxnAmount: {exc}") from None
+
+
+def _nested(row: Any) -> dict[str, Any]:
+    """A query row ({"customer.id": …}) in the record's nested shape ({"customer": {"id": …}})."""
+    if not isinstance(row, Mapping):
+        raise IntacctError("a query result row is not an object")
+    record: dict[str, Any] = {}
+    for name, value in row.items():
+        node = record
+        *parents, leaf = str(name).split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return record
+
+
+def _text(row: Mapping[str, Any], name: str) -> str | None:
+    value = row.get(name)
+    return value if isinstance(value, str) else None
 
 
 def _result(body: Any) -> Mapping[str, Any]:

@@ -36,6 +36,9 @@ def emulator_settings(
         "INTACCT_CLIENT_ID": SANDBOX_CLIENT_ID,
         "INTACCT_CLIENT_SECRET": SANDBOX_CLIENT_KEY,
         "INTACCT_USERNAME": INTACCT_USERNAME,
+        # No weekly reconciliation notice in a fresh sandbox (or test) database: run
+        # `countersign reconcile --since …` to see one; set RECONCILE_WEEKDAY to schedule it.
+        "RECONCILE_WEEKDAY": "off",
     }
 
 

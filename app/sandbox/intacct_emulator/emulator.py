@@ -95,6 +95,10 @@ class IntacctEmulator(BackgroundServer[EmulatorServer]):
         """Simulate someone editing the invoice total after it was approved."""
         self._state.set_amount(key, amount)
 
+    def post_outside(self, key: str) -> None:
+        """Simulate someone posting the draft in Intacct itself, not through Countersign."""
+        self._state.post_outside(key)
+
     def submissions(self, key: str | None = None) -> int:
         """How many draft→posted transitions happened (for one invoice, or in total)."""
         return self._state.submissions(key)

@@ -23,6 +23,7 @@ API_PREFIX = "/ia/api/v1"
 ADMIN_PREFIX = "/_emulator"
 INVOICE_PREFIX = "/objects/accounts-receivable/invoice/"
 SUBMIT_PATH = "/workflows/accounts-receivable/invoice/submit"
+QUERY_PATH = "/services/core/query"  # core-query (CR@15684)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class Router:
             return self._authorized(
                 headers, "submit", target, lambda: self.state.submit(body, idem)
             )
+        if method == "POST" and route == QUERY_PATH:
+            return self._authorized(headers, "query", None, lambda: self.state.query(body))
         return Plan(_no_route(method, path))
 
     def _authorized(
@@ -112,6 +115,9 @@ class Router:
                 if isinstance(args.get(name), str):
                     args[name] = date.fromisoformat(args[name])
             return Reply(201, self.state.add_invoice(key, **args))
+        if route.startswith("/invoices/") and route.endswith("/post") and method == "POST":
+            key = unquote(route[len("/invoices/") : -len("/post")])
+            return Reply(200, self.state.post_outside(key))
         if route.startswith("/invoices/") and method == "PATCH":
             key = unquote(route[len("/invoices/") :])
             return Reply(200, self.state.set_amount(key, args["amount"]))

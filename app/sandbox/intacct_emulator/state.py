@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
+from app.sandbox.intacct_emulator.query import query as run_query
 from app.sandbox.intacct_emulator.records import (
     INVOICE_HREF,
     Reply,
@@ -91,8 +92,21 @@ class CompanyState:
             invoice_date=issued,
             due_date=due_date or issued + timedelta(days=30),
         )
+        _touch(record, created=True)
         with self._lock:
             self._invoices[key] = record
+            return copy.deepcopy(record)
+
+    def post_outside(self, key: str) -> dict[str, Any]:
+        """Someone posts the draft in Intacct itself (its UI, another integration), not through
+        Countersign's submit: draft becomes posted (AR@262665), no Idempotency-Key, no count in
+        submissions()."""
+        with self._lock:
+            record = self._invoices[key]
+            if record["state"] != "draft":
+                raise ValueError(f"invoice {key} is {record['state']}, not a draft")
+            record["state"] = "posted"
+            _touch(record)
             return copy.deepcopy(record)
 
     def invoice(self, key: str) -> dict[str, Any]:
@@ -107,6 +121,7 @@ class CompanyState:
         with self._lock:
             record = self._invoices[key]
             set_record_amount(record, to_amount(amount))
+            _touch(record)
             return copy.deepcopy(record)
 
     def submissions(self, key: str | None = None) -> int:
@@ -240,9 +255,26 @@ class CompanyState:
             message = f"Invoice {key} is {record['state']}; only draft invoices can be submitted"
             return ia_error(400, "invalidRequest", message, "BL01001973")
         record["state"] = "posted"
+        _touch(record)
         self._submissions[key] = self._submissions.get(key, 0) + 1
         # 200 {key, id, href, state}: the submit-response schema (AR@689357).
         return ok({"key": key, "id": key, "href": INVOICE_HREF.format(key=key), "state": "posted"})
+
+    def query(self, body: Any) -> Reply:
+        """POST /services/core/query (see query.py)."""
+        with self._lock:
+            records = [copy.deepcopy(r) for r in self._invoices.values()]
+        return run_query(records, body)
+
+
+def _touch(record: dict[str, Any], *, created: bool = False) -> None:
+    """The record's `audit` times (audit.s1: createdDateTime, modifiedDateTime, date-time, e.g.
+    "2025-05-16T15:34:35Z"), set when it is created and on every change."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    audit = record.setdefault("audit", {})
+    if created:
+        audit["createdDateTime"] = now
+    audit["modifiedDateTime"] = now
 
 
 def _not_found(key: str) -> Reply:
