@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from app.domain.errors import NotAuthorized
 from app.domain.lifecycle import State, exception_label
+from app.domain.quorum import Requirement, met, reachable
 
 
 class Outcome(StrEnum):
@@ -44,8 +45,12 @@ class Actor:
 
 @dataclass(frozen=True)
 class StepRule:
+    """Who may approve a step and how many must: `quorum` of `approvers`, or with
+    `requirements` so many from each group (then `quorum` is their sum)."""
+
     approvers: tuple[str, ...]
     quorum: int
+    requirements: tuple[Requirement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,10 +166,20 @@ def candidates(
 
 
 def quorum_reachable(
-    step: StepRule, approvals: int, *, excluded: Sequence[Actor], requester: Requester
+    step: StepRule,
+    approvals: int,
+    *,
+    excluded: Sequence[Actor],
+    requester: Requester,
+    approved: Sequence[frozenset[str]] = (),
 ) -> bool:
-    """False when the approvals still needed exceed the people who could still give them."""
+    """False when the approvals still needed exceed the people who could still give them.
+
+    For a step with requirements, `approved` names each person who approved so far (the
+    delegator's names for an approval given on someone's behalf)."""
     left = candidates(step, excluded=excluded, requester=requester)
+    if step.requirements:
+        return reachable(step.requirements, approved, left)
     return approvals + len(left) >= step.quorum
 
 
@@ -176,16 +191,26 @@ class Progress:
 
 
 def after_decision(
-    outcome: Outcome, *, step: int, steps: Sequence[StepRule], approvals_in_step: int
+    outcome: Outcome,
+    *,
+    step: int,
+    steps: Sequence[StepRule],
+    approvals_in_step: int,
+    approved: Sequence[frozenset[str]] = (),
 ) -> Progress:
     """Where the exception stands after a decision was recorded on `step`.
 
     `approvals_in_step` counts approvals on this step including the one just recorded (one
-    per person: decisions are keyed by Slack user id). One rejection rejects the exception; a
-    step passes when its quorum of approvals is met."""
+    per person: decisions are keyed by Slack user id); `approved` names those people, for a
+    step that needs approvals from several groups. One rejection rejects the exception; a
+    step passes when its quorum of approvals is met (for groups: every group's count, a person
+    counting for one group)."""
     if outcome is Outcome.REJECT:
         return Progress(State.REJECTED, step, final=True)
-    if approvals_in_step < steps[step].quorum:
+    rule = steps[step]
+    if rule.requirements and not met(rule.requirements, approved):
+        return Progress(State.OPEN, step, final=False)
+    if approvals_in_step < rule.quorum:
         return Progress(State.OPEN, step, final=False)
     if step + 1 < len(steps):
         return Progress(State.OPEN, step + 1, final=False)

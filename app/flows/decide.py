@@ -34,6 +34,7 @@ from app.domain.approval import (
 )
 from app.domain.errors import NotAuthorized
 from app.domain.lifecycle import State, exception_label, move
+from app.domain.quorum import Requirement, names_of
 from app.flows import jobs
 from app.flows.timing import cancel_timers, schedule_step
 from app.store import audit
@@ -69,7 +70,25 @@ class UnknownException(LookupError):
 
 
 def steps_of(row: ExceptionRow) -> list[StepRule]:
-    return [StepRule(tuple(s["approvers"]), int(s["quorum"])) for s in row.steps]
+    return [
+        StepRule(
+            tuple(s["approvers"]),
+            int(s["quorum"]),
+            tuple(Requirement.from_json(r) for r in s.get("require", ())),
+        )
+        for s in row.steps
+    ]
+
+
+def approved_names(row: ExceptionRow, step: int) -> list[frozenset[str]]:
+    """Each approver of `step` so far, by the names that count for a group: their own, or the
+    delegator's when they approved on someone's behalf (an open step has no rejection)."""
+    return [
+        names_of(d["for"], d.get("for_email"))
+        if d.get("for")
+        else names_of(d["user"], d.get("email"))
+        for d in row.steps[step].get("deciders", [])
+    ]
 
 
 def one_person_one_step(row: ExceptionRow) -> bool:
@@ -150,7 +169,11 @@ def decide(db: Database, command: DecisionCommand, *, now: datetime) -> Decision
         _remember_decider(row, step, command.actor)
         approvals = _approvals(session, row.id, step)
         progress = after_decision(
-            command.outcome, step=step, steps=steps, approvals_in_step=approvals
+            command.outcome,
+            step=step,
+            steps=steps,
+            approvals_in_step=approvals,
+            approved=approved_names(row, step),
         )
         row.state = move(State(row.state), progress.state)
         moved_on = progress.step != row.current_step
@@ -200,7 +223,8 @@ def _warn_if_stuck(session: Session, row: ExceptionRow, approvals: int, now: dat
     rule = steps_of(row)[step]
     requester = Requester(row.requested_by_slack, row.requested_by_email)
     excluded = excluded_on(row, step)
-    if quorum_reachable(rule, approvals, excluded=excluded, requester=requester):
+    approved = approved_names(row, step) if approvals else []
+    if quorum_reachable(rule, approvals, excluded=excluded, requester=requester, approved=approved):
         return
     if row.steps[step].get("unreachable_noted"):
         return

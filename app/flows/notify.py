@@ -34,7 +34,9 @@ from sqlmodel import Session, col, select
 from app.domain.events import ExceptionType
 from app.domain.lifecycle import State, exception_label
 from app.domain.money import format_money
+from app.domain.quorum import Requirement, describe_needs, describe_rule, shortfall
 from app.flows import jobs
+from app.flows.decide import approved_names
 from app.flows.ports import (
     ChatPort,
     DecisionLine,
@@ -111,10 +113,12 @@ def step_text(row: ExceptionRow) -> str:
         return f"Approval complete: {_count(count, 'step')} approved"
     step = row.steps[row.current_step]
     people = len(step["approvers"])
-    return (
-        f"Step {row.current_step + 1} of {count}: {step['quorum']} of "
-        f"{_count(people, 'approver')} must approve"
-    )
+    where = f"Step {row.current_step + 1} of {count}"
+    if step.get("require"):
+        rules = [Requirement.from_json(r) for r in step["require"]]
+        needs = shortfall(rules, approved_names(row, row.current_step))
+        return f"{where}: needs {describe_rule(rules)}; still {describe_needs(needs)}"
+    return f"{where}: {step['quorum']} of {_count(people, 'approver')} must approve"
 
 
 def _count(number: int, word: str) -> str:
