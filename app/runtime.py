@@ -111,7 +111,12 @@ class Runtime:
         if self.anchor is not None:
             self.scheduler.every("audit_anchor", self.anchor, settings.AUDIT_ANCHOR_SECONDS)
         self.slack_deps = SlackDeps(
-            self.db, self.clock, self.chat, Directory(self.slack_client), BlockRenderer()
+            self.db,
+            self.clock,
+            self.chat,
+            Directory(self.slack_client),
+            BlockRenderer(),
+            policy=self.policies.current,
         )
         self.bolt = create_bolt_app(
             self.slack_client,

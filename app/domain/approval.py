@@ -130,6 +130,42 @@ def authorize(
         )
 
 
+def authorize_on_behalf(
+    delegate: Actor,
+    delegator: Actor,
+    step: StepRule,
+    requester: Requester,
+    *,
+    decided_other_steps: Sequence[int] = (),
+    seat_taken: bool = False,
+) -> None:
+    """Raise NotAuthorized unless `delegate` may decide this step for `delegator`.
+
+    The delegator must be listed on the step; neither of them may be the requester (a
+    delegate never approves what they asked for, nor what the delegator asked for);
+    `seat_taken` says the delegator's approval on this step was already given; and with one
+    person per step, `decided_other_steps` lists the other steps either of them took part in."""
+    if not delegator.is_one_of(step.approvers):
+        raise NotAuthorized("You are not an approver on the current step of this exception.")
+    _not_the_requester(delegate, requester)
+    if requester.slack_user_id is not None and requester.slack_user_id == delegator.user_id:
+        raise NotAuthorized(
+            f"{delegator.user_id} requested this exception, so nobody can decide it for them."
+        )
+    if requester.email and delegator.is_entry(requester.email):
+        raise NotAuthorized(
+            f"{delegator.user_id} requested this exception, so nobody can decide it for them."
+        )
+    if seat_taken:
+        raise NotAuthorized(f"{delegator.user_id} already decided this step of this exception.")
+    if decided_other_steps:
+        steps = " and ".join(f"step {n + 1}" for n in sorted(decided_other_steps))
+        raise NotAuthorized(
+            f"You or {delegator.user_id} already decided {steps} of this exception; this policy "
+            "needs a different person for each step, also through a delegation."
+        )
+
+
 def _not_the_requester(actor: Actor, requester: Requester) -> None:
     own = NotAuthorized("You requested this exception, so you cannot decide it yourself.")
     if requester.slack_user_id is not None and requester.slack_user_id == actor.user_id:

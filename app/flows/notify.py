@@ -35,7 +35,7 @@ from app.domain.events import ExceptionType
 from app.domain.lifecycle import State, exception_label
 from app.domain.money import format_money
 from app.domain.quorum import Requirement, describe_needs, describe_rule, shortfall
-from app.flows import jobs
+from app.flows import delegation, jobs
 from app.flows.decide import approved_names
 from app.flows.ports import (
     ChatPort,
@@ -65,8 +65,9 @@ _STATE_TEXT = {
 }
 
 
-def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
-    """The facts an approver needs, from the stored exception and its decisions."""
+def build_card(session: Session, row: ExceptionRow, now: datetime | None = None) -> ExceptionCard:
+    """The facts an approver needs, from the stored exception and its decisions (and, given
+    `now`, who decides for an approver who delegated)."""
     assert row.id is not None
     decisions = session.exec(
         select(DecisionRow)
@@ -91,10 +92,20 @@ def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
         approvers=tuple(step["approvers"]) if is_open else (),
         decisions=tuple(
             DecisionLine(
-                d.approver, d.outcome, d.decided_at.strftime("%Y-%m-%d %H:%M UTC"), d.reason
+                d.approver,
+                d.outcome,
+                d.decided_at.strftime("%Y-%m-%d %H:%M UTC"),
+                d.reason,
+                d.on_behalf_of,
             )
             for d in decisions
         ),
+        stand_ins=tuple(
+            (held.delegate, held.delegator, held.until.isoformat())
+            for held in delegation.stand_ins(session, step["approvers"], now)
+        )
+        if is_open and now is not None
+        else (),
         note=row.state_note,
         open=is_open,
         step=row.current_step,
@@ -150,7 +161,7 @@ class SlackJobs:
             if row is None or row.message_ts or not row.channel:
                 return
             card, channel, unsure_since = (
-                build_card(session, row),
+                build_card(session, row, now),
                 row.channel,
                 row.card_post_started_at,
             )
@@ -232,7 +243,7 @@ class SlackJobs:
                 if card_coming(session, int(payload["exception_id"])):
                     raise RetryLater("waiting for the card to be posted")
                 return  # no card to refresh: it will not be posted
-            card, channel, ts = build_card(session, row), row.channel, row.message_ts
+            card, channel, ts = build_card(session, row, now), row.channel, row.message_ts
         self._chat.update_card(channel, ts, card)
 
     def thread_note(self, payload: dict[str, Any], now: datetime) -> None:
@@ -260,5 +271,5 @@ class SlackJobs:
             row = session.get(ExceptionRow, int(payload["exception_id"]))
             if row is None or row.state != State.OPEN:
                 return  # decided since: a reminder about it would only confuse
-            card = build_card(session, row)
+            card = build_card(session, row, now)
         self._chat.dm_card(str(payload["user"]), str(payload["intro"]), card)

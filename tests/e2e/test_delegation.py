@@ -10,9 +10,11 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from itertools import count
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -25,7 +27,7 @@ from app.sandbox.slack_emulator import SlackEmulator
 from app.sandbox.slack_emulator.models import PostedMessage
 from app.slack.ids import ActionId
 from app.store.db import Database
-from app.store.tables import AuditEntryRow, DecisionRow, ExceptionRow
+from app.store.tables import AuditEntryRow, DecisionRow, DelegationRow, ExceptionRow
 from tests.databases import scratch_postgres
 from tests.e2e.harness import assert_at_rest, process_env, serve_process, wait_for
 
@@ -214,4 +216,112 @@ def test_two_group_quorum_needs_a_different_person_for_each_group(served: Served
     served.released(label)
     assert [d.approver for d in served.decisions(label)] == ["U0FINMGR2", "U0FINMGR1"]
     assert served.state(label) == "released"
+    assert_at_rest(served.database_url)
+
+
+def _until(days: int) -> str:
+    """A date `days` from today in the policy's time zone (America/New_York)."""
+    return (datetime.now(ZoneInfo("America/New_York")).date() + timedelta(days=days)).isoformat()
+
+
+def _dms(served: Served, user: str) -> list[str]:
+    return [m.text for m in served.slack.messages(served.slack.dm_channel(user))]
+
+
+def test_a_delegate_decides_for_the_delegator_and_every_record_names_both(
+    served: Served,
+) -> None:
+    """The CFO delegates to the controller: the card says so, the controller approves step 2,
+    the decision, audit entry and card name "U0CTRL1 for U0CFO1"; `delegate off` ends it and
+    the controller is refused again."""
+    until = _until(3)
+    said = served.command(f"delegate <@U0CTRL1|controller> until {until} at a conference", "U0CFO1")
+    assert "decides your approvals" in said, said
+    assert until in said
+    created = served.audit("delegation.created")[-1]
+    assert created.actor == "U0CFO1"
+    assert created.detail["delegate"] == "U0CTRL1"
+    assert created.detail["until"] == until
+    assert created.detail["timezone"] == "America/New_York"
+    wait_for(
+        lambda: any("handed their Countersign approvals" in t for t in _dms(served, "U0CTRL1")),
+        what="the delegate's DM",
+    )
+    label = served.open_exception("non_standard_discount")
+    served.click(label, "U0FINMGR1")
+    served.card(label, "<@U0CTRL1> decides for <@U0CFO1> until " + until)
+    served.click(label, "U0CTRL1")
+    served.released(label)
+    step2 = served.decisions(label)[-1]
+    assert (step2.approver, step2.on_behalf_of, step2.step) == ("U0CTRL1", "U0CFO1", 1)
+    recorded = served.audit("decision.recorded", label)[-1]
+    assert recorded.actor == "U0CTRL1 for U0CFO1"
+    assert recorded.detail["on_behalf_of"] == "U0CFO1"
+    served.card(label, "<@U0CTRL1> for <@U0CFO1> approved")
+    ended = served.command("delegate off", "U0CFO1")
+    assert "no longer decides for you" in ended, ended
+    assert served.audit("delegation.revoked")[-1].detail["why"] == "delegate off"
+    after = served.open_exception("non_standard_discount")
+    served.click(after, "U0FINMGR1")
+    served.card(after, "Step 2 of 2")
+    seen = len(served.slack.ephemerals("U0CTRL1"))
+    served.click(after, "U0CTRL1")
+    assert "not an approver" in served.told("U0CTRL1", seen)
+    served.click(after, "U0CFO1")
+    served.released(after)
+    assert_at_rest(served.database_url)
+
+
+def test_a_delegation_past_its_end_date_no_longer_counts(served: Served) -> None:
+    """Once the day named in `until` is over, the delegate is refused by the decision-time
+    check (the delegation's dates are moved back a day in the database: a test cannot wait
+    for midnight)."""
+    served.command(f"delegate <@U0CTRL1> until {_until(0)}", "U0CFO1")
+    label = served.open_exception("non_standard_discount")
+    served.click(label, "U0FINMGR1")
+    served.card(label, "<@U0CTRL1> decides for <@U0CFO1>")
+    with served.db.transaction() as session:
+        row = session.exec(
+            select(DelegationRow).where(col(DelegationRow.revoked_at).is_(None))
+        ).one()
+        row.until = row.until - timedelta(days=1)
+        row.ends_at = row.ends_at - timedelta(days=1)
+        session.add(row)
+    seen = len(served.slack.ephemerals("U0CTRL1"))
+    served.click(label, "U0CTRL1")
+    assert "not an approver" in served.told("U0CTRL1", seen)
+    assert served.audit("decision.refused", label)[-1].actor == "U0CTRL1"
+    assert len(served.decisions(label)) == 1
+    assert "no active delegation" in served.command("delegate off", "U0CFO1")
+    served.click(label, "U0CFO1")
+    served.released(label)
+    assert_at_rest(served.database_url)
+
+
+def test_segregation_of_duties_holds_through_delegation(served: Served) -> None:
+    """A delegate cannot approve what they requested, nor a second step of one exception
+    (theirs or their delegator's), and the refusals are audited."""
+    served.command(f"delegate <@U0FINMGR1> until {_until(2)}", "U0CFO1")
+    # U0FINMGR1 decided step 1 (finance) themself: deciding step 2 for the CFO is refused.
+    label = served.open_exception("non_standard_discount")
+    served.click(label, "U0FINMGR1")
+    served.card(label, "Step 2 of 2")
+    seen = len(served.slack.ephemerals("U0FINMGR1"))
+    served.click(label, "U0FINMGR1")
+    assert "already decided step 1" in served.told("U0FINMGR1", seen)
+    refused = served.audit("decision.refused", label)[-1]
+    assert refused.detail["step"] == 1
+    served.click(label, "U0CFO1")
+    served.released(label)
+    # The delegate requested the exception: they cannot approve it for anyone.
+    mine = served.open_exception("non_standard_discount", requested_by="U0FINMGR1")
+    served.click(mine, "U0FINMGR2")
+    served.card(mine, "Step 2 of 2")
+    seen = len(served.slack.ephemerals("U0FINMGR1"))
+    served.click(mine, "U0FINMGR1")
+    assert "You requested this exception" in served.told("U0FINMGR1", seen)
+    assert len(served.decisions(mine)) == 1
+    served.command("delegate off", "U0CFO1")
+    served.click(mine, "U0CFO1")
+    served.released(mine)
     assert_at_rest(served.database_url)
