@@ -325,3 +325,45 @@ def test_segregation_of_duties_holds_through_delegation(served: Served) -> None:
     served.click(mine, "U0CFO1")
     served.released(mine)
     assert_at_rest(served.database_url)
+
+
+def test_an_admin_reassigns_a_pending_step_and_the_new_approver_decides(served: Served) -> None:
+    """An admin moves step 1 from one finance manager to billing ops with a reason: audited,
+    the card and thread updated, the new approver DM'd and able to approve; the old one is
+    refused; a non-admin and a second-step reassignment to step 1's decider are refused."""
+    label = served.open_exception("non_standard_discount")
+    served.card(label, "Step 1 of 2")
+    refused = served.command(f"reassign {label} <@U0FINMGR1> <@U0BILLOPS1> on leave", "U0FINMGR2")
+    assert "Only Countersign admins" in refused, refused
+    assert served.audit("step.reassign_refused", label)[-1].actor == "U0FINMGR2"
+    done = served.command(
+        f"reassign {label} <@U0FINMGR1|fin.one> <@U0BILLOPS1|ana> on leave this week", "U0CTRL1"
+    )
+    assert "now decides in place of" in done, done
+    moved = served.audit("step.reassigned", label)[-1]
+    assert moved.actor == "U0CTRL1"
+    assert (moved.detail["from"], moved.detail["to"]) == ("U0FINMGR1", "U0BILLOPS1")
+    assert moved.detail["reason"] == "on leave this week"
+    card = served.card(label, "<@U0BILLOPS1>")
+    assert "<@U0FINMGR1>" not in card_text(card).split("must approve")[1]
+    wait_for(
+        lambda: any("Reassigned to you" in t for t in _dms(served, "U0BILLOPS1")),
+        what="the new approver's DM",
+    )
+    wait_for(
+        lambda: any("reassigned from" in m.text for m in served.slack.thread("C0BILLING", card.ts)),
+        what="the thread note",
+    )
+    seen = len(served.slack.ephemerals("U0FINMGR1"))
+    served.click(label, "U0FINMGR1")
+    assert "not an approver" in served.told("U0FINMGR1", seen)
+    served.click(label, "U0BILLOPS1")
+    served.card(label, "Step 2 of 2")
+    again = served.command(f"reassign {label} <@U0CFO1> <@U0BILLOPS1> cover", "U0CTRL1")
+    assert "took part in another step" in again, again
+    served.click(label, "U0CFO1")
+    served.released(label)
+    assert [d.approver for d in served.decisions(label)] == ["U0BILLOPS1", "U0CFO1"]
+    assert "does not exist" in served.command("reassign BX-999999 <@U0A1> <@U0B1> x y", "U0CTRL1")
+    assert "Usage" in served.command("reassign BX-000001 <@U0A1>", "U0CTRL1")
+    assert_at_rest(served.database_url)

@@ -27,6 +27,7 @@ HELP = (
     "• `list` — open exceptions waiting for a decision\n"
     "• `show BX-000123` — one exception\n"
     "• `delegate @person until YYYY-MM-DD [reason]` / `delegate off` — hand over your approvals\n"
+    "• `reassign BX-000123 @from @to reason` — admins: move a pending step to someone else\n"
     "• `help` — this text"
 )
 

@@ -1,4 +1,5 @@
-"""`/billing-exceptions delegate @person until YYYY-MM-DD [reason]` and `delegate off`.
+"""`/billing-exceptions delegate @person until YYYY-MM-DD [reason]`, `delegate off` (and
+`reassign`, answered by reassign_command.py).
 
 The dispatcher in commands.py hands these verbs here. A line that cannot be one (a missing
 date, a person not given as an @mention) is answered inside the ack; the rest is acked at
@@ -8,7 +9,6 @@ that whole day there."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -19,22 +19,16 @@ from app.domain.delegation import DelegationRefused
 from app.flows import delegation
 from app.slack.deps import SlackDeps
 from app.slack.executor import BUSY, Busy
+from app.slack.listeners import reassign_command
+from app.slack.listeners.mentions import person
 from app.slack.listeners.reply import reply, response_url
 from app.slack.mrkdwn import escape
 
-VERBS = ("delegate",)
+VERBS = ("delegate", "reassign")
 USAGE = (
     "Usage: `/billing-exceptions delegate @person until YYYY-MM-DD [reason]`, "
     "or `/billing-exceptions delegate off`."
 )
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
-_USER_ID = re.compile(r"^@?([UW][A-Z0-9]{2,})$")
-
-
-def person(token: str) -> str | None:
-    """The Slack user id in `<@U0BEN|ben>`, `<@U0BEN>`, `U0BEN` or `@U0BEN`; None otherwise."""
-    found = _MENTION.match(token) or _USER_ID.match(token)
-    return found.group(1) if found else None
 
 
 def handles(text: str) -> bool:
@@ -63,6 +57,8 @@ def _parse(rest: str) -> tuple[str, date, str | None] | str:
 
 def quick_answer(text: str) -> str | None:
     """The answer when the line is wrong as written (no database needed); None otherwise."""
+    if text.strip().startswith("reassign"):
+        return reassign_command.quick_answer(text)
     rest = text.strip().partition(" ")[2].strip()
     if rest == "off":
         return None
@@ -71,7 +67,9 @@ def quick_answer(text: str) -> str | None:
 
 
 def answer(deps: SlackDeps, user: str, text: str) -> str:
-    """Make or end the caller's delegation; the sentence to show them."""
+    """Make or end the caller's delegation (or reassign); the sentence to show them."""
+    if text.strip().startswith("reassign"):
+        return reassign_command.answer(deps, user, text)
     rest = text.strip().partition(" ")[2].strip()
     now = deps.clock.now()
     if rest == "off":

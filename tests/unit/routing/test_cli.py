@@ -24,7 +24,7 @@ def test_check_valid_policy_exits_zero() -> None:
     """`check` on the example policy reports OK with counts and the content hash."""
     result = runner.invoke(policies_app, ["check", str(POLICIES)])
     assert result.exit_code == 0
-    assert ": OK: 9 routes, 4 groups, 1 calendar; content hash " in result.stdout
+    assert ": OK: 9 routes, 5 groups, 1 calendar; content hash " in result.stdout
 
 
 def test_check_uses_environment_default(monkeypatch: pytest.MonkeyPatch) -> None:
