@@ -72,6 +72,14 @@ class UnknownException(LookupError):
     pass
 
 
+class RefusedAsDelegate(NotAuthorized):
+    """A delegate was refused on every delegator's behalf they tried (`delegators`)."""
+
+    def __init__(self, message: str, delegators: list[str]) -> None:
+        super().__init__(message)
+        self.delegators = delegators
+
+
 def steps_of(row: ExceptionRow) -> list[StepRule]:
     return [
         StepRule(
@@ -163,10 +171,14 @@ def decide(db: Database, command: DecisionCommand, *, now: datetime) -> Decision
                 detail |= {"card_step": command.card.step, "card_version": command.card.version}
             if command.actor.unconfirmed:
                 detail["directory"] = command.actor.unconfirmed
+            refused_as = command.actor.user_id
+            if isinstance(refusal, RefusedAsDelegate):
+                detail["on_behalf_of"] = refusal.delegators
+                refused_as = acting_label(refused_as, ", ".join(refusal.delegators))
             audit.append(
                 session,
                 at=now,
-                actor=command.actor.user_id,
+                actor=refused_as,
                 action="decision.refused",
                 exception_id=row.id,
                 detail=detail,
@@ -276,7 +288,7 @@ def _as_delegate(
             continue
         return held
     assert first is not None
-    raise first
+    raise RefusedAsDelegate(str(first), [held.delegator for held in usable])
 
 
 def _remember_decider(

@@ -311,6 +311,8 @@ def test_segregation_of_duties_holds_through_delegation(served: Served) -> None:
     assert "already decided step 1" in served.told("U0FINMGR1", seen)
     refused = served.audit("decision.refused", label)[-1]
     assert refused.detail["step"] == 1
+    assert refused.actor == "U0FINMGR1 for U0CFO1"
+    assert refused.detail["on_behalf_of"] == ["U0CFO1"]
     served.click(label, "U0CFO1")
     served.released(label)
     # The delegate requested the exception: they cannot approve it for anyone.

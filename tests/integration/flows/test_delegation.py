@@ -20,7 +20,7 @@ from app.flows.intake import Intake
 from app.flows.sweep import TimerSweep
 from app.routing import load_policy_set
 from app.store.db import Database
-from app.store.tables import OutboxRow
+from app.store.tables import DecisionRow, OutboxRow
 
 POLICIES = load_policy_set(Path(__file__).parent / "policies_delegation")
 NY = ZoneInfo("America/New_York")
@@ -97,3 +97,25 @@ def test_reminders_go_to_the_delegate_too(db: Database) -> None:
         ]
     assert [dm["user"] for dm in dms] == ["U0CFO1", "U0CTRL1"]
     assert "you decide for them until 2026-12-09" in dms[1]["intro"]
+
+
+def test_escalation_dms_reach_the_delegate_who_may_then_decide(db: Database) -> None:
+    """An escalation to the CFO also DMs the CFO's delegate, who then approves for the CFO:
+    the decision names both."""
+    clock = SettableClock()
+    _delegate(db, date(2026, 12, 9))
+    exception_id = _open(db, "credit_request", T0)
+    clock.current = T0 + timedelta(hours=1)
+    assert TimerSweep(db, clock, worker_id="w1").sweep().fired == 1
+    with db.transaction() as session:
+        dms = [
+            r.payload for r in session.exec(select(OutboxRow).where(OutboxRow.kind == jobs.DM_CARD))
+        ]
+    assert [dm["user"] for dm in dms] == ["U0CFO1", "U0CTRL1"]
+    assert dms[1]["intro"].startswith("Escalated to U0CFO1, for whom you decide until 2026-12-09")
+    command = DecisionCommand(exception_id, Actor("U0CTRL1"), Outcome.APPROVE)
+    result = decide(db, command, now=clock.current)
+    assert result.state == "approved"
+    with db.transaction() as session:
+        (decision,) = session.exec(select(DecisionRow)).all()
+    assert (decision.approver, decision.on_behalf_of) == ("U0CTRL1", "U0CFO1")
