@@ -10,7 +10,13 @@ Quorum counts people: decisions are keyed by Slack user id, and each step keeps 
 (id and e-mail as Slack gave them), so an approver listed by id and by e-mail is one person.
 When that (or one person per step) leaves fewer people than the approvals still needed, the
 step is not left waiting silently: the audit, the card's thread and the admin channel say so,
-and timers (escalation, expiry) still apply."""
+and timers (escalation, expiry) still apply.
+
+Someone not listed on the step may decide it as the active delegate of someone who is
+(app/flows/delegation.py): the decision is stored with `on_behalf_of`, fills the delegator's
+seat (also for group counts), and the audit names both ("U0BEN for U0ANA"). Segregation of
+duties counts both people: neither may be the requester, and with one person per step neither
+may take part in a second step."""
 
 from __future__ import annotations
 
