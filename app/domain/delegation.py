@@ -39,10 +39,6 @@ class Delegation:
     def active(self, now: datetime) -> bool:
         return not self.revoked and self.starts_at <= now < self.ends_at
 
-    def describe(self) -> str:
-        """ "U0BEN decides for U0ANA until 2026-12-10 (America/New_York)"."""
-        return f"{self.delegate} decides for {self.delegator} until {self.until} ({self.timezone})"
-
 
 def ends_at(until: date, zone: str) -> datetime:
     """The instant a delegation "until `until`" ends: midnight after that day in `zone`, UTC."""
