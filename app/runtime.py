@@ -126,7 +126,12 @@ class Runtime:
                 settings.RECONCILE_CHECK_SECONDS,
             )
         self.slack_deps = SlackDeps(
-            self.db, self.clock, self.chat, Directory(self.slack_client), BlockRenderer()
+            self.db,
+            self.clock,
+            self.chat,
+            Directory(self.slack_client),
+            BlockRenderer(),
+            policy=self.policies.current,
         )
         self.bolt = create_bolt_app(
             self.slack_client,

@@ -23,7 +23,7 @@ from app.routing.errors import PolicyLoadError
 from app.routing.explain import Explanation, explain_event, render_explain
 from app.routing.loader import load_policy_set
 from app.routing.policy_set import PolicySet
-from app.routing.segregation import relaxed_routes
+from app.routing.segregation import group_quorums, relaxed_routes
 
 policies_app = typer.Typer(
     name="policies",
@@ -105,7 +105,7 @@ def check(
         f"{_plural(len(policy.groups), 'group')}, {_plural(len(policy.calendars), 'calendar')}; "
         f"content hash {policy.content_hash}"
     )
-    for note in relaxed_routes(policy.routes):
+    for note in [*group_quorums(policy.routes), *relaxed_routes(policy.routes)]:
         typer.echo(f"  {note}")
 
 

@@ -130,6 +130,7 @@ def _steps_snapshot(route: CompiledRoute) -> list[dict[str, Any]]:
             "quorum": step.quorum,
             "quorum_rule": step.quorum_rule,
             "one_person_one_step": route.one_person_one_step,
+            **({"require": [r.as_json() for r in step.requirements]} if step.requirements else {}),
             "escalations": [
                 {"after_s": level.after.total_seconds(), "to": list(level.to)}
                 for level in step.escalations

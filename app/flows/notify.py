@@ -37,7 +37,9 @@ from sqlmodel import Session, col, select
 from app.domain.events import ExceptionType
 from app.domain.lifecycle import State, exception_label
 from app.domain.money import format_money
-from app.flows import jobs
+from app.domain.quorum import Requirement, describe_needs, describe_rule, shortfall
+from app.flows import delegation, jobs
+from app.flows.decide import approved_names
 from app.flows.ports import (
     ChatPort,
     DecisionLine,
@@ -66,8 +68,9 @@ _STATE_TEXT = {
 }
 
 
-def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
-    """The facts an approver needs, from the stored exception and its decisions."""
+def build_card(session: Session, row: ExceptionRow, now: datetime | None = None) -> ExceptionCard:
+    """The facts an approver needs, from the stored exception and its decisions (and, given
+    `now`, who decides for an approver who delegated)."""
     assert row.id is not None
     decisions = session.exec(
         select(DecisionRow)
@@ -92,10 +95,20 @@ def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
         approvers=tuple(step["approvers"]) if is_open else (),
         decisions=tuple(
             DecisionLine(
-                d.approver, d.outcome, d.decided_at.strftime("%Y-%m-%d %H:%M UTC"), d.reason
+                d.approver,
+                d.outcome,
+                d.decided_at.strftime("%Y-%m-%d %H:%M UTC"),
+                d.reason,
+                d.on_behalf_of,
             )
             for d in decisions
         ),
+        stand_ins=tuple(
+            (held.delegate, held.delegator, held.until.isoformat())
+            for held in delegation.stand_ins(session, step["approvers"], now)
+        )
+        if is_open and now is not None
+        else (),
         note=row.state_note,
         open=is_open,
         step=row.current_step,
@@ -122,10 +135,12 @@ def step_text(row: ExceptionRow) -> str:
         return f"Approval complete: {_count(count, 'step')} approved"
     step = row.steps[row.current_step]
     people = len(step["approvers"])
-    return (
-        f"Step {row.current_step + 1} of {count}: {step['quorum']} of "
-        f"{_count(people, 'approver')} must approve"
-    )
+    where = f"Step {row.current_step + 1} of {count}"
+    if step.get("require"):
+        rules = [Requirement.from_json(r) for r in step["require"]]
+        needs = shortfall(rules, approved_names(row, row.current_step))
+        return f"{where}: needs {describe_rule(rules)}; still {describe_needs(needs)}"
+    return f"{where}: {step['quorum']} of {_count(people, 'approver')} must approve"
 
 
 def _count(number: int, word: str) -> str:
@@ -157,7 +172,7 @@ class SlackJobs:
             if row is None or row.message_ts or not row.channel:
                 return
             card, channel, unsure_since = (
-                build_card(session, row),
+                build_card(session, row, now),
                 row.channel,
                 row.card_post_started_at,
             )
@@ -245,7 +260,7 @@ class SlackJobs:
                 if card_coming(session, int(payload["exception_id"])):
                     raise RetryLater("waiting for the card to be posted")
                 return  # no card to refresh: it will not be posted
-            card, channel, ts = build_card(session, row), row.channel, row.message_ts
+            card, channel, ts = build_card(session, row, now), row.channel, row.message_ts
         self._chat.update_card(channel, ts, card)
         with self._db.transaction() as session:  # what the card shows from now on
             audit.append(
@@ -282,5 +297,5 @@ class SlackJobs:
             row = session.get(ExceptionRow, int(payload["exception_id"]))
             if row is None or row.state != State.OPEN:
                 return  # decided since: a reminder about it would only confuse
-            card = build_card(session, row)
+            card = build_card(session, row, now)
         self._chat.dm_card(str(payload["user"]), str(payload["intro"]), card)

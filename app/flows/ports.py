@@ -55,6 +55,7 @@ class DecisionLine:
     outcome: str  # approve | reject
     at: str  # already formatted for people
     reason: str | None = None
+    on_behalf_of: str | None = None  # the delegator, when `who` decided as their delegate
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class ExceptionCard:
     open: bool = True  # buttons shown only while a decision is possible
     step: int = 0  # the current step (0-based) and the card's version (decisions so far):
     version: int = 0  # the buttons carry both, so a click on an outdated card is refused
+    # Active delegations of the current step's approvers: (delegate, delegator, until date).
+    stand_ins: tuple[tuple[str, str, str], ...] = ()
 
 
 class ChatPort(Protocol):

@@ -101,6 +101,8 @@ class TimerSweep:
             select(DecisionRow).where(col(DecisionRow.exception_id).in_(ids))
         ).all():
             decided[(decision.exception_id, decision.step)].add(decision.approver)
+            if decision.on_behalf_of:  # a delegate decided for them: they have acted too
+                decided[(decision.exception_id, decision.step)].add(decision.on_behalf_of)
         finished: dict[str, list[int]] = defaultdict(list)
         for timer in due:
             row = exceptions.get(timer.exception_id)

@@ -127,11 +127,18 @@ def render_plan(decision: RouteDecision) -> list[str]:
     lines.append("  timers: " + "; ".join([clock, *route_timers]))
     lines.extend(_segregation(route))
     for number, step in enumerate(route.steps, start=1):
-        rule = "" if step.quorum_rule == str(step.quorum) else f" ({step.quorum_rule})"
-        lines.append(
-            f"  step {number}: {step.quorum} of {len(step.approvers)}{rule} must approve: "
-            + ", ".join(step.approvers)
-        )
+        if step.requirements:
+            lines.append(f"  step {number}: approvals from each group (a person counts once):")
+            lines.extend(
+                f"          {r.count} of {len(r.members)} from {r.group}: " + ", ".join(r.members)
+                for r in step.requirements
+            )
+        else:
+            rule = "" if step.quorum_rule == str(step.quorum) else f" ({step.quorum_rule})"
+            lines.append(
+                f"  step {number}: {step.quorum} of {len(step.approvers)}{rule} must approve: "
+                + ", ".join(step.approvers)
+            )
         step_timers = _timers(step.remind_every, step.expire_after, step.on_expire)
         if step_timers != route_timers:
             lines.append("          own timers: " + ("; ".join(step_timers) or "none"))

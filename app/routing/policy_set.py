@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from app.domain.business_time import BusinessCalendar
+from app.domain.quorum import Requirement
 from app.routing.conditions import ALL_TYPES, Cond, Predicate
 from app.routing.errors import Problem
 
@@ -41,6 +42,9 @@ class StepPlan:
     remind_every: timedelta | None = None
     expire_after: timedelta | None = None
     on_expire: str = "keep"
+    # Quorum across groups (`require`): so many approvals from each group; then `approvers`
+    # is every member of those groups and `quorum` the sum of the counts.
+    requirements: tuple[Requirement, ...] = ()
 
     def __post_init__(self) -> None:
         first = self.escalations[0] if self.escalations else None

@@ -41,7 +41,9 @@ KEY_HOMES: dict[str, tuple[str, str | None]] = {
     **dict.fromkeys(
         ("description", "auto_approve", "steps"), ("on a route or in `unmatched`", None)
     ),
-    **dict.fromkeys(("approvers", "quorum", "escalate_after", "escalate_to", "escalations"), _STEP),
+    **dict.fromkeys(
+        ("approvers", "quorum", "require", "escalate_after", "escalate_to", "escalations"), _STEP
+    ),
     **dict.fromkeys(
         ("after", "to"), ("in an escalation level", "e.g. escalations: [{after: 8h, to: [...]}]")
     ),
@@ -82,10 +84,20 @@ class LevelDoc:
 
 
 @dataclass
+class RequireDoc:
+    """One entry of a step's `require`: `count` approvals from the members of `group`."""
+
+    pos: Pos
+    group: Ref | None  # None when missing or wrong (reported)
+    count: Ref | None = None  # as written: a number, all or majority; None means 1
+
+
+@dataclass
 class StepDoc:
     pos: Pos
     approvers: list[Ref]
     quorum: Ref | None = None
+    require: list[RequireDoc] = field(default_factory=list)  # quorum across groups
     escalate_after: tuple[timedelta, Pos] | None = None
     escalate_to: list[Ref] = field(default_factory=list)
     escalations: list[LevelDoc] = field(default_factory=list)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.clock import Clock
 from app.domain.approval import Actor
 from app.flows.ports import ChatPort
+from app.routing import PolicySet
 from app.slack.directory import Directory
 from app.slack.executor import Work
 from app.slack.render import BlockRenderer
@@ -27,6 +29,7 @@ class SlackDeps:
     directory: Directory
     renderer: BlockRenderer
     work: Work = field(default_factory=Work)
+    policy: Callable[[], PolicySet] | None = None  # the policy set in force (time zone, admins)
 
     def actor(self, user_id: str) -> Actor:
         """Who clicked, as the directory can say (marked unconfirmed when it cannot)."""

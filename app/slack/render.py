@@ -64,6 +64,14 @@ def people(values: tuple[str, ...] | list[str], budget: int = APPROVERS_BUDGET) 
     return ", ".join(shown)
 
 
+def stand_in_text(stand_ins: tuple[tuple[str, str, str], ...]) -> str:
+    """ " · <@U0BEN> decides for <@U0ANA> until 2026-12-10", one per delegation."""
+    return "".join(
+        f" · {person(delegate)} decides for {person(delegator)} until {mrkdwn.escape(until)}"
+        for delegate, delegator, until in stand_ins
+    )
+
+
 def figure_lines(figures: tuple[tuple[str, str], ...]) -> list[str]:
     """The figures as mrkdwn fields, at most MAX_FIGURES, then a "more in Details" line."""
     lines = [f"{mrkdwn.escape(name)}: {mrkdwn.escape(value)}" for name, value in figures]
@@ -90,8 +98,9 @@ class BlockRenderer:
     ) -> tuple[str, list[dict[str, Any]]]:
         """The card's fallback text and blocks, within Block Kit limits; `intro` leads a DM."""
         outcome_lines = [
-            f"{'✅' if d.outcome == 'approve' else '❌'} {person(d.who)} "
-            f"{'approved' if d.outcome == 'approve' else 'rejected'} at {d.at}"
+            f"{'✅' if d.outcome == 'approve' else '❌'} {person(d.who)}"
+            + (f" for {person(d.on_behalf_of)} " if d.on_behalf_of else " ")
+            + f"{'approved' if d.outcome == 'approve' else 'rejected'} at {d.at}"
             + (f": {mrkdwn.escape(d.reason)}" if d.reason else "")
             for d in card.decisions
         ]
@@ -101,7 +110,7 @@ class BlockRenderer:
             "approval_card.json.j2",
             card=card,
             outcome_lines=outcome_lines,
-            approvers=people(card.approvers),
+            approvers=people(card.approvers) + stand_in_text(card.stand_ins),
             figures=figure_lines(card.figures),
             intro=intro,
             decision_value=ids.decision_value(card.exception_id, card.step, card.version),

@@ -16,6 +16,7 @@ from app.flows.queue import QueueLine, one_exception, open_exceptions
 from app.slack.deps import SlackDeps
 from app.slack.executor import BUSY, Busy
 from app.slack.ids import SLASH_COMMAND
+from app.slack.listeners import delegate_command
 from app.slack.listeners.reply import reply, response_url
 from app.slack.mrkdwn import escape as escape_mrkdwn
 from app.slack.payloads import MAX_EXCEPTION_ID
@@ -25,6 +26,8 @@ HELP = (
     "*/billing-exceptions* — the billing exception queue\n"
     "• `list` — open exceptions waiting for a decision\n"
     "• `show BX-000123` — one exception\n"
+    "• `delegate @person until YYYY-MM-DD [reason]` / `delegate off` — hand over your approvals\n"
+    "• `reassign BX-000123 @from @to reason` — admins: move a pending step to someone else\n"
     "• `help` — this text"
 )
 
@@ -71,10 +74,12 @@ def register(app: App, deps: SlackDeps) -> None:
     @app.command(SLASH_COMMAND)
     def billing_exceptions(ack: Ack, command: dict[str, Any]) -> None:
         text = str(command.get("text") or "")
+        if delegate_command.handles(text):  # delegate, delegate off, reassign
+            return delegate_command.run(ack, deps, command)
         quick = quick_answer(text)
         if quick is not None:
             ack(quick)
-            return
+            return None
         url = response_url(command)
         user, channel = command.get("user_id"), command.get("channel_id")
 
@@ -85,5 +90,6 @@ def register(app: App, deps: SlackDeps) -> None:
             deps.work.submit(run, "command")
         except Busy:
             ack(BUSY)
-            return
+            return None
         ack()
+        return None
