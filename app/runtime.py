@@ -20,6 +20,7 @@ from app.flows.outbox_worker import Handler, OutboxWorker, publish_counts
 from app.flows.policy_holder import PolicyHolder, ReloadResult
 from app.flows.ports import DeliveryFailed, RetryLater
 from app.flows.release import Release
+from app.flows.snapshot import Snapshot
 from app.flows.sweep import TimerSweep
 from app.intacct.client import IntacctClient
 from app.intacct.port import IntacctInvoices
@@ -133,6 +134,7 @@ class Runtime:
             jobs.DM_CARD: slack.dm_card,
             jobs.CHANNEL_NOTICE: slack.channel_notice,
             jobs.RELEASE: Release(self.db, IntacctInvoices(self.intacct)),
+            jobs.SNAPSHOT: Snapshot(self.db, IntacctInvoices(self.intacct)),
         }
 
     def _tell_admins(self, kept: PolicySet, problems: str) -> None:

@@ -277,7 +277,7 @@ class Intake:
             "policy_hash": policies.content_hash,
             "steps": shared.steps,
             "channel": route.channel,
-            "invoice_fingerprint": snapshot.fingerprint(),
+            "invoice_fingerprint": snapshot.claim_fingerprint(),
             "timing": timing,
             "created_at": now,
             "updated_at": now,
@@ -462,7 +462,11 @@ def _jobs(plan: _Opening, exception_id: int) -> list[dict[str, Any]]:
         for channel in decision.notify_channels
     ]
     if not route.auto_approve:
-        return [*rows, jobs.card_job(exception_id, now=now)]
+        return [
+            *rows,
+            jobs.card_job(exception_id, now=now),
+            jobs.snapshot_job(exception_id, now=now),
+        ]
     rows.append(jobs.release_job(exception_id, approval="auto", now=now))
     if route.channel:
         text = f"{summary}: approved automatically by route {route.name} ({decision.reason})."

@@ -18,6 +18,7 @@ NOTIFY_USER = "slack.notify_user"
 DM_CARD = "slack.dm_card"
 CHANNEL_NOTICE = "slack.channel_notice"
 RELEASE = "intacct.release"
+SNAPSHOT = "intacct.snapshot"
 
 
 def release_key(exception_id: int, approval: str) -> str:
@@ -47,6 +48,17 @@ def card_job(exception_id: int, *, now: datetime) -> dict[str, Any]:
         idempotency_key=f"card:{exception_id}",
         now=now,
     )
+
+
+def snapshot_job(exception_id: int, *, now: datetime) -> dict[str, Any]:
+    """The outbox row that reads the invoice from Intacct for the approvers (app/flows/snapshot)."""
+    return outbox.job_values(
+        kind=SNAPSHOT, payload={"exception_id": exception_id}, exception_id=exception_id, now=now
+    )
+
+
+def queue_snapshot(session: Session, exception_id: int, *, now: datetime) -> None:
+    outbox.enqueue_many(session, [snapshot_job(exception_id, now=now)])
 
 
 def channel_notice_job(channel: str, text: str, *, now: datetime) -> dict[str, Any]:

@@ -195,12 +195,12 @@ class Release:
 
 
 def _posted_as_approved(current: InvoiceSnapshot, seen_fingerprint: str) -> bool:
-    return current.state == "posted" and current.fingerprint() == seen_fingerprint
+    return current.state == "posted" and current.matches(seen_fingerprint)
 
 
 def _changed(current: InvoiceSnapshot, seen_fingerprint: str) -> str | None:
     """Why the invoice is no longer the one approved, or None when it still is."""
-    if current.fingerprint() != seen_fingerprint:
+    if not current.matches(seen_fingerprint):
         return (
             f"the invoice changed after approval (now {current.currency} {current.total} "
             f"for customer {current.customer_id}); it was not posted — re-submit the event"

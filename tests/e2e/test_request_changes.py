@@ -1,0 +1,195 @@
+"""Request changes, resubmit and an invoice changed after approval, through a running
+`countersign serve` against the Slack and Intacct emulators (separate servers), driven over
+HTTP as Slack and the billing system would. One server for the module; each test uses its own
+exception and invoice, and ends with the outbox at rest and no timer overdue."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import col, select
+
+from app import webhook
+from app.sandbox.intacct_emulator import IntacctEmulator
+from app.sandbox.slack_delivery import SlackDelivery
+from app.sandbox.slack_emulator import SlackEmulator
+from app.sandbox.slack_emulator.models import PostedMessage
+from app.slack.ids import ActionId
+from app.store.db import Database
+from app.store.tables import AuditEntryRow, ExceptionRow, TimerRow
+from tests.e2e.harness import assert_at_rest, process_env, serve_process, wait_for
+
+POLICIES = Path(__file__).parent / "policies_changes"
+SECRET, HOOK_SECRET = "changes-signing-secret-not-real", "changes-webhook-secret-not-real"
+REQUESTER = "U0REQUEST1"
+_numbers = count(1)
+
+
+@dataclass
+class Served:
+    url: str
+    slack: SlackEmulator
+    intacct: IntacctEmulator
+    db: Database
+    database_url: str
+    delivery: SlackDelivery
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
+    invoices: dict[str, str] = field(default_factory=dict)
+
+    def send(self, event: dict[str, Any]) -> httpx.Response:
+        body = json.dumps(event).encode()
+        return self.http.post(
+            f"{self.url}/billing-events",
+            content=body,
+            headers=webhook.signed_headers(HOOK_SECRET, int(time.time()), body),
+        )
+
+    def open_exception(self, type_: str = "non_standard_discount") -> tuple[str, dict[str, Any]]:
+        """A two-line draft invoice in Intacct and a signed event about it: (label, event)."""
+        n = next(_numbers)
+        key = f"INV-CHG-{n}"
+        self.intacct.add_invoice(
+            key, number=key, customer_id="C-ACME", customer_name="Acme", currency="USD",
+            amount="1500.00",
+            lines=[
+                {"item": "PLATFORM", "amount": "1000.00", "memo": "Platform, Dec 2026"},
+                {"item": "SEATS", "amount": "500.00", "memo": "10 seats"},
+            ],
+        )  # fmt: skip
+        event = {
+            "event_id": f"chg-{n}",
+            "source": "crm",
+            "type": type_,
+            "occurred_at": "2026-11-23T10:00:00-05:00",
+            "requested_by": {"slack_user_id": REQUESTER},
+            "customer": {"id": "C-ACME", "name": "Acme"},
+            "invoice": {"key": key, "number": key, "currency": "USD", "amount": "1500.00"},
+            "details": {"discount_pct": "30"},
+            "reason": "Renewal",
+        }
+        answer = self.send(event)
+        assert answer.status_code == 202, answer.text
+        label = str(answer.json()["exception"])
+        self.invoices[label] = key
+        return label, event
+
+    def row(self, label: str) -> ExceptionRow:
+        with self.db.transaction() as session:
+            found = session.get(ExceptionRow, _id(label))
+            assert found is not None
+            session.expunge(found)
+            return found
+
+    def snapshot_taken(self, label: str) -> ExceptionRow:
+        return wait_for(
+            lambda: (row := self.row(label)).invoice_snapshot is not None and row,
+            timeout=15,
+            what=f"the Intacct snapshot of {label}",
+        )
+
+    def card(self, label: str, *, has: str | None = None) -> PostedMessage:
+        """The card of `label` in C0BILLING, once its blocks contain `has` (if given)."""
+
+        def find() -> PostedMessage | None:
+            for message in self.slack.messages("C0BILLING"):
+                if label in message.text and (has is None or has in json.dumps(message.blocks)):
+                    return message
+            return None
+
+        return wait_for(find, timeout=15, what=f"the card of {label} showing {has!r}")
+
+    def click(self, message: PostedMessage, user: str, action: str) -> None:
+        answer = self.delivery.click(message.channel, message.ts, action, user)
+        assert answer.status_code == 200
+
+    def audit(self, label: str, action: str) -> list[dict[str, Any]]:
+        with self.db.transaction() as session:
+            rows = session.exec(
+                select(AuditEntryRow)
+                .where(AuditEntryRow.exception_id == _id(label), AuditEntryRow.action == action)
+                .order_by(col(AuditEntryRow.seq))
+            ).all()
+            return [row.detail for row in rows]
+
+    def pending_timers(self, label: str) -> list[TimerRow]:
+        with self.db.transaction() as session:
+            return list(
+                session.exec(
+                    select(TimerRow).where(
+                        TimerRow.exception_id == _id(label), TimerRow.state == "pending"
+                    )
+                ).all()
+            )
+
+    def released(self, label: str) -> None:
+        key = self.invoices[label]
+        wait_for(lambda: self.intacct.submissions(key) == 1, timeout=20, what=f"{key} posted")
+        wait_for(lambda: self.row(label).state == "released", timeout=10, what="released")
+
+
+def _id(label: str) -> int:
+    return int(label.removeprefix("BX-"))
+
+
+def action_ids(message: PostedMessage) -> list[str]:
+    return [
+        str(element["action_id"])
+        for block in message.blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The emulators here, `countersign serve` in its own process, on one SQLite file."""
+    folder = tmp_path_factory.mktemp("changes")
+    slack, intacct = SlackEmulator().start(), IntacctEmulator().start()
+    env = process_env(
+        folder,
+        slack,
+        intacct,
+        SLACK_SIGNING_SECRET=SECRET,
+        BILLING_WEBHOOK_SECRET=HOOK_SECRET,
+        COUNTERSIGN_POLICIES=str(POLICIES),
+        OUTBOX_POLL_SECONDS="0.2",
+        TIMER_SWEEP_SECONDS="0.5",
+    )
+    try:
+        with serve_process(env) as url:
+            delivery = SlackDelivery(
+                app_url=f"{url}/slack/events", signing_secret=SECRET, emulator_url=slack.url
+            )
+            db = Database(env["DATABASE_URL"])
+            served = Served(url, slack, intacct, db, env["DATABASE_URL"], delivery)
+            yield served
+            delivery.close()
+            served.http.close()
+            db.dispose()
+    finally:
+        slack.stop()
+        intacct.stop()
+
+
+def test_fingerprint_taken_from_intacct_covers_the_lines(served: Served) -> None:
+    """After intake the exception holds Intacct's lines and a v2 fingerprint; it releases."""
+    label, _ = served.open_exception("credit_request")
+    row = served.snapshot_taken(label)
+    assert row.invoice_fingerprint.startswith("v2:")
+    assert row.invoice_snapshot is not None
+    assert [line["item"] for line in row.invoice_snapshot["lines"]] == ["PLATFORM", "SEATS"]
+    (taken,) = served.audit(label, "invoice.snapshot_taken")
+    assert taken["fingerprint"] == row.invoice_fingerprint
+    served.click(served.card(label), "U0FINMGR1", ActionId.APPROVE)
+    served.released(label)
+    (released,) = served.audit(label, "invoice.released")
+    assert released["fingerprint"] == row.invoice_fingerprint
+    assert_at_rest(served.database_url)
