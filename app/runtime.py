@@ -14,6 +14,7 @@ from slack_sdk import WebClient
 from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.flows import jobs
+from app.flows.changes import Resume
 from app.flows.intake import Intake
 from app.flows.notify import SlackJobs
 from app.flows.outbox_worker import Handler, OutboxWorker, publish_counts
@@ -135,6 +136,7 @@ class Runtime:
             jobs.CHANNEL_NOTICE: slack.channel_notice,
             jobs.RELEASE: Release(self.db, IntacctInvoices(self.intacct)),
             jobs.SNAPSHOT: Snapshot(self.db, IntacctInvoices(self.intacct)),
+            jobs.RESUBMIT: Resume(self.db, IntacctInvoices(self.intacct)),
         }
 
     def _tell_admins(self, kept: PolicySet, problems: str) -> None:

@@ -101,14 +101,14 @@ def decide(db: Database, command: DecisionCommand, *, now: datetime) -> Decision
         if row.state != State.OPEN:
             return DecisionResult(False, row.state, f"{label} is already {row.state}.", row.channel)
         steps, step = steps_of(row), row.current_step
-        mine = _steps_decided_by(session, row.id, command.actor.user_id)
+        mine = steps_decided_by(session, row.id, command.actor.user_id)
         if step in mine:
             return DecisionResult(
                 False, row.state, f"You already decided step {step + 1} of {label}.", row.channel
             )
         try:
             if command.card is not None:
-                check_card(command.card, current_step=step, version=_count(session, row.id))
+                check_card(command.card, current_step=step, version=card_version(session, row.id))
             authorize(
                 command.actor,
                 steps[step],
@@ -229,7 +229,7 @@ def _warn_if_stuck(session: Session, row: ExceptionRow, approvals: int, now: dat
         jobs.queue_channel_notice(session, str(admin), text, now=now)
 
 
-def _steps_decided_by(session: Session, exception_id: int, approver: str) -> set[int]:
+def steps_decided_by(session: Session, exception_id: int, approver: str) -> set[int]:
     return set(
         session.exec(
             select(DecisionRow.step).where(
@@ -239,7 +239,7 @@ def _steps_decided_by(session: Session, exception_id: int, approver: str) -> set
     )
 
 
-def _count(session: Session, exception_id: int) -> int:
+def card_version(session: Session, exception_id: int) -> int:
     """The card version: decisions recorded on the exception (what build_card counts too)."""
     return session.exec(
         select(func.count(col(DecisionRow.id))).where(DecisionRow.exception_id == exception_id)

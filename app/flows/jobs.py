@@ -19,6 +19,7 @@ DM_CARD = "slack.dm_card"
 CHANNEL_NOTICE = "slack.channel_notice"
 RELEASE = "intacct.release"
 SNAPSHOT = "intacct.snapshot"
+RESUBMIT = "intacct.resubmit"  # re-read the corrected invoice and resume approval
 
 
 def release_key(exception_id: int, approval: str) -> str:
@@ -54,6 +55,16 @@ def snapshot_job(exception_id: int, *, now: datetime) -> dict[str, Any]:
     """The outbox row that reads the invoice from Intacct for the approvers (app/flows/snapshot)."""
     return outbox.job_values(
         kind=SNAPSHOT, payload={"exception_id": exception_id}, exception_id=exception_id, now=now
+    )
+
+
+def queue_resubmit(session: Session, exception_id: int, *, via: str, now: datetime) -> None:
+    outbox.enqueue(
+        session,
+        kind=RESUBMIT,
+        payload={"exception_id": exception_id, "via": via},
+        exception_id=exception_id,
+        now=now,
     )
 
 
@@ -98,13 +109,23 @@ def queue_notify(session: Session, user: str, text: str, *, now: datetime) -> No
 
 
 def queue_dm_card(
-    session: Session, exception_id: int, user: str, intro: str, *, now: datetime
+    session: Session,
+    exception_id: int,
+    user: str,
+    intro: str,
+    *,
+    now: datetime,
+    resubmit: bool = False,
 ) -> None:
-    """DM one person the card, with a line saying why they get it."""
+    """DM one person the card, with a line saying why they get it; `resubmit`: the requester's
+    copy while changes are requested, with a Resubmit button."""
+    payload: dict[str, Any] = {"exception_id": exception_id, "user": user, "intro": intro}
+    if resubmit:
+        payload["resubmit"] = True
     outbox.enqueue(
         session,
         kind=DM_CARD,
-        payload={"exception_id": exception_id, "user": user, "intro": intro},
+        payload=payload,
         exception_id=exception_id,
         now=now,
     )

@@ -24,6 +24,7 @@ was parked) a refresh has nothing to do and a note goes to the channel as a plai
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ from app.domain.lifecycle import State, exception_label
 from app.domain.money import format_money
 from app.flows import jobs
 from app.flows.ports import (
+    ChangesLine,
     ChatPort,
     DecisionLine,
     DeliveryFailed,
@@ -55,6 +57,7 @@ CARD_SEARCH_MARGIN = timedelta(minutes=5)
 
 _STATE_TEXT = {
     State.OPEN: "Waiting for approval",
+    State.CHANGES_REQUESTED: "Changes requested — waiting for the requester to resubmit",
     State.APPROVED: "Approved — releasing the invoice in Intacct",
     State.REJECTED: "Rejected — the invoice stays held",
     State.RELEASED: "Approved and released in Intacct",
@@ -94,9 +97,21 @@ def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
             for d in decisions
         ),
         note=row.state_note,
+        changes=changes_line(row),
         open=is_open,
         step=row.current_step,
         version=len(decisions),
+    )
+
+
+def changes_line(row: ExceptionRow) -> ChangesLine | None:
+    """The open request for changes, as the card shows it (None when there is none)."""
+    asked = row.change_request
+    if row.state != State.CHANGES_REQUESTED or not asked:
+        return None
+    at = datetime.fromisoformat(str(asked["at"])).strftime("%Y-%m-%d %H:%M UTC")
+    return ChangesLine(
+        str(asked["by"]), at, str(asked["note"]), resubmitting=bool(asked.get("resubmitted_at"))
     )
 
 
@@ -107,6 +122,8 @@ def step_text(row: ExceptionRow) -> str:
         return "Auto-approved by policy"
     if row.state == State.REJECTED:
         return f"Rejected at step {row.current_step + 1} of {count}"
+    if row.state == State.CHANGES_REQUESTED:
+        return f"Changes requested at step {row.current_step + 1} of {count}"
     if row.state != State.OPEN:
         return f"Approval complete: {_count(count, 'step')} approved"
     step = row.steps[row.current_step]
@@ -252,9 +269,11 @@ class SlackJobs:
         self._chat.post_text(str(payload["channel"]), str(payload["text"]))
 
     def dm_card(self, payload: dict[str, Any], now: datetime) -> None:
+        resubmit = bool(payload.get("resubmit"))
+        wanted = State.CHANGES_REQUESTED if resubmit else State.OPEN
         with self._db.transaction() as session:
             row = session.get(ExceptionRow, int(payload["exception_id"]))
-            if row is None or row.state != State.OPEN:
-                return  # decided since: a reminder about it would only confuse
-            card = build_card(session, row)
+            if row is None or row.state != wanted:
+                return  # decided (or resubmitted) since: a reminder about it would only confuse
+            card = replace(build_card(session, row), resubmit=resubmit)
         self._chat.dm_card(str(payload["user"]), str(payload["intro"]), card)

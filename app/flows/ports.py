@@ -58,6 +58,16 @@ class DecisionLine:
 
 
 @dataclass(frozen=True)
+class ChangesLine:
+    """An open request for changes: who asked, when (formatted), what."""
+
+    who: str
+    at: str
+    note: str
+    resubmitting: bool = False  # the requester resubmitted; the invoice is being re-read
+
+
+@dataclass(frozen=True)
 class ExceptionCard:
     """Everything an approval card shows, as plain text; the Slack adapter renders it."""
 
@@ -79,6 +89,8 @@ class ExceptionCard:
     open: bool = True  # buttons shown only while a decision is possible
     step: int = 0  # the current step (0-based) and the card's version (decisions so far):
     version: int = 0  # the buttons carry both, so a click on an outdated card is refused
+    changes: ChangesLine | None = None  # while changes are requested
+    resubmit: bool = False  # the requester's copy: a Resubmit button instead of decisions
 
 
 class ChatPort(Protocol):

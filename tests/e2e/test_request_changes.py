@@ -22,7 +22,7 @@ from app.sandbox.intacct_emulator import IntacctEmulator
 from app.sandbox.slack_delivery import SlackDelivery
 from app.sandbox.slack_emulator import SlackEmulator
 from app.sandbox.slack_emulator.models import PostedMessage
-from app.slack.ids import ActionId
+from app.slack.ids import CHANGES_NOTE_ACTION, ActionId, BlockId, CallbackId
 from app.store.db import Database
 from app.store.tables import AuditEntryRow, ExceptionRow, TimerRow
 from tests.e2e.harness import assert_at_rest, process_env, serve_process, wait_for
@@ -192,4 +192,114 @@ def test_fingerprint_taken_from_intacct_covers_the_lines(served: Served) -> None
     served.released(label)
     (released,) = served.audit(label, "invoice.released")
     assert released["fingerprint"] == row.invoice_fingerprint
+    assert_at_rest(served.database_url)
+
+
+def ask_for_changes(
+    served: Served, label: str, user: str, note: str, *, step: int = 1
+) -> httpx.Response:
+    """Click Request changes on the card of `label` (once it asks for `step`) as `user`, type
+    `note`, submit the modal."""
+    before = len(served.slack.opened_views())
+    card = served.card(label, has=f"Step {step} of ")
+    served.click(card, user, ActionId.REQUEST_CHANGES)
+    views = wait_for(lambda: served.slack.opened_views()[before:], what="the request-changes modal")
+    (view,) = views
+    assert view["callback_id"] == CallbackId.CHANGES_MODAL
+    return served.delivery.submit_view(
+        view["id"], user, {BlockId.CHANGES_NOTE: {CHANGES_NOTE_ACTION: note}}
+    )
+
+
+def requester_dm(served: Served, label: str) -> PostedMessage:
+    """The requester's DM about `label` that carries the Resubmit button."""
+    channel = served.slack.dm_channel(REQUESTER)
+
+    def find() -> PostedMessage | None:
+        for message in served.slack.messages(channel):
+            if label in message.text and ActionId.RESUBMIT in action_ids(message):
+                return message
+        return None
+
+    return wait_for(find, timeout=15, what=f"the requester's DM about {label}")
+
+
+def test_request_changes_then_resubmit_restarts_and_posts_once(served: Served) -> None:
+    """Changes asked at step 2: requester DM'd, card shows it, timers stop; the fixed invoice
+    is resubmitted from the DM, approval restarts at step 1 and the invoice is posted once."""
+    label, _ = served.open_exception()
+    served.snapshot_taken(label)
+    first_fingerprint = served.row(label).invoice_fingerprint
+    served.click(served.card(label), "U0FINMGR1", ActionId.APPROVE)
+    wait_for(lambda: served.row(label).current_step == 1, what="step 2")
+    answer = ask_for_changes(served, label, "U0CFO1", "Split the seats line per team", step=2)
+    assert answer.status_code == 200
+    assert not answer.content or b"errors" not in answer.content
+    card = served.card(label, has="Split the seats line per team")
+    assert action_ids(card) == []
+    text = json.dumps(card.blocks)
+    assert "<@U0CFO1> asked for changes at " in text
+    assert "Changes requested" in text
+    row = served.row(label)
+    assert row.state == "changes_requested"
+    assert served.pending_timers(label) == []
+    (asked,) = served.audit(label, "changes.requested")
+    assert (asked["step"], asked["note"]) == (1, "Split the seats line per team")
+    dm = requester_dm(served, label)
+    assert "Split the seats line per team" in json.dumps(dm.blocks)
+
+    served.intacct.edit_invoice(
+        served.invoices[label],
+        lines=[
+            {"item": "PLATFORM", "amount": "1000.00"},
+            {"item": "SEATS", "amount": "300.00", "memo": "team A"},
+            {"item": "SEATS", "amount": "200.00", "memo": "team B"},
+        ],
+    )
+    served.click(dm, REQUESTER, ActionId.RESUBMIT)
+    wait_for(lambda: served.row(label).state == "open", timeout=15, what="the resubmission")
+    row = served.row(label)
+    assert row.current_step == 0
+    assert row.change_request is None
+    assert row.invoice_fingerprint.startswith("v2:")
+    assert row.invoice_fingerprint != first_fingerprint
+    (resumed,) = served.audit(label, "exception.resubmitted")
+    assert (resumed["on_resubmit"], resumed["decisions_set_aside"]) == ("restart", 1)
+    assert {timer.kind for timer in served.pending_timers(label)} == {"remind"}
+    assert len(served.audit(label, "decision.recorded")) == 1  # the old approval is kept
+
+    served.click(served.card(label, has="Step 1 of "), "U0FINMGR2", ActionId.APPROVE)
+    wait_for(lambda: served.row(label).current_step == 1, what="step 2 again")
+    served.click(served.card(label, has="Step 2 of "), "U0CFO1", ActionId.APPROVE)
+    served.released(label)
+    (released,) = served.audit(label, "invoice.released")
+    assert released["fingerprint"] == row.invoice_fingerprint
+    assert served.intacct.submissions(served.invoices[label]) == 1
+    assert_at_rest(served.database_url)
+
+
+def test_only_an_approver_of_the_current_step_may_ask(served: Served) -> None:
+    """An outsider and the requester are refused inside the modal; nothing changes."""
+    label, _ = served.open_exception()
+    for user in ("U0OUTSIDER", REQUESTER, "U0CFO1"):
+        answer = ask_for_changes(served, label, user, "Please change it")
+        assert answer.json()["response_action"] == "errors"
+    assert served.row(label).state == "open"
+    assert len(served.audit(label, "changes.refused")) == 3
+    assert served.audit(label, "changes.requested") == []
+    assert_at_rest(served.database_url)
+
+
+def test_only_the_requester_may_resubmit(served: Served) -> None:
+    """Someone else pressing Resubmit is refused and audited; the request stays open."""
+    label, _ = served.open_exception()
+    served.snapshot_taken(label)
+    ask_for_changes(served, label, "U0FINMGR1", "Wrong customer contact")
+    dm = requester_dm(served, label)
+    served.click(dm, "U0FINMGR2", ActionId.RESUBMIT)
+    (refused,) = wait_for(
+        lambda: served.audit(label, "changes.resubmit_refused"), what="the refusal"
+    )
+    assert refused["why"] == f"Only the requester of {label} can resubmit it."
+    assert served.row(label).state == "changes_requested"
     assert_at_rest(served.database_url)
