@@ -303,3 +303,60 @@ def test_only_the_requester_may_resubmit(served: Served) -> None:
     assert refused["why"] == f"Only the requester of {label} can resubmit it."
     assert served.row(label).state == "changes_requested"
     assert_at_rest(served.database_url)
+
+
+def test_corrected_event_that_supersedes_continues_the_exception(served: Served) -> None:
+    """A new event naming the earlier one resubmits it: same exception, new figures, the
+    invoice re-read; approval restarts and the invoice is posted once."""
+    label, event = served.open_exception()
+    served.snapshot_taken(label)
+    ask_for_changes(served, label, "U0FINMGR1", "Discount must be 25%, not 30%")
+    wait_for(lambda: served.row(label).state == "changes_requested", what="changes requested")
+    served.intacct.set_amount(served.invoices[label], "1600.00")
+    corrected = event | {
+        "event_id": f"{event['event_id']}-v2",
+        "details": {"discount_pct": "25"},
+        "invoice": event["invoice"] | {"amount": "1600.00"},
+        "supersedes": {"source": event["source"], "event_id": event["event_id"]},
+    }
+    answer = served.send(corrected)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["exception"] == label
+    assert served.send(corrected).json()["status"] == "duplicate"
+    wait_for(lambda: served.row(label).state == "open", timeout=15, what="the resubmission")
+    row = served.row(label)
+    assert (row.details, str(row.amount), row.current_step) == (
+        {"discount_pct": "25"},
+        "1600.00",
+        0,
+    )
+    (superseded,) = served.audit(label, "event.superseded")
+    assert superseded["supersedes"] == {"source": "crm", "event_id": event["event_id"]}
+    (resumed,) = served.audit(label, "exception.resubmitted")
+    assert resumed["via"] == "event:webhook"
+    served.click(served.card(label, has="Step 1 of "), "U0FINMGR2", ActionId.APPROVE)
+    served.click(served.card(label, has="Step 2 of "), "U0CFO1", ActionId.APPROVE)
+    served.released(label)
+    assert served.intacct.invoice(served.invoices[label])["totalTxnAmount"] == "1600.00"
+    assert_at_rest(served.database_url)
+
+
+def test_superseding_an_unknown_or_open_event_is_refused(served: Served) -> None:
+    """`supersedes` naming no stored event, or one not waiting for changes, is rejected (422)."""
+    label, event = served.open_exception()
+    unknown = event | {
+        "event_id": "chg-orphan",
+        "supersedes": {"source": "crm", "event_id": "never-sent"},
+    }
+    refused = served.send(unknown)
+    assert refused.status_code == 422
+    assert "does not hold" in refused.text
+    still_open = event | {
+        "event_id": f"{event['event_id']}-early",
+        "supersedes": {"source": "crm", "event_id": event["event_id"]},
+    }
+    refused = served.send(still_open)
+    assert refused.status_code == 422
+    assert "only an exception whose changes were requested" in refused.text
+    assert served.row(label).state == "open"
+    assert_at_rest(served.database_url)
