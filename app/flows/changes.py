@@ -247,6 +247,7 @@ def reopen(
     row.invoice_number = invoice.number or row.invoice_number
     row.change_request = None
     row.updated_at = now
+    row.timing = {**row.timing, "round": int(row.timing.get("round", 0)) + 1}
     schedule_step(session, row, now)
     session.add(row)
     audit.append(

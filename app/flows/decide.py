@@ -180,7 +180,11 @@ def decide(db: Database, command: DecisionCommand, *, now: datetime) -> Decision
         if not progress.final:
             _warn_if_stuck(session, row, 0 if moved_on else approvals, now)
         if row.state == State.APPROVED:
-            jobs.queue_release(session, row.id, approval=f"decision:{decision.id}", now=now)
+            # A re-approval (after a resubmission or an invoice change) is a new round: its
+            # release gets its own Idempotency-Key even if SQLite reuses a deleted decision id.
+            rounds = int(row.timing.get("round", 0))
+            approval = f"decision:{decision.id}" + (f":round{rounds}" if rounds else "")
+            jobs.queue_release(session, row.id, approval=approval, now=now)
         jobs.queue_card_update(session, row.id, now=now)
         verb = "approved" if command.outcome is Outcome.APPROVE else "rejected"
         return DecisionResult(True, row.state, f"You {verb} {label}.", row.channel)

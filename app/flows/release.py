@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from app.domain.invoice import InvoiceSnapshot
 from app.domain.lifecycle import State, move
-from app.flows import jobs
+from app.flows import invoice_change, jobs
 from app.flows.ports import (
     InvoicePort,
     InvoiceRefused,
@@ -52,9 +52,13 @@ class Release:
                 self._settle(exception_id, current, seen, key, now, None)
                 return
             problem = _changed(current, seen)
+            if problem and current.state == "draft" and not current.matches(seen):
+                problem = invoice_change.on_change(self._db, exception_id, current, now)
             if problem:
                 self._finish(exception_id, State.RELEASE_BLOCKED, problem, now, current)
                 return
+            if _changed(current, seen):
+                return  # re-entered approval, or rejected, as the route says
             self._mark_submit_sent(exception_id, invoice_key, key, now)
             try:
                 posted = self._invoices.submit_invoice(invoice_key, idempotency_key=key)

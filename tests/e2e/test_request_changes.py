@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,9 @@ class Served:
 
         def find() -> PostedMessage | None:
             for message in self.slack.messages("C0BILLING"):
-                if label in message.text and (has is None or has in json.dumps(message.blocks)):
+                if label in message.text and (
+                    has is None or has in json.dumps(message.blocks, ensure_ascii=False)
+                ):
                     return message
             return None
 
@@ -237,7 +240,7 @@ def test_request_changes_then_resubmit_restarts_and_posts_once(served: Served) -
     assert not answer.content or b"errors" not in answer.content
     card = served.card(label, has="Split the seats line per team")
     assert action_ids(card) == []
-    text = json.dumps(card.blocks)
+    text = json.dumps(card.blocks, ensure_ascii=False)
     assert "<@U0CFO1> asked for changes at " in text
     assert "Changes requested" in text
     row = served.row(label)
@@ -246,7 +249,7 @@ def test_request_changes_then_resubmit_restarts_and_posts_once(served: Served) -
     (asked,) = served.audit(label, "changes.requested")
     assert (asked["step"], asked["note"]) == (1, "Split the seats line per team")
     dm = requester_dm(served, label)
-    assert "Split the seats line per team" in json.dumps(dm.blocks)
+    assert "Split the seats line per team" in json.dumps(dm.blocks, ensure_ascii=False)
 
     served.intacct.edit_invoice(
         served.invoices[label],
@@ -359,4 +362,93 @@ def test_superseding_an_unknown_or_open_event_is_refused(served: Served) -> None
     assert refused.status_code == 422
     assert "only an exception whose changes were requested" in refused.text
     assert served.row(label).state == "open"
+    assert_at_rest(served.database_url)
+
+
+def test_continue_resumes_at_the_step_that_asked(served: Served) -> None:
+    """With on_resubmit: continue, step 1's approval stands and the resubmission returns to
+    step 2, which approves; posted once."""
+    label, _ = served.open_exception("mid_cycle_amendment")
+    served.snapshot_taken(label)
+    served.click(served.card(label), "U0FINMGR1", ActionId.APPROVE)
+    ask_for_changes(served, label, "U0CFO1", "Prorate from the 15th", step=2)
+    served.click(requester_dm(served, label), REQUESTER, ActionId.RESUBMIT)
+    wait_for(lambda: served.row(label).state == "open", timeout=15, what="the resubmission")
+    (resumed,) = served.audit(label, "exception.resubmitted")
+    assert (resumed["on_resubmit"], resumed["step"], resumed["decisions_set_aside"]) == (
+        "continue",
+        1,
+        0,
+    )
+    served.click(served.card(label, has="Step 2 of "), "U0CFO1", ActionId.APPROVE)
+    served.released(label)
+    assert_at_rest(served.database_url)
+
+
+def test_invoice_lines_edited_after_approval_are_approved_again(served: Served) -> None:
+    """Lines changed in Intacct (same total) after approval: nothing is posted, the card shows
+    approved vs now and asks step 1 again; once approved again it is posted with the new
+    fingerprint."""
+    label, _ = served.open_exception()
+    approved = served.snapshot_taken(label).invoice_fingerprint
+    served.click(served.card(label), "U0FINMGR1", ActionId.APPROVE)
+    served.intacct.edit_invoice(
+        served.invoices[label],
+        lines=[
+            {"item": "PLATFORM", "amount": "1200.00", "memo": "Platform, Dec 2026"},
+            {"item": "SEATS", "amount": "300.00", "memo": "6 seats"},
+        ],
+    )
+    served.click(served.card(label, has="Step 2 of "), "U0CFO1", ActionId.APPROVE)
+    card = served.card(label, has="approve it again")
+    text = json.dumps(card.blocks, ensure_ascii=False)
+    assert "line 1: 1 · PLATFORM · 1000.00 (Platform, Dec 2026) → 1 · PLATFORM · 1200.00" in text
+    assert "Step 1 of 2" in text
+    assert served.intacct.submissions(served.invoices[label]) == 0
+    row = served.row(label)
+    assert (row.state, row.current_step) == ("open", 0)
+    assert row.invoice_fingerprint not in (approved, "")
+    (changed,) = served.audit(label, "invoice.changed_after_approval")
+    assert (changed["on_invoice_change"], changed["approved_fingerprint"]) == (
+        "reapprove",
+        approved,
+    )
+    assert len(served.audit(label, "decision.recorded")) == 2  # both kept in the audit
+    served.click(card, "U0FINMGR1", ActionId.APPROVE)
+    served.click(served.card(label, has="Step 2 of "), "U0CFO1", ActionId.APPROVE)
+    served.released(label)
+    (released,) = served.audit(label, "invoice.released")
+    assert released["fingerprint"] == row.invoice_fingerprint
+    assert served.intacct.submissions(served.invoices[label]) == 1
+    assert_at_rest(served.database_url)
+
+
+def test_invoice_changed_after_approval_is_rejected_when_the_policy_says_so(
+    served: Served,
+) -> None:
+    """on_invoice_change: reject: the exception is rejected, the card says what changed."""
+    label, _ = served.open_exception("usage_anomaly")
+    served.snapshot_taken(label)
+    served.intacct.set_amount(served.invoices[label], "1750.00")
+    served.click(served.card(label), "U0FINMGR1", ActionId.APPROVE)
+    card = served.card(label, has="rejected by policy")
+    assert "total USD 1500.00 → USD 1750.00" in json.dumps(card.blocks, ensure_ascii=False)
+    assert action_ids(card) == []
+    assert served.row(label).state == "rejected"
+    assert served.intacct.submissions(served.invoices[label]) == 0
+    assert_at_rest(served.database_url)
+
+
+def test_invoice_changed_after_approval_is_only_reported_when_the_policy_says_so(
+    served: Served,
+) -> None:
+    """on_invoice_change: report: the release is blocked and the card names the change."""
+    label, _ = served.open_exception("credit_request")
+    served.snapshot_taken(label)
+    served.intacct.edit_invoice(served.invoices[label], due_date=date(2031, 1, 31))
+    served.click(served.card(label), "U0FINMGR1", ActionId.APPROVE)
+    card = served.card(label, has="due date")
+    assert "2031-01-31" in json.dumps(card.blocks, ensure_ascii=False)
+    assert served.row(label).state == "blocked"
+    assert served.intacct.submissions(served.invoices[label]) == 0
     assert_at_rest(served.database_url)
