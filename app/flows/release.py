@@ -1,5 +1,7 @@
 """Release: after final approval, post the held draft in Intacct exactly once, and only if it is
-still the invoice the approvers saw (same customer, currency and total, still a draft).
+still the invoice the approvers saw (its fingerprint still matches, and it is still a draft).
+A draft whose fingerprint no longer matches follows the route's `on_invoice_change`
+(app/flows/invoice_change.py): approval again, rejection, or a blocked release.
 
 Runs from the outbox after the approving transaction committed. Before the submit goes out, an
 `invoice.submit_sent` audit entry is committed. When the submit's answer is lost (timeout,

@@ -78,7 +78,8 @@ class Snapshot:
                 text = (
                     f"Intacct's invoice {invoice.number or invoice.key} is not what the event "
                     f"says (Intacct: {invoice.currency} {invoice.total} for customer "
-                    f"{invoice.customer_id}); it will not be released as it stands."
+                    f"{invoice.customer_id}); check it before approving: the release compares "
+                    "against what the event says."
                 )
                 _audit_note(session, row, "invoice.snapshot_mismatch", text, now)
                 jobs.queue_thread_note(session, exception_id, text, now=now)

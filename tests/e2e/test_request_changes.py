@@ -53,17 +53,20 @@ class Served:
             headers=webhook.signed_headers(HOOK_SECRET, int(time.time()), body),
         )
 
-    def open_exception(self, type_: str = "non_standard_discount") -> tuple[str, dict[str, Any]]:
-        """A two-line draft invoice in Intacct and a signed event about it: (label, event)."""
+    def open_exception(
+        self, type_: str = "non_standard_discount", *, intacct_total: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """A two-line draft invoice in Intacct (or one line of `intacct_total`) and a signed
+        event about it, claiming USD 1500.00: (label, event)."""
         n = next(_numbers)
         key = f"INV-CHG-{n}"
+        lines = [
+            {"item": "PLATFORM", "amount": "1000.00", "memo": "Platform, Dec 2026"},
+            {"item": "SEATS", "amount": "500.00", "memo": "10 seats"},
+        ]
         self.intacct.add_invoice(
             key, number=key, customer_id="C-ACME", customer_name="Acme", currency="USD",
-            amount="1500.00",
-            lines=[
-                {"item": "PLATFORM", "amount": "1000.00", "memo": "Platform, Dec 2026"},
-                {"item": "SEATS", "amount": "500.00", "memo": "10 seats"},
-            ],
+            amount=intacct_total or "1500.00", lines=None if intacct_total else lines,
         )  # fmt: skip
         event = {
             "event_id": f"chg-{n}",
@@ -451,4 +454,20 @@ def test_invoice_changed_after_approval_is_only_reported_when_the_policy_says_so
     assert "2031-01-31" in json.dumps(card.blocks, ensure_ascii=False)
     assert served.row(label).state == "blocked"
     assert served.intacct.submissions(served.invoices[label]) == 0
+    assert_at_rest(served.database_url)
+
+
+def test_event_that_disagrees_with_intacct_is_flagged_at_once(served: Served) -> None:
+    """An event claiming another total than Intacct holds: the card's thread says so before
+    anyone approves, and the claim fingerprint stays (the release will find the difference)."""
+    label, _ = served.open_exception("credit_request", intacct_total="1400.00")
+    (mismatch,) = wait_for(
+        lambda: served.audit(label, "invoice.snapshot_mismatch"), what="the mismatch"
+    )
+    assert "USD 1400.00" in mismatch["why"]
+    card = served.card(label)
+    thread = wait_for(lambda: served.slack.thread("C0BILLING", card.ts), what="a thread note")
+    assert "is not what the event says" in thread[-1].text
+    row = served.row(label)
+    assert (row.invoice_snapshot, row.invoice_fingerprint.startswith("v2:")) == (None, False)
     assert_at_rest(served.database_url)
