@@ -65,6 +65,7 @@ class BlockRenderer:
         )
         self._env.filters["mrkdwn"] = lambda v: mrkdwn.escape(str(v))
         self._env.filters["person"] = person
+        self._env.filters["mrkdwn_mentions"] = lambda v: mrkdwn.escape_keeping_mentions(str(v))
 
     def _render(self, template: str, **values: Any) -> Any:
         text = self._env.get_template(template).render(ids=ids, **values)

@@ -252,7 +252,9 @@ def test_request_changes_then_resubmit_restarts_and_posts_once(served: Served) -
     (asked,) = served.audit(label, "changes.requested")
     assert (asked["step"], asked["note"]) == (1, "Split the seats line per team")
     dm = requester_dm(served, label)
-    assert "Split the seats line per team" in json.dumps(dm.blocks, ensure_ascii=False)
+    intro = dm.blocks[0]["text"]["text"]
+    assert intro.startswith("<@U0CFO1> asked for changes on ")
+    assert "Split the seats line per team" in intro
 
     served.intacct.edit_invoice(
         served.invoices[label],
