@@ -14,6 +14,7 @@ from slack_sdk import WebClient
 from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.flows import jobs
+from app.flows.changes import Resume
 from app.flows.intake import Intake
 from app.flows.notify import SlackJobs
 from app.flows.outbox_worker import Handler, OutboxWorker, publish_counts
@@ -21,6 +22,7 @@ from app.flows.policy_holder import PolicyHolder, ReloadResult
 from app.flows.ports import DeliveryFailed, RetryLater
 from app.flows.reconcile import weekly_job
 from app.flows.release import Release
+from app.flows.snapshot import Snapshot
 from app.flows.sweep import TimerSweep
 from app.intacct.client import IntacctClient
 from app.intacct.port import IntacctInvoices
@@ -153,6 +155,8 @@ class Runtime:
             jobs.DM_CARD: slack.dm_card,
             jobs.CHANNEL_NOTICE: slack.channel_notice,
             jobs.RELEASE: Release(self.db, IntacctInvoices(self.intacct)),
+            jobs.SNAPSHOT: Snapshot(self.db, IntacctInvoices(self.intacct)),
+            jobs.RESUBMIT: Resume(self.db, IntacctInvoices(self.intacct)),
         }
 
     def _tell_admins(self, kept: PolicySet, problems: str) -> None:

@@ -107,6 +107,19 @@ def check(
     )
     for note in [*group_quorums(policy.routes), *relaxed_routes(policy.routes)]:
         typer.echo(f"  {note}")
+    for route in policy.routes:
+        if route.auto_approve or route.notify_only:
+            continue
+        changed = [
+            f"{name} {value}"
+            for name, value, usual in (
+                ("on_resubmit", route.on_resubmit, "restart"),
+                ("on_invoice_change", route.on_invoice_change, "reapprove"),
+            )
+            if value != usual
+        ]
+        if changed:
+            typer.echo(f"  route {route.name}: " + ", ".join(changed))
 
 
 def _read_event(path: Path) -> dict[str, Any]:

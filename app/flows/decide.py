@@ -157,7 +157,7 @@ def _decide(
         if row.state != State.OPEN:
             return DecisionResult(False, row.state, f"{label} is already {row.state}.", row.channel)
         steps, step = steps_of(row), row.current_step
-        mine = _steps_decided_by(session, row.id, command.actor.user_id)
+        mine = steps_decided_by(session, row.id, command.actor.user_id)
         if step in mine:
             for_me = _decided_for(session, row.id, step, command.actor.user_id)
             text = (
@@ -170,7 +170,7 @@ def _decide(
         acting: Delegation | None = None
         try:
             if command.card is not None:
-                check_card(command.card, current_step=step, version=_count(session, row.id))
+                check_card(command.card, current_step=step, version=card_version(session, row.id))
             if command.actor.is_one_of(steps[step].approvers):
                 authorize(
                     command.actor,
@@ -257,7 +257,11 @@ def _decide(
         if not progress.final:
             _warn_if_stuck(session, row, 0 if moved_on else approvals, now)
         if row.state == State.APPROVED:
-            jobs.queue_release(session, row.id, approval=f"decision:{decision.id}", now=now)
+            # A re-approval (after a resubmission or an invoice change) is a new round: its
+            # release gets its own Idempotency-Key even if SQLite reuses a deleted decision id.
+            rounds = int(row.timing.get("round", 0))
+            approval = f"decision:{decision.id}" + (f":round{rounds}" if rounds else "")
+            jobs.queue_release(session, row.id, approval=approval, now=now)
         jobs.queue_card_update(session, row.id, now=now)
         final_after = (now - row.created_at).total_seconds() if progress.final else None
         counted.append((row.route_name, str(command.outcome), final_after))
@@ -295,7 +299,7 @@ def _as_delegate(
         authorize(actor, rule, requester)  # raises: not an approver (or identity unknown)
     first: NotAuthorized | None = None
     for held in usable:
-        theirs = _steps_decided_by(session, row.id, held.delegator)
+        theirs = steps_decided_by(session, row.id, held.delegator)
         others = (mine | theirs) - {step} if one_person_one_step(row) else set()
         try:
             authorize_on_behalf(
@@ -364,7 +368,7 @@ def _warn_if_stuck(session: Session, row: ExceptionRow, approvals: int, now: dat
         jobs.queue_channel_notice(session, str(admin), text, now=now)
 
 
-def _steps_decided_by(session: Session, exception_id: int, person: str) -> set[int]:
+def steps_decided_by(session: Session, exception_id: int, person: str) -> set[int]:
     """The steps `person` took part in: decided themselves, or had decided for them."""
     return set(
         session.exec(
@@ -387,7 +391,7 @@ def _decided_for(session: Session, exception_id: int, step: int, person: str) ->
     ).first()
 
 
-def _count(session: Session, exception_id: int) -> int:
+def card_version(session: Session, exception_id: int) -> int:
     """The card version: decisions recorded on the exception (what build_card counts too)."""
     return session.exec(
         select(func.count(col(DecisionRow.id))).where(DecisionRow.exception_id == exception_id)

@@ -41,6 +41,7 @@ from app.domain.quorum import Requirement, describe_needs, describe_rule, shortf
 from app.flows import delegation, jobs
 from app.flows.decide import approved_names
 from app.flows.ports import (
+    ChangesLine,
     ChatPort,
     DecisionLine,
     DeliveryFailed,
@@ -60,6 +61,7 @@ CARD_SEARCH_MARGIN = timedelta(minutes=5)
 
 _STATE_TEXT = {
     State.OPEN: "Waiting for approval",
+    State.CHANGES_REQUESTED: "Changes requested — waiting for the requester to resubmit",
     State.APPROVED: "Approved — releasing the invoice in Intacct",
     State.REJECTED: "Rejected — the invoice stays held",
     State.RELEASED: "Approved and released in Intacct",
@@ -110,6 +112,7 @@ def build_card(session: Session, row: ExceptionRow, now: datetime | None = None)
         if is_open and now is not None
         else (),
         note=row.state_note,
+        changes=changes_line(row),
         open=is_open,
         step=row.current_step,
         version=len(decisions),
@@ -124,6 +127,17 @@ def card_record(card: ExceptionCard) -> dict[str, Any]:
     return {"card": facts, "card_sha256": digest}
 
 
+def changes_line(row: ExceptionRow) -> ChangesLine | None:
+    """The open request for changes, as the card shows it (None when there is none)."""
+    asked = row.change_request
+    if row.state != State.CHANGES_REQUESTED or not asked:
+        return None
+    at = datetime.fromisoformat(str(asked["at"])).strftime("%Y-%m-%d %H:%M UTC")
+    return ChangesLine(
+        str(asked["by"]), at, str(asked["note"]), resubmitting=bool(asked.get("resubmitted_at"))
+    )
+
+
 def step_text(row: ExceptionRow) -> str:
     """Where the approval stands: the pending step while open, the outcome once decided."""
     count = len(row.steps)
@@ -131,6 +145,8 @@ def step_text(row: ExceptionRow) -> str:
         return "Auto-approved by policy"
     if row.state == State.REJECTED:
         return f"Rejected at step {row.current_step + 1} of {count}"
+    if row.state == State.CHANGES_REQUESTED:
+        return f"Changes requested at step {row.current_step + 1} of {count}"
     if row.state != State.OPEN:
         return f"Approval complete: {_count(count, 'step')} approved"
     step = row.steps[row.current_step]
@@ -293,9 +309,11 @@ class SlackJobs:
         self._chat.post_text(str(payload["channel"]), str(payload["text"]))
 
     def dm_card(self, payload: dict[str, Any], now: datetime) -> None:
+        resubmit = bool(payload.get("resubmit"))
+        wanted = State.CHANGES_REQUESTED if resubmit else State.OPEN
         with self._db.transaction() as session:
             row = session.get(ExceptionRow, int(payload["exception_id"]))
-            if row is None or row.state != State.OPEN:
-                return  # decided since: a reminder about it would only confuse
-            card = build_card(session, row, now)
+            if row is None or row.state != wanted:
+                return  # decided (or resubmitted) since: a reminder about it would only confuse
+            card = dataclasses.replace(build_card(session, row, now), resubmit=resubmit)
         self._chat.dm_card(str(payload["user"]), str(payload["intro"]), card)

@@ -59,6 +59,16 @@ class DecisionLine:
 
 
 @dataclass(frozen=True)
+class ChangesLine:
+    """An open request for changes: who asked, when (formatted), what."""
+
+    who: str
+    at: str
+    note: str
+    resubmitting: bool = False  # the requester resubmitted; the invoice is being re-read
+
+
+@dataclass(frozen=True)
 class ExceptionCard:
     """Everything an approval card shows, as plain text; the Slack adapter renders it."""
 
@@ -82,6 +92,8 @@ class ExceptionCard:
     version: int = 0  # the buttons carry both, so a click on an outdated card is refused
     # Active delegations of the current step's approvers: (delegate, delegator, until date).
     stand_ins: tuple[tuple[str, str, str], ...] = ()
+    changes: ChangesLine | None = None  # while changes are requested
+    resubmit: bool = False  # the requester's copy: a Resubmit button instead of decisions
 
 
 class ChatPort(Protocol):

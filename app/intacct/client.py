@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from app.domain.invoice import InvoiceSnapshot
+from app.domain.invoice import InvoiceLine, InvoiceSnapshot
 from app.domain.money import MoneyError, parse_amount
 from app.intacct.errors import (
     IntacctAuthError,
@@ -209,11 +209,69 @@ def snapshot_from_record(record: Mapping[str, Any]) -> InvoiceSnapshot:
         total=_amount(record.get("totalTxnAmount"), key),
         state=state,
         number=number if isinstance(number, str) else None,
+        invoice_date=_date(record.get("invoiceDate"), key, "invoiceDate"),
+        due_date=_date(record.get("dueDate"), key, "dueDate"),
+        lines=_lines(record.get("lines"), key),
     )
 
 
-def _amount(value: Any, key: str) -> Decimal:
-    """totalTxnAmount is a decimal string; a JSON number was already parsed as Decimal."""
+def _date(value: Any, key: str, name: str) -> date | None:
+    """invoiceDate and dueDate have format date (AR@659428, AR@659590)."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise IntacctError(f"invoice {key} has an unreadable {name}: {str(value)[:40]!r}") from None
+
+
+def _ref_id(value: Any) -> str | None:
+    found = value.get("id") if isinstance(value, Mapping) else None
+    return found if isinstance(found, str) and found else None
+
+
+def _lines(value: Any, key: str) -> tuple[InvoiceLine, ...]:
+    """`lines`: invoice-line[] (AR@687465): lineNumber, glAccount, txnAmount, memo, dimensions.
+
+    The item is the `item` dimension (dimension-ref, AR@909919); the AR line has no quantity,
+    unit price or service dates, so those cannot be read here."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise IntacctError(f"invoice {key} has lines that are not a list")
+    lines: list[InvoiceLine] = []
+    for index, line in enumerate(value):
+        if not isinstance(line, Mapping):
+            raise IntacctError(f"invoice {key} line {index + 1} is not an object")
+        number = line.get("lineNumber")
+        dimensions = line.get("dimensions")
+        dims = (
+            tuple(
+                sorted(
+                    (str(name), found)
+                    for name, ref in dimensions.items()
+                    if (found := _ref_id(ref)) is not None
+                )
+            )
+            if isinstance(dimensions, Mapping)
+            else ()
+        )
+        memo = line.get("memo")
+        lines.append(
+            InvoiceLine(
+                number=int(number) if isinstance(number, int | Decimal) else index + 1,
+                amount=_amount(line.get("txnAmount"), key, "line txnAmount"),
+                gl_account=_ref_id(line.get("glAccount")),
+                item=_ref_id(dimensions.get("item")) if isinstance(dimensions, Mapping) else None,
+                memo=memo if isinstance(memo, str) and memo else None,
+                dimensions=dims,
+            )
+        )
+    return tuple(sorted(lines, key=lambda line: line.number))
+
+
+def _amount(value: Any, key: str, name: str = "totalTxnAmount") -> Decimal:
+    """Amounts are decimal strings; a JSON number was already parsed as Decimal."""
     if isinstance(value, Decimal) and value.is_finite():
         return value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -221,7 +279,7 @@ def _amount(value: Any, key: str) -> Decimal:
     try:
         return parse_amount(value)
     except MoneyError as exc:
-        raise IntacctError(f"invoice {key} has an unreadable totalTxnAmount: {exc}") from None
+        raise IntacctError(f"invoice {key} has an unreadable {name}: {exc}") from None
 
 
 def _nested(row: Any) -> dict[str, Any]:

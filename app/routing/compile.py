@@ -238,6 +238,10 @@ class Compiler:
             notify_only=route.notify_only,
             catch_all=not route.has_when,
             one_person_one_step=one_person,
+            on_resubmit=(t.on_resubmit or defaults.on_resubmit or Ref("restart", route.pos)).value,
+            on_invoice_change=(
+                t.on_invoice_change or defaults.on_invoice_change or Ref("reapprove", route.pos)
+            ).value,
         )
         return compiled, route.when or Always()
 

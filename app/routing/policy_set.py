@@ -70,6 +70,8 @@ class CompiledRoute:
     notify_only: bool = False  # `continue: true`: tells its channel, never decides
     catch_all: bool = False  # no `when` (or the `unmatched:` section): takes what is left
     one_person_one_step: bool = True  # a person decides at most one step of an exception
+    on_resubmit: str = "restart"  # a corrected submission goes back to step 1 (or `continue`)
+    on_invoice_change: str = "reapprove"  # invoice changed after approval (`reject`, `report`)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,14 @@ TOP = (
     "unmatched",
 )
 STEP_TIMER_KEYS = ("remind_every", "expire_after", "on_expire")
-TIMER_KEYS = ("channel", "calendar", *STEP_TIMER_KEYS, "one_person_one_step")
+TIMER_KEYS = (
+    "channel",
+    "calendar",
+    *STEP_TIMER_KEYS,
+    "one_person_one_step",
+    "on_resubmit",
+    "on_invoice_change",
+)
 ROUTE = ("name", "description", "when", "continue", "auto_approve", "steps", *TIMER_KEYS)
 UNMATCHED = ("description", "auto_approve", "steps", *TIMER_KEYS)
 STEP = (

@@ -88,6 +88,7 @@ class BlockRenderer:
         )
         self._env.filters["mrkdwn"] = lambda v: mrkdwn.escape(str(v))
         self._env.filters["person"] = person
+        self._env.filters["mrkdwn_mentions"] = lambda v: mrkdwn.escape_keeping_mentions(str(v))
 
     def _render(self, template: str, **values: Any) -> Any:
         text = self._env.get_template(template).render(ids=ids, **values)
@@ -104,6 +105,12 @@ class BlockRenderer:
             + (f": {mrkdwn.escape(d.reason)}" if d.reason else "")
             for d in card.decisions
         ]
+        if card.changes:
+            asked = card.changes
+            outcome_lines.append(
+                f"✏️ {person(asked.who)} asked for changes at {asked.at}: "
+                f"{mrkdwn.escape(asked.note)}" + (" (resubmitting…)" if asked.resubmitting else "")
+            )
         if card.note:
             outcome_lines.append(f"⚠️ {mrkdwn.escape(card.note)}")
         blocks = self._render(
@@ -128,10 +135,15 @@ class BlockRenderer:
 
     def reject_modal(self, card: CardRef, label: str) -> dict[str, Any]:
         """The reason modal for a Reject click on `card`; submitting it decides on that card."""
+        return self._modal("reject_modal.json.j2", card, label)
+
+    def changes_modal(self, card: CardRef, label: str) -> dict[str, Any]:
+        """The "what must change" modal for a Request changes click on `card`."""
+        return self._modal("changes_modal.json.j2", card, label)
+
+    def _modal(self, template: str, card: CardRef, label: str) -> dict[str, Any]:
         value = ids.decision_value(card.exception_id, card.step, card.version)
-        view: dict[str, Any] = self._render(
-            "reject_modal.json.j2", decision_value=value, label=label
-        )
+        view: dict[str, Any] = self._render(template, decision_value=value, label=label)
         fitted, warnings = blockkit.fit_view(view)
         for warning in warnings:
             log.warning("modal.truncated", exception=label, detail=warning)

@@ -79,6 +79,10 @@ class ExceptionRow(SQLModel, table=True):
     # while set, an earlier post may have reached Slack unseen (see app/flows/notify.py).
     card_post_started_at: datetime | None = _when(default=None)
     invoice_fingerprint: str = Field(max_length=64)
+    # The invoice as read from Intacct for the approvers (InvoiceSnapshot.material()), and the
+    # open request for changes {by, email, note, at, step}; both None when there is none.
+    invoice_snapshot: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    change_request: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     timing: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     state_note: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _when()

@@ -61,6 +61,23 @@ def test_invoice_record_validates_and_declares_every_field(
     assert intacct_emulator.invoice(DRAFT_KEY)["state"] == "posted"
 
 
+def test_invoice_lines_validate_and_declare_every_field(
+    api: httpx.Client, intacct_emulator: IntacctEmulator
+) -> None:
+    """A multi-line invoice (items, memo) after an edit validates and has no invented field."""
+    intacct_emulator.edit_invoice(
+        DRAFT_KEY,
+        lines=[
+            {"item": "PLATFORM", "amount": "1000.00", "memo": "Platform, 2026-12"},
+            {"item": "SEATS", "amount": "234.50", "location": "EU", "gl_account": "4100"},
+        ],
+    )
+    body = load(api.get(f"/objects/accounts-receivable/invoice/{DRAFT_KEY}").content)
+    assert [line["lineNumber"] for line in body["ia::result"]["lines"]] == [1, 2]
+    assert validation_errors(body, GET_OK) == []
+    assert undeclared_fields(body, GET_OK) == []
+
+
 def test_validator_refuses_the_old_record_shape(intacct_emulator: IntacctEmulator) -> None:
     """The check can fail: a string exchange rate and a null typeId break the spec's schema."""
     record = copy.deepcopy(intacct_emulator.invoice(DRAFT_KEY))

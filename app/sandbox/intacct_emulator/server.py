@@ -120,7 +120,17 @@ class Router:
             return Reply(200, self.state.post_outside(key))
         if route.startswith("/invoices/") and method == "PATCH":
             key = unquote(route[len("/invoices/") :])
-            return Reply(200, self.state.set_amount(key, args["amount"]))
+            if "amount" in args:
+                return Reply(200, self.state.set_amount(key, args["amount"]))
+            due = args.get("due_date")
+            return Reply(
+                200,
+                self.state.edit(
+                    key,
+                    lines=args.get("lines"),
+                    due_date=date.fromisoformat(due) if isinstance(due, str) else None,
+                ),
+            )
         if route == "/failures" and method == "POST":
             self.failures.add(**args)
             return Reply(200, {"ok": True})

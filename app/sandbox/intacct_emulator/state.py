@@ -18,6 +18,7 @@ from typing import Any, Literal
 from app.sandbox.intacct_emulator.query import query as run_query
 from app.sandbox.intacct_emulator.records import (
     INVOICE_HREF,
+    LineSpec,
     Reply,
     ia_error,
     invalid_field,
@@ -26,6 +27,7 @@ from app.sandbox.intacct_emulator.records import (
     ok,
     payload_errors,
     set_record_amount,
+    set_record_lines,
     to_amount,
 )
 
@@ -77,6 +79,7 @@ class CompanyState:
         state: str = "draft",
         invoice_date: date | None = None,
         due_date: date | None = None,
+        lines: list[Any] | None = None,
     ) -> dict[str, Any]:
         if not key or "/" in key:
             raise ValueError("an invoice key must be non-empty and contain no '/'")
@@ -91,6 +94,7 @@ class CompanyState:
             state=state,
             invoice_date=issued,
             due_date=due_date or issued + timedelta(days=30),
+            lines=[LineSpec.read(line) for line in lines] if lines is not None else None,
         )
         _touch(record, created=True)
         with self._lock:
@@ -122,6 +126,18 @@ class CompanyState:
             record = self._invoices[key]
             set_record_amount(record, to_amount(amount))
             _touch(record)
+            return copy.deepcopy(record)
+
+    def edit(
+        self, key: str, *, lines: list[Any] | None = None, due_date: date | None = None
+    ) -> dict[str, Any]:
+        """Someone edits the invoice in Intacct: new lines (totals follow) or a new due date."""
+        with self._lock:
+            record = self._invoices[key]
+            if lines is not None:
+                set_record_lines(record, [LineSpec.read(line) for line in lines])
+            if due_date is not None:
+                record["dueDate"] = due_date.isoformat()
             return copy.deepcopy(record)
 
     def submissions(self, key: str | None = None) -> int:

@@ -14,7 +14,8 @@ from slack_sdk import WebClient
 
 from app.domain.approval import Outcome
 from app.domain.lifecycle import exception_label
-from app.flows.decide import DecisionCommand, UnknownException, decide
+from app.flows.changes import Resubmission, resubmit
+from app.flows.decide import DecisionCommand, DecisionResult, UnknownException, decide
 from app.slack.deps import SlackDeps
 from app.slack.executor import Busy
 from app.slack.ids import ActionId
@@ -83,15 +84,50 @@ def register(app: App, deps: SlackDeps) -> None:
         except Busy:
             busy(deps, url, click.channel_id, click.user_id)
 
-    @app.action(ActionId.REJECT)
-    def reject(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
+    def open_modal(body: dict[str, Any], client: WebClient, *, changes: bool) -> None:
         click = parsed(body)
         if click is None or click.trigger_id is None:
             return
-        trigger = click.trigger_id
-        view = deps.renderer.reject_modal(click.card, exception_label(click.exception_id))
+        trigger, label = click.trigger_id, exception_label(click.exception_id)
+        render = deps.renderer.changes_modal if changes else deps.renderer.reject_modal
+        view = render(click.card, label)
         try:
             deps.work.submit(lambda: client.views_open(trigger_id=trigger, view=view), "modal")
         except Busy:
             busy(deps, response_url(body), click.channel_id, click.user_id)
+
+    @app.action(ActionId.REJECT)
+    def reject(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        open_modal(body, client, changes=False)
+
+    @app.action(ActionId.REQUEST_CHANGES)
+    def request_changes(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        open_modal(body, client, changes=True)
+
+    def resubmit_now(click: Click, url: str | None) -> None:
+        command = Resubmission(click.exception_id, deps.actor(click.user_id))
+        try:
+            result = resubmit(deps.db, command, now=deps.clock.now())
+        except UnknownException as missing:
+            result = DecisionResult(False, "unknown", str(missing))
+        log.info(
+            "resubmit",
+            exception_label=exception_label(click.exception_id),
+            user=click.user_id,
+            recorded=result.recorded,
+        )
+        reply(deps, url, click.channel_id, click.user_id, result.message)
+
+    @app.action(ActionId.RESUBMIT)
+    def resubmit_clicked(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        click = parsed(body)
+        if click is None:
+            return
+        url = response_url(body)
+        try:
+            deps.work.submit(lambda: resubmit_now(click, url), "resubmit")
+        except Busy:
+            busy(deps, url, click.channel_id, click.user_id)

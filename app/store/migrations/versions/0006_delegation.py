@@ -1,7 +1,7 @@
 """delegations, and the delegator a decision was made for
 
-Revision ID: 0007_delegation
-Revises: 0004 (audit canonical)
+Revision ID: 0006
+Revises: 0005 (changes requested)
 Create Date: 2026-12-02 00:30:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import app.store.types
 
-revision = "0007_delegation"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
