@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from app.domain.invoice import InvoiceSnapshot
+from app.domain.invoice import FULL_PREFIX, InvoiceSnapshot
 from app.store import canonical_json
 from app.store.audit import chain_hash
 
@@ -186,14 +186,27 @@ def _invoice(
     invoice: dict[str, Any], opened: dict[str, Any] | None, by_seq: dict[int, dict[str, Any]]
 ) -> None:
     approved = invoice["as_approved"]
-    fingerprint = InvoiceSnapshot(
+    claim = InvoiceSnapshot(
         approved["key"], approved["customer_id"], approved["currency"], Decimal(approved["total"])
-    ).fingerprint()
-    _check(fingerprint == approved["fingerprint"], "the approved invoice's fingerprint differs")
+    ).claim_fingerprint()
     if opened is not None:
         _check(
-            opened.get("invoice_fingerprint") == fingerprint,
+            opened.get("invoice_fingerprint") == claim,
             "the approved invoice is not the one the audit recorded when it was opened",
+        )
+    if not str(approved["fingerprint"]).startswith(FULL_PREFIX):
+        _check(claim == approved["fingerprint"], "the approved invoice's fingerprint differs")
+    else:  # taken from Intacct's record after intake: the read is in the packet and the audit
+        read = approved.get("as_read_from_intacct")
+        _check(read is not None, "the invoice as read from Intacct is missing")
+        full = InvoiceSnapshot.from_material(read).fingerprint()
+        _check(full == approved["fingerprint"], "the approved invoice's fingerprint differs")
+        _check(
+            any(
+                e["action"] == "invoice.snapshot_taken" and e["detail"].get("fingerprint") == full
+                for e in by_seq.values()
+            ),
+            "the invoice read from Intacct has no audit entry",
         )
     released = invoice.get("as_released")
     if released is not None:

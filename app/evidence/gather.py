@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from app.domain.invoice import InvoiceSnapshot
+from app.domain.invoice import FULL_PREFIX, InvoiceSnapshot
 from app.domain.lifecycle import exception_label
 from app.evidence.sources import POLICY_TEXT_NOT_STORED, on_behalf_of, policy_text_for
 from app.store.audit import at_text
@@ -175,7 +175,12 @@ def _decision(decision: DecisionRow, detail: dict[str, Any] | None) -> dict[str,
 def _invoice(
     row: ExceptionRow, entries: list[EntryText], details: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    approved = InvoiceSnapshot(row.invoice_key, row.customer_id, row.currency, Decimal(row.amount))
+    claimed = InvoiceSnapshot(row.invoice_key, row.customer_id, row.currency, Decimal(row.amount))
+    # A full (v2:) fingerprint was taken from the invoice as Intacct stated it, lines included;
+    # an exception approved before that read carries the claim fingerprint of its event.
+    stored = InvoiceSnapshot.from_material(row.invoice_snapshot) if row.invoice_snapshot else None
+    full = row.invoice_fingerprint.startswith(FULL_PREFIX) and stored is not None
+    recomputed = stored.fingerprint() if full and stored else claimed.claim_fingerprint()
     released = None
     for entry, detail in zip(entries, details, strict=True):
         if entry.action in RELEASE_ACTIONS:
@@ -188,7 +193,8 @@ def _invoice(
             "currency": row.currency,
             "total": str(row.amount),
             "fingerprint": row.invoice_fingerprint,
-            "fingerprint_recomputed": approved.fingerprint(),
+            "fingerprint_recomputed": recomputed,
+            "as_read_from_intacct": row.invoice_snapshot,
         },
         "as_released": released,
     }

@@ -24,7 +24,7 @@ from tests.factories import T0, open_exception
 
 def _exception(db: Database, key: str, state: str, amount: str = "1200.00") -> int:
     exception_id = open_exception(db, state=state, amount=amount)
-    seen = InvoiceSnapshot(key, "C-ACME", "USD", Decimal(amount)).fingerprint()
+    seen = InvoiceSnapshot(key, "C-ACME", "USD", Decimal(amount)).claim_fingerprint()
     with db.transaction() as session:
         session.execute(
             update(ExceptionRow)
