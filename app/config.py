@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     AUDIT_ANCHOR_KEY: SecretStr | None = None
     AUDIT_ANCHOR_FILE: Path | None = None
     AUDIT_ANCHOR_SECONDS: float = Field(default=300.0, gt=0, le=86400)
+    # How often each instance looks for a policy version approved under change_control.
+    POLICY_POLL_SECONDS: float = Field(default=10.0, gt=0, le=3600)
 
     @field_validator("DATABASE_URL")
     @classmethod

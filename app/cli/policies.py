@@ -107,6 +107,12 @@ def check(
     )
     for note in relaxed_routes(policy.routes):
         typer.echo(f"  {note}")
+    control = policy.change_control
+    if control is not None:
+        typer.echo(
+            f"  change control ({control.source}): a new policy hash waits until one of "
+            f"{', '.join(control.approvers)} approves it in {control.channel}"
+        )
 
 
 def _read_event(path: Path) -> dict[str, Any]:
@@ -284,7 +290,9 @@ def reload_policies() -> None:
     """Ask the running server (its pid in COUNTERSIGN_PID_FILE) to reload its policies.
 
     The server loads the folder again; if anything is wrong it keeps the policy in force,
-    logs why and posts it to the policy's admin_channel. Run `policies check` first."""
+    logs why and posts it to the policy's admin_channel. Run `policies check` first.
+    Under `change_control` a new hash is not applied yet: a card with the diff goes to the
+    change-control channel and the policy in force stays until an approver approves it."""
     import signal
 
     from app.cli.common import settings
@@ -297,3 +305,12 @@ def reload_policies() -> None:
         typer.echo(f"countersign: no running server found via {pid_file}: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"asked server {pid} to reload its policies; its log says whether it did")
+
+
+def _register_history() -> None:
+    from app.cli import policy_history
+
+    policy_history.register(policies_app)
+
+
+_register_history()

@@ -17,6 +17,8 @@ THREAD_NOTE = "slack.thread_note"
 NOTIFY_USER = "slack.notify_user"
 DM_CARD = "slack.dm_card"
 CHANNEL_NOTICE = "slack.channel_notice"
+POLICY_CARD = "slack.policy_card"  # a policy change awaiting approval (app/flows/policy_cards.py)
+POLICY_CARD_UPDATE = "slack.policy_card_update"
 RELEASE = "intacct.release"
 
 

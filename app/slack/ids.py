@@ -10,6 +10,8 @@ class ActionId(StrEnum):
     REJECT = "cs_reject"
     REQUEST_CHANGES = "cs_request_changes"
     DETAILS = "cs_details"
+    POLICY_APPROVE = "cs_policy_approve"  # a policy change card (change_control)
+    POLICY_REJECT = "cs_policy_reject"
 
 
 class BlockId(StrEnum):
@@ -20,6 +22,9 @@ class BlockId(StrEnum):
     ACTIONS = "cs_actions"
     OUTCOME = "cs_outcome"
     REJECT_REASON = "cs_reject_reason"
+    POLICY_SUMMARY = "cs_policy_summary"
+    POLICY_DIFF = "cs_policy_diff"
+    POLICY_ACTIONS = "cs_policy_actions"
 
 
 class CallbackId(StrEnum):
@@ -28,6 +33,7 @@ class CallbackId(StrEnum):
 
 REJECT_REASON_ACTION = "cs_reject_reason_input"
 CARD_METADATA_TYPE = "countersign_card"  # message metadata event_type of an approval card
+POLICY_CARD_METADATA_TYPE = "countersign_policy_card"  # ... and of a policy change card
 SLASH_COMMAND = "/billing-exceptions"
 
 

@@ -170,3 +170,29 @@ class TimerRow(SQLModel, table=True):
     claim_expires_at: datetime | None = _when(default=None)
     created_at: datetime = _when()
     fired_at: datetime | None = _when(default=None)
+
+
+class PolicyVersionRow(SQLModel, table=True):
+    """One loading of a policy set (at start, on reload, or fetched from the store): its files
+    and hash, when and by which process, and, under change control, its approval."""
+
+    __tablename__ = "policy_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    content_hash: str = Field(max_length=64, index=True)
+    # [{"path": "routes.yml", "text": "..."}, ...], sorted by path: exactly what was hashed
+    files: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    loaded_at: datetime = _when()
+    host: str = Field(max_length=255)
+    pid: int
+    trigger: str = Field(max_length=20)  # start | reload
+    # applied | pending | approved | rejected | superseded (see app/store/policy_versions.py)
+    status: str = Field(max_length=20, index=True)
+    applied_at: datetime | None = _when(default=None)  # when it was put in force
+    # Under change control: who may approve it, where they are asked, and the card's ts
+    approvers: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    channel: str | None = Field(default=None, max_length=100)
+    card_ts: str | None = Field(default=None, max_length=40)
+    base_hash: str | None = Field(default=None, max_length=64)  # the hash in force when proposed
+    decided_by: str | None = Field(default=None, max_length=254)
+    decided_at: datetime | None = _when(default=None)
