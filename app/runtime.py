@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 
 from app.clock import Clock, SystemClock
 from app.config import Settings
-from app.flows import jobs
+from app.flows import jobs, reload_request
 from app.flows.intake import Intake
 from app.flows.notify import SlackJobs
 from app.flows.outbox_worker import Handler, OutboxWorker, publish_counts
@@ -86,6 +86,7 @@ class Runtime:
             host=socket.gethostname(),
             pid=os.getpid(),
             on_change=lambda: self.wake(),
+            requester=lambda: reload_request.take(settings.COUNTERSIGN_PID_FILE, self.clock.now()),
         )
         self.intacct = IntacctClient(
             base_url=settings.INTACCT_API_URL,

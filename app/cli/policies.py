@@ -286,7 +286,18 @@ def backtest_command(
 
 
 @policies_app.command("reload")
-def reload_policies() -> None:
+def reload_policies(
+    proposer: Annotated[
+        str | None,
+        typer.Option(
+            "--proposer",
+            metavar="U…|E-MAIL",
+            help="Who asks for this change (your Slack user id or e-mail). Under change_control "
+            "that person may not approve it.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Ask the running server (its pid in COUNTERSIGN_PID_FILE) to reload its policies.
 
     The server loads the folder again; if anything is wrong it keeps the policy in force,
@@ -296,10 +307,17 @@ def reload_policies() -> None:
     import signal
 
     from app.cli.common import settings
+    from app.flows import reload_request
 
+    if proposer is not None and not reload_request.valid_person(proposer):
+        raise _fail(
+            f"countersign: --proposer {proposer!r} is not a Slack user id (U…) or an e-mail address"
+        )
     pid_file = settings().COUNTERSIGN_PID_FILE
     try:
         pid = int(pid_file.read_text().strip())
+        if proposer is not None:
+            reload_request.leave(pid_file, proposer, datetime.now(UTC))
         os.kill(pid, signal.SIGHUP)
     except (OSError, ValueError) as error:
         typer.echo(f"countersign: no running server found via {pid_file}: {error}", err=True)

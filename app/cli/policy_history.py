@@ -36,6 +36,7 @@ def _json(row: PolicyVersionRow, in_force_id: int | None) -> dict[str, Any]:
         "host": row.host,
         "pid": row.pid,
         "trigger": row.trigger,
+        "requested_by": row.requested_by,
         "files": [f["path"] for f in row.files],
         "base_hash": row.base_hash,
         "approvers": row.approvers,
@@ -78,7 +79,7 @@ def history(
                     r.content_hash[:12],
                     _status(r, in_force_id),
                     f"{r.loaded_at:%Y-%m-%d %H:%M:%S}",
-                    f"{r.host}/{r.pid}",
+                    f"{r.host}/{r.pid}" + (f" ({r.requested_by})" if r.requested_by else ""),
                     r.trigger,
                     f"{r.decided_by} {r.decided_at:%Y-%m-%d %H:%M}"
                     if r.decided_by and r.decided_at

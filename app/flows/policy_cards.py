@@ -39,6 +39,7 @@ class PolicyChangeCard:
     state: str
     open: bool
     decided: str | None = None  # "by <@U…> at …"
+    requested_by: str | None = None  # who asked for the reload (a Slack id or an e-mail)
 
 
 class PolicyChatPort(Protocol):
@@ -70,6 +71,7 @@ def build_policy_card(session: Session, row: PolicyVersionRow) -> PolicyChangeCa
         state=_STATE.get(row.status, row.status),
         open=row.status == versions.PENDING,
         decided=decided,
+        requested_by=row.requested_by,
     )
 
 

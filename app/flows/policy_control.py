@@ -12,9 +12,11 @@ stored files: exactly the text that was reviewed, whatever its own folder holds.
 starts with a folder differing from the version in force (under change control) starts with the
 stored version in force and proposes its folder.
 
-The proposer is the process that loaded the files (host and pid): Countersign cannot tell which
-person edited them or sent SIGHUP, so no approver is excluded as the proposer. Four-eyes holds
-when the people who can edit the policy folder are not the ones in `change_control.approvers`."""
+The proposer: a reload is made by a process (host and pid), which cannot tell which person
+edited the files or sent SIGHUP. `countersign policies reload --proposer U…|e-mail` names the
+person asking (app/flows/reload_request.py); that person may not approve the change. Without
+it nobody is excluded, and four-eyes rests on the people who can edit the policy folder not
+being the ones in `change_control.approvers`."""
 
 from __future__ import annotations
 
@@ -62,8 +64,10 @@ class PolicyControl:
         host: str,
         pid: int,
         on_change: Callable[[], None] | None = None,
+        requester: Callable[[], str | None] | None = None,
     ) -> None:
         self._db, self._holder, self._clock = db, holder, clock
+        self._requester = requester  # who asked for this reload, when they said
         self._host, self._pid = host, pid
         self._on_change = on_change  # work was queued (a card): wake the outbox
         self._seen_approval = 0
@@ -116,10 +120,11 @@ class PolicyControl:
     def reload(self) -> ReloadResult:
         """Reload the folder (SIGHUP): applied, held for approval, or refused."""
         held: list[str | None] = [None]
+        requested_by = self._requester() if self._requester is not None else None
 
         def gate(fresh: PolicySet, kept: PolicySet) -> str | None:
             with self._db.transaction() as session:
-                held[0] = self._judge(session, fresh, kept, RELOAD)
+                held[0] = self._judge(session, fresh, kept, RELOAD, requested_by)
             return held[0]
 
         result = self._holder.reload(gate)
@@ -127,7 +132,12 @@ class PolicyControl:
         return result
 
     def _judge(
-        self, session: Session, fresh: PolicySet, kept: PolicySet, trigger: str
+        self,
+        session: Session,
+        fresh: PolicySet,
+        kept: PolicySet,
+        trigger: str,
+        requested_by: str | None = None,
     ) -> str | None:
         """Store this loading; None when `fresh` may go in force, else why it is held."""
         now = self._clock.now()
@@ -147,6 +157,7 @@ class PolicyControl:
                 approvers=control.approvers if control and status == versions.PENDING else (),
                 channel=control.channel if control and status == versions.PENDING else None,
                 base_hash=kept.content_hash if status == versions.PENDING else None,
+                requested_by=requested_by,
             )
 
         if control is None or fresh.content_hash == kept.content_hash:
@@ -254,6 +265,16 @@ def _refusal(row: PolicyVersionRow, actor: Actor, short: str) -> str | None:
     if row.status != versions.PENDING:
         by = f" by <@{row.decided_by}>" if row.decided_by else ""
         return f"Policy {short} is already {row.status}{by}; nothing was recorded."
+    if row.requested_by and actor.is_entry(row.requested_by):
+        return (
+            f"You asked for this reload, so another approver must decide policy {short} "
+            "(four-eyes). Nothing was recorded."
+        )
+    if row.requested_by and "@" in row.requested_by and actor.unconfirmed:
+        return (  # it could be the proposer: fail closed
+            f"Could not confirm your identity with Slack right now ({actor.unconfirmed}); "
+            "try again in a minute."
+        )
     if actor.is_one_of(row.approvers):
         return None
     if actor.unconfirmed:

@@ -68,6 +68,7 @@ def record(
     approvers: Sequence[str] = (),
     channel: str | None = None,
     base_hash: str | None = None,
+    requested_by: str | None = None,
 ) -> PolicyVersionRow:
     """Store one loading and audit it, in the caller's transaction."""
     row = PolicyVersionRow(
@@ -82,6 +83,7 @@ def record(
         approvers=list(approvers),
         channel=channel,
         base_hash=base_hash,
+        requested_by=requested_by,
     )
     session.add(row)
     session.flush()
@@ -100,6 +102,7 @@ def record(
             "status": status,
             "files": [f["path"] for f in files],
             **({"base_hash": base_hash} if base_hash else {}),
+            **({"requested_by": requested_by} if requested_by else {}),
             **({"approvers": list(approvers), "channel": channel} if status == PENDING else {}),
         },
     )

@@ -185,7 +185,10 @@ class PolicyVersionRow(SQLModel, table=True):
     loaded_at: datetime = _when()
     host: str = Field(max_length=255)
     pid: int
-    trigger: str = Field(max_length=20)  # start | reload
+    trigger: str = Field(max_length=20)  # start | reload | stored
+    # who asked for the reload (`policies reload --proposer`), when they said: a Slack user id
+    # or e-mail address; under change control they may not approve it themselves
+    requested_by: str | None = Field(default=None, max_length=254)
     # applied | pending | approved | rejected | superseded (see app/store/policy_versions.py)
     status: str = Field(max_length=20, index=True)
     applied_at: datetime | None = _when(default=None)  # when it was put in force

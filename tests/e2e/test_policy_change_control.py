@@ -67,10 +67,10 @@ class Served:
         assert done.returncode == code, done.stdout + done.stderr
         return done.stdout + done.stderr
 
-    def reload(self, server: int = 0) -> None:
+    def reload(self, *options: str, server: int = 0) -> None:
         """`countersign policies reload`: SIGHUP to the server named by its pid file."""
         done = subprocess.run(
-            [COUNTERSIGN, "policies", "reload"],
+            [COUNTERSIGN, "policies", "reload", *options],
             env=self.envs[server],
             capture_output=True,
             text=True,
@@ -218,16 +218,23 @@ def test_new_hash_waits_for_a_member_and_then_goes_in_force(served: Served) -> N
 
 
 def test_rejected_hash_is_never_applied(tmp_path: Path) -> None:
-    """A member's Reject keeps the old hash, the same files reloaded stay out, and so does a
-    restart with them on disk."""
+    """The proposer (by e-mail) may not decide their own change; another member's Reject keeps
+    the old hash, the same files reloaded stay out, and so does a restart with them on disk."""
     database_url = f"sqlite:///{tmp_path / 'countersign.db'}"
     with _serve(tmp_path, database_url) as served:
         old = served.ready()["policies"]
         _edit(served)
-        served.reload()
+        served.reload("--proposer", "cfo@example.com")
         card = served.card()
+        assert "asked by cfo@example.com" in json.dumps(card.blocks)
         with served.delivery() as delivery:  # a click on the card as it was before the rejection
             late = delivery.click_payload("C0ADMIN", card.ts, ActionId.POLICY_APPROVE, "U0CFO1")
+        served.click(card, ActionId.POLICY_APPROVE, "U0CFO1")  # U0CFO1 is cfo@example.com
+        own = wait_for(lambda: served.slack.ephemerals("U0CFO1"), what="the four-eyes refusal")
+        assert "You asked for this reload" in own[0].text
+        (refused,) = served.audit("policy.decision_refused")
+        assert refused.actor == "U0CFO1"
+        assert served.history()[0]["requested_by"] == "cfo@example.com"
         served.click(card, ActionId.POLICY_REJECT, "U0CTRL1")
         wait_for(lambda: served.audit("policy.rejected"), what="the rejection")
         wait_for(
@@ -238,8 +245,8 @@ def test_rejected_hash_is_never_applied(tmp_path: Path) -> None:
         assert served.ready()["policy_change"] == "none"
         with served.delivery() as delivery:  # too late: already decided
             assert delivery.send_raw(payload_body(late), FORM).status_code == 200
-        wait_for(lambda: served.slack.ephemerals("U0CFO1"), what="the refusal")
-        assert "already rejected" in served.slack.ephemerals("U0CFO1")[0].text
+        wait_for(lambda: served.slack.ephemerals("U0CFO1")[1:], what="the refusal")
+        assert "already rejected" in served.slack.ephemerals("U0CFO1")[1].text
         served.reload()
         served.reload()
         assert served.ready()["policies"] == old
@@ -265,6 +272,8 @@ def test_unknown_versions_are_one_line_errors(served: Served) -> None:
     assert "Traceback" not in out
     out = served.cli("policies", "diff", "current", "xyz", code=2)
     assert "is not a policy hash" in out
+    out = served.cli("policies", "reload", "--proposer", "@ana", code=2)
+    assert "is not a Slack user id (U…) or an e-mail address" in out
 
 
 def test_approval_goes_in_force_in_every_instance(database_url: str, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("host", sa.String(length=255), nullable=False),
         sa.Column("pid", sa.Integer(), nullable=False),
         sa.Column("trigger", sa.String(length=20), nullable=False),
+        sa.Column("requested_by", sa.String(length=254), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("applied_at", app.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("approvers", sa.JSON(), nullable=False),
