@@ -82,8 +82,8 @@ class PolicyCards:
     def post(self, payload: dict[str, Any], now: datetime) -> None:
         with self._db.transaction() as session:
             row = session.get(PolicyVersionRow, int(payload["version"]))
-            if row is None or row.card_ts or not row.channel:
-                return
+            if row is None or row.card_ts or not row.channel or row.status != versions.PENDING:
+                return  # posted already, or superseded before its card went out
             card, channel = build_policy_card(session, row), row.channel
         ts = self._chat.post_policy_card(channel, card)
         with self._db.transaction() as session:
