@@ -1,4 +1,5 @@
-"""`countersign policies …`: check, explain and backtest routing policies from a terminal."""
+"""`countersign policies …`: check, explain and backtest routing policies from a terminal, and
+ask a server to reload them (history and diff: app/cli/policy_history.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from app.routing.segregation import relaxed_routes
 
 policies_app = typer.Typer(
     name="policies",
-    help="Check, explain and backtest the routing policies that decide who approves what.",
+    help="Check, explain and backtest the routing policies that decide who approves what; "
+    "reload them, and see their stored history and diffs.",
     no_args_is_help=True,
     add_completion=False,
 )
