@@ -195,10 +195,19 @@ def explain(
     view = _read_event(event_file)
     policy = _load(policies or _default_dir())
     explanation = explain_event(policy, view)
+    control = policy.change_control
     if output is ExplainFormat.json:
-        typer.echo(json.dumps(explanation_json(explanation), indent=2, ensure_ascii=False))
+        shown = explanation_json(explanation)
+        if control is not None:
+            shown["change_control"] = asdict(control)
+        typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
     else:
         typer.echo(render_explain(explanation, view))
+        if control is not None:
+            typer.echo(
+                f"\nchange control: a change to this policy waits for one of "
+                f"{', '.join(control.approvers)} in {control.channel} ({control.source})"
+            )
 
 
 def _events_file(path: Path, since: datetime | None) -> Iterator[StoredEvent]:

@@ -125,3 +125,27 @@ def test_check_says_who_approves_policy_changes(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "change control (" in result.stdout
     assert "a new policy hash waits until one of U0CFO1 approves it in C0ADMIN" in result.stdout
+
+
+def test_explain_names_the_change_control(tmp_path: Path) -> None:
+    """`policies explain` says who must approve a change to the policy, in text and JSON."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from app.cli.policies import policies_app
+
+    folder = write_policy(
+        tmp_path / "p", _policy("admin_channel: C0ADMIN\nchange_control: {approvers: [group:cfo]}")
+    )
+    root = Path(__file__).resolve().parents[3]
+    event = str(root / "examples" / "discount.json")
+    text = CliRunner().invoke(policies_app, ["explain", event, "--policies", str(folder)])
+    assert text.exit_code == 0, text.output
+    assert (
+        "change control: a change to this policy waits for one of U0CFO1 in C0ADMIN" in text.stdout
+    )
+    shown = CliRunner().invoke(
+        policies_app, ["explain", event, "--policies", str(folder), "--format", "json"]
+    )
+    assert json.loads(shown.stdout)["change_control"]["approvers"] == ["U0CFO1"]
