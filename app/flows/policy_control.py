@@ -140,6 +140,7 @@ class PolicyControl:
         requested_by: str | None = None,
     ) -> str | None:
         """Store this loading; None when `fresh` may go in force, else why it is held."""
+        versions.serialize(session)
         now = self._clock.now()
         control = kept.change_control
         files = versions.files_json(fresh.sources)

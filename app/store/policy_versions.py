@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from app.store import audit
-from app.store.tables import PolicyVersionRow
+from app.store.tables import AuditHeadRow, PolicyVersionRow
 
 APPLIED, PENDING, APPROVED, REJECTED, SUPERSEDED = (
     "applied",
@@ -107,6 +107,12 @@ def record(
         },
     )
     return row
+
+
+def serialize(session: Session) -> None:
+    """Hold the audit head (which every loading appends to anyway) until the transaction ends,
+    so two processes loading at once see each other's proposal and never both propose."""
+    session.exec(select(AuditHeadRow).with_for_update()).first()
 
 
 def in_force(session: Session) -> PolicyVersionRow | None:
