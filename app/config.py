@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     RECONCILE_WEEKDAY: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "off"] = "mon"
     RECONCILE_HOUR: int = Field(default=6, ge=0, le=23)
     RECONCILE_CHECK_SECONDS: float = Field(default=3600.0, gt=0, le=86400)
+    # How often each instance looks for a policy version approved under change_control.
+    POLICY_POLL_SECONDS: float = Field(default=10.0, gt=0, le=3600)
 
     @field_validator("DATABASE_URL")
     @classmethod

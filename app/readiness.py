@@ -41,6 +41,25 @@ def slack_delivery(runtime: Runtime) -> str:
     )
 
 
+def policy_change(runtime: Runtime) -> str:
+    """A policy version waiting for approval under change_control, or "none" (never gating:
+    the policy in force keeps working meanwhile)."""
+    from app.store import policy_versions
+
+    try:
+        with runtime.db.transaction() as session:
+            waiting = policy_versions.pending(session)
+    except Exception as error:  # the database check above already says why
+        return f"unknown ({one_line(error)})"
+    if not waiting:
+        return "none"
+    row = waiting[-1]
+    return (
+        f"pending approval: {row.content_hash[:12]} (loaded {row.loaded_at:%Y-%m-%d %H:%M:%S}"
+        f" UTC by {row.host}/{row.pid}; asked in {row.channel})"
+    )
+
+
 def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     """(ready, body): each check is "ok" or the reason it is not."""
     checks = database_checks(runtime)
@@ -59,5 +78,6 @@ def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
         **checks,
         "policies": policies.content_hash,
         "routes": len(policies.routes),
+        "policy_change": policy_change(runtime) if checks["schema"] == OK else "unknown",
     }
     return ready, body

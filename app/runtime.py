@@ -13,11 +13,13 @@ from slack_sdk import WebClient
 
 from app.clock import Clock, SystemClock
 from app.config import Settings
-from app.flows import jobs
+from app.flows import jobs, reload_request
 from app.flows.changes import Resume
 from app.flows.intake import Intake
 from app.flows.notify import SlackJobs
 from app.flows.outbox_worker import Handler, OutboxWorker, publish_counts
+from app.flows.policy_cards import PolicyCards
+from app.flows.policy_control import PolicyControl
 from app.flows.policy_holder import PolicyHolder, ReloadResult
 from app.flows.ports import DeliveryFailed, RetryLater
 from app.flows.reconcile import weekly_job
@@ -54,6 +56,8 @@ SLACK_JOBS = (
     jobs.NOTIFY_USER,
     jobs.DM_CARD,
     jobs.CHANNEL_NOTICE,
+    jobs.POLICY_CARD,
+    jobs.POLICY_CARD_UPDATE,
 )
 
 
@@ -77,6 +81,16 @@ class Runtime:
             self.slack_client, BlockRenderer(), Pacer(scale=settings.SLACK_RATE_SCALE)
         )
         self.policies = PolicyHolder(settings.COUNTERSIGN_POLICIES, self._tell_admins)
+        # Every loading stored; under change_control a new hash waits for approval.
+        self.policy_control = PolicyControl(
+            self.db,
+            self.policies,
+            self.clock,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            on_change=lambda: self.wake(),
+            requester=lambda: reload_request.take(settings.COUNTERSIGN_PID_FILE, self.clock.now()),
+        )
         self.intacct = IntacctClient(
             base_url=settings.INTACCT_API_URL,
             client_id=settings.INTACCT_CLIENT_ID or "",
@@ -127,6 +141,8 @@ class Runtime:
                 ),
                 settings.RECONCILE_CHECK_SECONDS,
             )
+        # Each instance puts a policy version approved anywhere in force (policy_control.py).
+        self.scheduler.every("policy_poll", self.policy_control.poll, settings.POLICY_POLL_SECONDS)
         self.slack_deps = SlackDeps(
             self.db,
             self.clock,
@@ -147,6 +163,7 @@ class Runtime:
 
     def _handlers(self) -> Mapping[str, Handler]:
         slack = SlackJobs(self.db, self.chat)
+        policy_cards = PolicyCards(self.db, self.chat)
         return {
             jobs.POST_CARD: slack.post_card,
             jobs.UPDATE_CARD: slack.update_card,
@@ -154,6 +171,8 @@ class Runtime:
             jobs.NOTIFY_USER: slack.notify_user,
             jobs.DM_CARD: slack.dm_card,
             jobs.CHANNEL_NOTICE: slack.channel_notice,
+            jobs.POLICY_CARD: policy_cards.post,
+            jobs.POLICY_CARD_UPDATE: policy_cards.update,
             jobs.RELEASE: Release(self.db, IntacctInvoices(self.intacct)),
             jobs.SNAPSHOT: Snapshot(self.db, IntacctInvoices(self.intacct)),
             jobs.RESUBMIT: Resume(self.db, IntacctInvoices(self.intacct)),
@@ -189,13 +208,14 @@ class Runtime:
         self.wake()
 
     def reload_policies(self) -> ReloadResult:
-        return self.policies.reload()
+        return self.policy_control.reload()
 
     def wake(self) -> None:
         self.worker.nudge()
         self.scheduler.wake()
 
     def start(self) -> None:
+        self.policy_control.start()  # store the policy loaded at start (the database is ready)
         self.scheduler.start()
 
     def stop(self) -> None:

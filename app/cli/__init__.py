@@ -1,7 +1,7 @@
 """`countersign`: one command, a module per command group (serve, sandbox, db, audit, policies,
-events, outbox), evidence and reconcile, assembled here. `main` guarantees one line, never a
-traceback: a usage mistake or a database that cannot be used exits 2; an unexpected error exits
-70 with an id whose traceback is in the error log."""
+events, outbox, access), evidence and reconcile, assembled here. `main` guarantees one line,
+never a traceback: a usage mistake or a database that cannot be used exits 2; an unexpected error
+exits 70 with an id whose traceback is in the error log."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import typer
 
+from app.cli.access import access_app
 from app.cli.audit import audit_app
 from app.cli.common import USAGE, database_reason
 from app.cli.db import db_app
@@ -33,6 +34,7 @@ cli.command()(serve)
 cli.command()(evidence)
 cli.command()(reconcile)
 cli.add_typer(db_app, name="db")
+cli.add_typer(access_app, name="access")
 cli.add_typer(audit_app, name="audit")
 cli.add_typer(events_app, name="events")
 cli.add_typer(outbox_app, name="outbox")

@@ -1,4 +1,5 @@
-"""`countersign policies …`: check, explain and backtest routing policies from a terminal."""
+"""`countersign policies …`: check, explain and backtest routing policies from a terminal, and
+ask a server to reload them (history and diff: app/cli/policy_history.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from app.routing.segregation import group_quorums, relaxed_routes
 
 policies_app = typer.Typer(
     name="policies",
-    help="Check, explain and backtest the routing policies that decide who approves what.",
+    help="Check, explain and backtest the routing policies that decide who approves what; "
+    "reload them, and see their stored history and diffs.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -120,6 +122,12 @@ def check(
         ]
         if changed:
             typer.echo(f"  route {route.name}: " + ", ".join(changed))
+    control = policy.change_control
+    if control is not None:
+        typer.echo(
+            f"  change control ({control.source}): a new policy hash waits until one of "
+            f"{', '.join(control.approvers)} approves it in {control.channel}"
+        )
 
 
 def _read_event(path: Path) -> dict[str, Any]:
@@ -200,10 +208,19 @@ def explain(
     view = _read_event(event_file)
     policy = _load(policies or _default_dir())
     explanation = explain_event(policy, view)
+    control = policy.change_control
     if output is ExplainFormat.json:
-        typer.echo(json.dumps(explanation_json(explanation), indent=2, ensure_ascii=False))
+        shown = explanation_json(explanation)
+        if control is not None:
+            shown["change_control"] = asdict(control)
+        typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
     else:
         typer.echo(render_explain(explanation, view))
+        if control is not None:
+            typer.echo(
+                f"\nchange control: a change to this policy waits for one of "
+                f"{', '.join(control.approvers)} in {control.channel} ({control.source})"
+            )
 
 
 def _events_file(path: Path, since: datetime | None) -> Iterator[StoredEvent]:
@@ -293,20 +310,49 @@ def backtest_command(
 
 
 @policies_app.command("reload")
-def reload_policies() -> None:
+def reload_policies(
+    proposer: Annotated[
+        str | None,
+        typer.Option(
+            "--proposer",
+            metavar="U…|E-MAIL",
+            help="Who asks for this change (your Slack user id or e-mail). Under change_control "
+            "that person may not approve it.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Ask the running server (its pid in COUNTERSIGN_PID_FILE) to reload its policies.
 
     The server loads the folder again; if anything is wrong it keeps the policy in force,
-    logs why and posts it to the policy's admin_channel. Run `policies check` first."""
+    logs why and posts it to the policy's admin_channel. Run `policies check` first.
+    Under `change_control` a new hash is not applied yet: a card with the diff goes to the
+    change-control channel and the policy in force stays until an approver approves it."""
     import signal
 
     from app.cli.common import settings
+    from app.flows import reload_request
 
+    if proposer is not None and not reload_request.valid_person(proposer):
+        raise _fail(
+            f"countersign: --proposer {proposer!r} is not a Slack user id (U…) or an e-mail address"
+        )
     pid_file = settings().COUNTERSIGN_PID_FILE
     try:
         pid = int(pid_file.read_text().strip())
+        if proposer is not None:
+            reload_request.leave(pid_file, proposer, datetime.now(UTC))
         os.kill(pid, signal.SIGHUP)
     except (OSError, ValueError) as error:
         typer.echo(f"countersign: no running server found via {pid_file}: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"asked server {pid} to reload its policies; its log says whether it did")
+
+
+def _register_history() -> None:
+    from app.cli import policy_history
+
+    policy_history.register(policies_app)
+
+
+_register_history()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.invoice import FULL_PREFIX, InvoiceSnapshot
+from app.routing.loader import content_hash
 from app.store import canonical_json
 from app.store.audit import chain_hash
 
@@ -152,6 +153,13 @@ def _route(route: dict[str, Any], opened: dict[str, Any] | None) -> None:
         return
     for name, key in (("name", "route"), ("why", "why"), ("policy_hash", "policy_hash")):
         _check(route[name] == opened.get(key), f"the route's {name} is not what the audit says")
+    files = route.get("policy_files")
+    if files is not None:
+        sources = [(str(f["path"]), str(f["text"]).encode("utf-8")) for f in files]
+        _check(
+            content_hash(sources) == route["policy_hash"],
+            "the policy text is not the version whose hash routed the exception",
+        )
 
 
 def _card(card: dict[str, Any], by_seq: dict[int, dict[str, Any]]) -> None:

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from app.domain.invoice import FULL_PREFIX, InvoiceSnapshot
 from app.domain.lifecycle import exception_label
-from app.evidence.sources import POLICY_TEXT_NOT_STORED, on_behalf_of, policy_text_for
+from app.evidence.sources import POLICY_TEXT_NOT_STORED, on_behalf_of, policy_files_for
 from app.store.audit import at_text
 from app.store.audit_read import EntryText, snapshot
 from app.store.db import Database
@@ -60,7 +60,7 @@ def gather(db: Database, exception_id: int, now: datetime, anchors: Anchors | No
             .where(DecisionRow.exception_id == exception_id)
             .order_by(col(DecisionRow.decided_at), col(DecisionRow.id))
         ).all()
-        policy_text = policy_text_for(session, row.policy_hash)
+        policy_files = policy_files_for(session, row.policy_hash)
         exception = _exception(row)
         event_part = _event(event)
         decision_rows = list(decisions)
@@ -83,8 +83,8 @@ def gather(db: Database, exception_id: int, now: datetime, anchors: Anchors | No
             "name": row.route_name,
             "why": row.route_reason,
             "policy_hash": row.policy_hash,
-            "policy_text": policy_text,
-            "policy_note": None if policy_text is not None else POLICY_TEXT_NOT_STORED,
+            "policy_files": policy_files,
+            "policy_note": None if policy_files is not None else POLICY_TEXT_NOT_STORED,
             "steps": row.steps,
         },
         "cards": [

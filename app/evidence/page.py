@@ -84,8 +84,11 @@ def render(packet: dict[str, Any]) -> str:
         "<h2>Route and policy</h2>",
         _table([("route", route["name"]), ("why it matched", route["why"])]),
         _table([("policy hash", route["policy_hash"])]),
-        f"<pre>{_e(route['policy_text'])}</pre>"
-        if route["policy_text"] is not None
+        "".join(
+            f"<h4>{_e(file['path'])}</h4><pre>{_e(file['text'])}</pre>"
+            for file in route["policy_files"]
+        )
+        if route["policy_files"] is not None
         else f"<p class=note>{_e(route['policy_note'])}</p>",
         f"<pre>{_e(json.dumps(route['steps'], indent=1))}</pre>",
         "<h2>Cards shown</h2>",

@@ -1,40 +1,37 @@
-"""Where the packet reads facts that other parts of Countersign may store later: the policy
-text of a version, and on whose behalf a decision was made. One function each, so the packet
-picks them up the day they are stored, and says plainly when they are not."""
+"""Where the packet reads facts stored by other parts of Countersign: the policy text of a
+version (the `policy_version` table, app/store/policy_versions.py), and on whose behalf a
+decision was made (a delegation). One function each; the packet says plainly when a fact is
+not stored (an exception routed before policy versions were kept)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import inspect, text
-from sqlmodel import Session
+from sqlmodel import Session, col, select
+
+from app.store import policy_versions
+from app.store.tables import PolicyVersionRow
 
 POLICY_TEXT_NOT_STORED = "policy text not stored (only its hash is known)"
 
 
-def policy_text_for(session: Session, policy_hash: str) -> str | None:
-    """The policy files' text of the version with this hash, or None when it is not stored.
-
-    Reads a `policy_version` table (hash, content) when the database has one; until then the
-    policy is known only by the hash recorded when the exception was routed."""
-    connection = session.connection()
-    if not inspect(connection).has_table("policy_version"):
-        return None
-    columns = {column["name"] for column in inspect(connection).get_columns("policy_version")}
-    if not {"hash", "content"} <= columns:
-        return None
-    row = connection.execute(
-        text("SELECT content FROM policy_version WHERE hash = :hash"), {"hash": policy_hash}
+def policy_files_for(session: Session, policy_hash: str) -> list[dict[str, str]] | None:
+    """The policy files (path and text) of the version with this hash, exactly as hashed, or
+    None when that version was never stored."""
+    row = session.exec(
+        select(PolicyVersionRow)
+        .where(col(PolicyVersionRow.content_hash) == policy_hash)
+        .order_by(col(PolicyVersionRow.id))
+        .limit(1)
     ).first()
-    if row is None or row[0] is None:
+    if row is None:
         return None
-    content = row[0]
-    return content if isinstance(content, str) else str(content)
+    return [{"path": path, "text": text} for path, text in policy_versions.texts(row)]
 
 
 def on_behalf_of(decision: Any, detail: dict[str, Any] | None) -> str | None:
-    """Whom a decision was made for (a delegation), from the decision row's `on_behalf_of`
-    column when it exists, else from its audit entry; None when made in one's own name."""
+    """Whom a decision was made for (a delegation): the decision row's `on_behalf_of`, else its
+    audit entry's; None when made in one's own name."""
     value = getattr(decision, "on_behalf_of", None)
     if value is None and detail is not None:
         value = detail.get("on_behalf_of")

@@ -148,6 +148,11 @@ def acting_for(session: Session, delegate: str, now: datetime) -> list[Delegatio
     return [_domain(row) for row in _active_rows(session, now, delegate=delegate)]
 
 
+def all_active(session: Session, now: datetime) -> list[Delegation]:
+    """Every delegation in force at `now` (for the access review)."""
+    return [_domain(row) for row in _active_rows(session, now)]
+
+
 def given_by(session: Session, delegator: str, now: datetime) -> Delegation | None:
     """`delegator`'s active delegation, if any."""
     found = _active_rows(session, now, delegator=delegator)

@@ -23,6 +23,11 @@ class ReloadResult:
     applied: bool
     content_hash: str
     problems: tuple[str, ...] = ()
+    held: str | None = None  # a valid set held back (e.g. pending approval): why
+
+
+# Decides whether a freshly loaded set goes in force: None to apply it, or why it is held.
+Gate = Callable[[PolicySet, PolicySet], str | None]
 
 
 class PolicyHolder:
@@ -38,17 +43,33 @@ class PolicyHolder:
     def current(self) -> PolicySet:
         return self._current
 
-    def reload(self) -> ReloadResult:
-        """Load the directory again; on any error keep the set in force and say why."""
+    def install(self, policy: PolicySet) -> None:
+        """Put `policy` in force (one approved elsewhere, or the stored one at start)."""
+        with self._lock:
+            self._current = policy
+        log.info("policies.installed", content_hash=policy.content_hash)
+
+    def reload(self, gate: Gate | None = None) -> ReloadResult:
+        """Load the directory again; on any error keep the set in force and say why. A valid
+        set goes in force unless `gate(fresh, current)` says why it is held back."""
         with self._lock:
             try:
                 fresh = load_policy_set(self._directory)
+                held = gate(fresh, self._current) if gate is not None else None
             except PolicyLoadError as error:
                 return self._refuse(tuple(str(p) for p in error.problems))
             except Exception:  # never let a reload take the server down
                 error_id = uuid.uuid4().hex[:12]
                 log.exception("policies.reload_failed", error_id=error_id)
                 return self._refuse((f"the reload failed unexpectedly (error id {error_id})",))
+            if held is not None:
+                log.info(
+                    "policies.held",
+                    content_hash=fresh.content_hash,
+                    kept=self._current.content_hash,
+                    why=held,
+                )
+                return ReloadResult(False, self._current.content_hash, held=held)
             self._current = fresh
             log.info("policies.reloaded", content_hash=fresh.content_hash)
             _log_warnings(fresh)

@@ -2,8 +2,9 @@
 
 from app.routing.errors import PolicyLoadError, Problem
 from app.routing.explain import Explanation, RouteTrial, explain_event, render_explain
-from app.routing.loader import content_hash, load_policy_set
+from app.routing.loader import content_hash, load_policy_files, load_policy_set
 from app.routing.policy_set import (
+    ChangeControl,
     CompiledRoute,
     EscalationLevel,
     PolicySet,
@@ -12,6 +13,7 @@ from app.routing.policy_set import (
 )
 
 __all__ = [
+    "ChangeControl",
     "CompiledRoute",
     "EscalationLevel",
     "Explanation",
@@ -23,6 +25,7 @@ __all__ = [
     "StepPlan",
     "content_hash",
     "explain_event",
+    "load_policy_files",
     "load_policy_set",
     "render_explain",
 ]

@@ -12,6 +12,7 @@ from app.routing.errors import WARNING, Problem, in_order
 from app.routing.fields import did_you_mean
 from app.routing.order import check_order
 from app.routing.policy_set import (
+    ChangeControl,
     CompiledRoute,
     EscalationLevel,
     PolicySet,
@@ -30,7 +31,7 @@ from app.routing.schema import (
 )
 from app.routing.source import Pos
 
-_SINGLE = ("timezone", "admin_channel", "defaults", "routes", "unmatched")
+_SINGLE = ("timezone", "admin_channel", "defaults", "routes", "unmatched", "change_control")
 
 
 @dataclass
@@ -73,6 +74,8 @@ class Compiler:
             written.append(unmatched_doc.unmatched)
         self._defaults_on_expire(defaults, written)
         compiled = [self._route(route, defaults, merged) for route in written]
+        admin = admin_doc.admin_channel.value if admin_doc and admin_doc.admin_channel else None
+        change_control = self._change_control(merged, admin)
         check_order(
             written,
             self.problems,
@@ -86,16 +89,34 @@ class Compiler:
         return PolicySet(
             content_hash=content_hash,
             timezone=zone or "UTC",
-            admin_channel=admin_doc.admin_channel.value
-            if admin_doc and admin_doc.admin_channel
-            else None,
+            admin_channel=admin,
             routes=tuple(r[0] for r in compiled if r is not None),
             conditions=tuple(r[1] for r in compiled if r is not None),
             calendars=calendars,
             groups={name: self._members(refs) for name, (_, refs) in merged.groups.items()},
             files=tuple(doc.file for doc in docs),
             warnings=tuple(in_order(p for p in self.problems if p.is_warning)),
+            change_control=change_control,
         )
+
+    def _change_control(self, merged: _Merged, admin: str | None) -> ChangeControl | None:
+        """Who must approve a new policy hash, and in which channel (default: admin_channel)."""
+        doc = merged.doc("change_control")
+        written = doc.change_control if doc is not None else None
+        if written is None:
+            return None
+        approvers = self._resolve(written.approvers, merged)
+        channel = written.channel.value if written.channel else admin
+        if channel is None:
+            self.err(
+                written.pos,
+                "change_control has no channel to ask its approvers in",
+                "set `channel:` in change_control, or `admin_channel:` at the top of the file",
+            )
+            return None
+        if approvers is None:
+            return None
+        return ChangeControl(approvers, channel, written.pos.short)
 
     def _merge(self, docs: list[FileDoc]) -> _Merged:
         merged = _Merged()

@@ -8,6 +8,7 @@ failure anywhere becomes one placed problem, so a bad policy can never take a se
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 from app.routing.compile import Compiler
@@ -52,6 +53,22 @@ def load_policy_set(directory: Path) -> PolicySet:
         raise PolicyLoadError([problem]) from exc
 
 
+def load_policy_files(where: str, files: Sequence[tuple[str, bytes]]) -> PolicySet:
+    """Check and compile policy files given as (relative path, bytes), e.g. a version kept in
+    the store; places in problems and route sources read `where/relative path`."""
+    try:
+        problems: list[Problem] = []
+        named = [(relative, f"{where}/{relative}", data) for relative, data in sorted(files)]
+        if not named:
+            raise PolicyLoadError([Problem(where, 0, 0, "no *.yml policy files found")])
+        return _compile(named, problems, where, expected=len(named))
+    except PolicyLoadError:
+        raise
+    except Exception as exc:  # a bug of ours, never a crash of the caller
+        problem = Problem(where, 0, 0, f"the policy set could not be checked: {type(exc).__name__}")
+        raise PolicyLoadError([problem]) from exc
+
+
 def _load(directory: Path) -> PolicySet:
     where = str(directory)
     if not directory.is_dir():
@@ -68,28 +85,37 @@ def _load(directory: Path) -> PolicySet:
     ymls = [p for p in paths if p.suffix == ".yml"]
     if not ymls and not problems:
         raise PolicyLoadError([Problem(where, 0, 0, "no *.yml policy files found")])
-    raw: list[tuple[str, bytes]] = []
-    docs: list[FileDoc] = []
-    reader = FileReader(problems)
+    named: list[tuple[str, str, bytes]] = []
     total = 0
     for path in ymls:
         data = _read(path, problems, MAX_TOTAL_BYTES - total)
         if data is None:
             continue
         total += len(data)
-        raw.append((path.relative_to(directory).as_posix(), data))
-        shown = str(path)
+        named.append((path.relative_to(directory).as_posix(), str(path), data))
+    return _compile(named, problems, where, expected=len(ymls))
+
+
+def _compile(
+    named: list[tuple[str, str, bytes]], problems: list[Problem], where: str, expected: int
+) -> PolicySet:
+    """Parse, read and compile (relative path, shown name, bytes) of each file."""
+    docs: list[FileDoc] = []
+    reader = FileReader(problems)
+    for _, shown, data in named:
         node = parse_policy_bytes(data, shown, problems)
         doc = reader.read(node, shown) if node is not None else None
         if doc is not None:
             docs.append(doc)
-    if len(docs) < len(ymls):
+    if len(docs) < expected:
         # A file we could not read at all may hold the groups or routes the others refer to:
         # cross-file checks would only report ghosts of that one mistake.
         raise PolicyLoadError(problems)
+    raw = [(relative, data) for relative, _, data in named]
     policy = Compiler(problems).compile(docs, content_hash(raw), where)
     if policy is None or any(not problem.is_warning for problem in problems):
         raise PolicyLoadError(problems or [Problem(where, 0, 0, "the policy set is incomplete")])
+    policy.sources = tuple(sorted(raw))
     return policy
 
 

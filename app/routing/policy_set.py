@@ -89,6 +89,16 @@ class RouteDecision:
     notify_channels: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ChangeControl:
+    """Four-eyes on the policy itself: a new policy hash is held until one of `approvers`
+    approves it on a card in `channel`. The policy in force decides, not the proposed one."""
+
+    approvers: tuple[str, ...]  # group refs resolved to Slack user ids / e-mails
+    channel: str
+    source: str  # file:line of `change_control`
+
+
 _Candidates = tuple[tuple[CompiledRoute, Predicate], ...]
 
 
@@ -107,6 +117,8 @@ class PolicySet:
         groups: Mapping[str, tuple[str, ...]],
         files: tuple[str, ...],
         warnings: tuple[Problem, ...] = (),
+        change_control: ChangeControl | None = None,
+        sources: tuple[tuple[str, bytes], ...] = (),
     ) -> None:
         self.content_hash = content_hash
         self.timezone = timezone
@@ -116,6 +128,9 @@ class PolicySet:
         self.groups = dict(groups)
         self.files = files
         self.warnings = warnings  # what loaded but looks wrong; `policies check` prints them
+        self.change_control = change_control
+        # (path relative to the policy folder, bytes) of every file, sorted: what was hashed
+        self.sources = sources
         self._conditions = dict(zip((r.name for r in routes), conditions, strict=True))
         full = tuple((r, c.predicate()) for r, c in zip(routes, conditions, strict=True))
         self._fallback: _Candidates = full

@@ -11,6 +11,7 @@ from app.routing.schema import (
     NAME,
     TOP_LEVEL,
     CalendarDoc,
+    ChangeControlDoc,
     FileDoc,
     LevelDoc,
     Ref,
@@ -32,7 +33,9 @@ TOP = (
     "defaults",
     "routes",
     "unmatched",
+    "change_control",
 )
+CHANGE_CONTROL = ("approvers", "channel")
 STEP_TIMER_KEYS = ("remind_every", "expire_after", "on_expire")
 TIMER_KEYS = (
     "channel",
@@ -115,7 +118,25 @@ class FileReader(Values):
         if "unmatched" in found:
             key, value = found["unmatched"]
             doc.unmatched = self._route(value, UNMATCHED, Ref("unmatched", key.pos))
+        if "change_control" in found:
+            doc.change_control = self._change_control(found["change_control"][1])
         return doc
+
+    def _change_control(self, node: YNode) -> ChangeControlDoc | None:
+        """`change_control: {approvers: [group:policy_admins], channel: C0ADMIN}`."""
+        where = "`change_control`"
+        found = self.keys(node, where, CHANGE_CONTROL, required=("approvers",))
+        if found is None or "approvers" not in found:
+            return None
+        approvers = self.approvers(found["approvers"][1], "change_control approvers")
+        channel = (
+            self.channel(found["channel"][1], "change_control channel")
+            if "channel" in found
+            else None
+        )
+        if approvers is None or ("channel" in found and channel is None):
+            return None
+        return ChangeControlDoc(node.pos, approvers, channel)
 
     def _named(self, node: YNode, section: str, broken: set[str]) -> list[tuple[YScalar, YNode]]:
         """The well-named entries; bad names are reported and added to `broken`."""

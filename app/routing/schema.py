@@ -33,7 +33,16 @@ _TIMER = ("on a step, on a route or in `defaults`", None)
 # Where each key of the policy language belongs (and an example), for a key in the wrong place.
 KEY_HOMES: dict[str, tuple[str, str | None]] = {
     **dict.fromkeys(
-        ("version", "admin_channel", "calendars", "groups", "defaults", "routes", "unmatched"),
+        (
+            "version",
+            "admin_channel",
+            "calendars",
+            "groups",
+            "defaults",
+            "routes",
+            "unmatched",
+            "change_control",
+        ),
         ("at the top of the file", None),
     ),
     "timezone": ("at the top of the file or in a calendar", None),
@@ -139,6 +148,15 @@ class CalendarDoc:
 
 
 @dataclass
+class ChangeControlDoc:
+    """`change_control:` as written: who approves a policy change, and where they are asked."""
+
+    pos: Pos
+    approvers: list[Ref]
+    channel: Ref | None = None
+
+
+@dataclass
 class FileDoc:
     """One policy file as written."""
 
@@ -155,6 +173,7 @@ class FileDoc:
     routes: list[RouteDoc] = field(default_factory=list)
     routes_unreadable: bool = False  # `routes` or one of its items was not even a mapping
     unmatched: RouteDoc | None = None
+    change_control: ChangeControlDoc | None = None
 
 
 class Values:

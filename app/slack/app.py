@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from app.slack.deps import SlackDeps
 from app.slack.inbound import unreadable_by_bolt
 from app.slack.installation import Installation, refuse_other_teams
-from app.slack.listeners import actions, commands, events, views
+from app.slack.listeners import actions, commands, events, policy_change, views
 from app.slack.listeners.reply import reply, response_url
 from app.slack.payloads import PayloadError
 
@@ -47,7 +47,7 @@ def create_bolt_app(client: WebClient, signing_secret: str, deps: SlackDeps) -> 
         token_verification_enabled=False,
     )
     refuse_other_teams(app, Installation(client))
-    for listeners in (events, actions, views, commands):
+    for listeners in (events, actions, views, commands, policy_change):
         listeners.register(app, deps)
 
     @app.error

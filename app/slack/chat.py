@@ -27,6 +27,7 @@ import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from app.flows.policy_cards import PolicyChangeCard
 from app.flows.ports import (
     DeliveryFailed,
     ExceptionCard,
@@ -35,7 +36,7 @@ from app.flows.ports import (
     Paced,
     RetryLater,
 )
-from app.slack.ids import CARD_METADATA_TYPE
+from app.slack.ids import CARD_METADATA_TYPE, POLICY_CARD_METADATA_TYPE
 from app.slack.mrkdwn import escape_keeping_mentions
 from app.slack.pacing import Pacer
 from app.slack.render import BlockRenderer
@@ -248,6 +249,29 @@ class SlackChat:
             lambda: self._client.chat_update(
                 channel=channel, ts=ts, text=text, blocks=blocks, metadata=metadata
             ),
+        )
+
+    def post_policy_card(self, channel: str, card: PolicyChangeCard) -> str:
+        text, blocks = self._renderer.policy_card(card)
+        metadata = {
+            "event_type": POLICY_CARD_METADATA_TYPE,
+            "event_payload": {"version": card.version_id},
+        }
+        response = self._call(
+            "chat.postMessage",
+            channel,
+            lambda: self._client.chat_postMessage(
+                channel=channel, text=text, blocks=blocks, metadata=metadata
+            ),
+        )
+        return str(response["ts"])
+
+    def update_policy_card(self, channel: str, ts: str, card: PolicyChangeCard) -> None:
+        text, blocks = self._renderer.policy_card(card)
+        self._call(
+            "chat.update",
+            channel,
+            lambda: self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
         )
 
     def post_thread(self, channel: str, ts: str, text: str) -> None:

@@ -11,6 +11,8 @@ class ActionId(StrEnum):
     REQUEST_CHANGES = "cs_request_changes"
     DETAILS = "cs_details"
     RESUBMIT = "cs_resubmit"  # the requester's button in the "changes requested" DM
+    POLICY_APPROVE = "cs_policy_approve"  # a policy change card (change_control)
+    POLICY_REJECT = "cs_policy_reject"
 
 
 class BlockId(StrEnum):
@@ -22,6 +24,9 @@ class BlockId(StrEnum):
     OUTCOME = "cs_outcome"
     REJECT_REASON = "cs_reject_reason"
     CHANGES_NOTE = "cs_changes_note"
+    POLICY_SUMMARY = "cs_policy_summary"
+    POLICY_DIFF = "cs_policy_diff"
+    POLICY_ACTIONS = "cs_policy_actions"
 
 
 class CallbackId(StrEnum):
@@ -32,6 +37,7 @@ class CallbackId(StrEnum):
 REJECT_REASON_ACTION = "cs_reject_reason_input"
 CHANGES_NOTE_ACTION = "cs_changes_note_input"
 CARD_METADATA_TYPE = "countersign_card"  # message metadata event_type of an approval card
+POLICY_CARD_METADATA_TYPE = "countersign_policy_card"  # ... and of a policy change card
 SLASH_COMMAND = "/billing-exceptions"
 
 

@@ -16,12 +16,15 @@ from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from app.domain.approval import CardRef
+from app.flows.policy_cards import PolicyChangeCard
 from app.flows.ports import ExceptionCard
 from app.slack import blockkit, ids, mrkdwn
 
 BLOCKS_DIR = Path(__file__).resolve().parents[2] / "blocks"
 # A context text element holds 3,000 characters; the approver list stays well inside that.
 APPROVERS_BUDGET = 1500
+# A section's text holds 3,000 characters: the diff shown on a policy card stays inside that.
+DIFF_BUDGET = 2700
 # A section holds 10 fields; one stays free for the "more in Details" line.
 MAX_FIGURES = 9
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -81,6 +84,25 @@ def figure_lines(figures: tuple[tuple[str, str], ...]) -> list[str]:
     return [*lines[:MAX_FIGURES], f"_…and {hidden} more in Details_"]
 
 
+def fitted_diff(diff: str, budget: int = DIFF_BUDGET) -> str:
+    """The diff escaped in a code block, cut at a whole line to fit `budget` characters, with
+    the number of lines left out; "no changes" when empty."""
+    if not diff:
+        return "_No changes in the files._"
+    lines = diff.splitlines()
+    shown: list[str] = []
+    size = 0
+    for line in lines:
+        piece = mrkdwn.escape(line[:300]) + "\n"
+        if size + len(piece) > budget:
+            break
+        shown.append(piece)
+        size += len(piece)
+    left = len(lines) - len(shown)
+    more = f"\n_…{left} more line{'s' if left != 1 else ''}, see the full diff_" if left else ""
+    return "```" + "".join(shown) + "```" + more
+
+
 class BlockRenderer:
     def __init__(self, directory: Path = BLOCKS_DIR) -> None:
         self._env = SandboxedEnvironment(
@@ -131,6 +153,27 @@ class BlockRenderer:
         text = f"{card.label} {card.type_label}: {card.customer}, {card.amount} — {card.state}"
         if intro:
             text = f"{intro} {text}"
+        return mrkdwn.escape(text), fitted
+
+    def policy_card(self, card: PolicyChangeCard) -> tuple[str, list[dict[str, Any]]]:
+        """A policy change card: the diff (fitted), who may decide, Approve/Reject while open."""
+        old = card.in_force[:12] or "current"
+        command = f"countersign policies diff {old} {card.proposed[:12]}"
+        blocks = self._render(
+            "policy_change_card.json.j2",
+            card=card,
+            diff=fitted_diff(card.diff),
+            approvers=people(card.approvers),
+            full_diff_command=command,
+            value=str(card.version_id),
+        )
+        fitted, warnings = blockkit.fit_message(blocks)
+        for warning in warnings:
+            log.warning("policy_card.truncated", version=card.version_id, detail=warning)
+        problems = blockkit.check_message(fitted)
+        if problems:
+            raise ValueError(f"policy card {card.version_id} breaks Block Kit limits: {problems}")
+        text = f"Policy change {card.proposed[:12]}: {card.state}"
         return mrkdwn.escape(text), fitted
 
     def reject_modal(self, card: CardRef, label: str) -> dict[str, Any]:

@@ -199,3 +199,32 @@ class DelegationRow(SQLModel, table=True):
     created_at: datetime = _when()
     revoked_at: datetime | None = _when(default=None)
     revoked_by: str | None = Field(default=None, max_length=40)
+
+
+class PolicyVersionRow(SQLModel, table=True):
+    """One loading of a policy set (at start, on reload, or fetched from the store): its files
+    and hash, when and by which process, and, under change control, its approval."""
+
+    __tablename__ = "policy_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    content_hash: str = Field(max_length=64, index=True)
+    # [{"path": "routes.yml", "text": "..."}, ...], sorted by path: exactly what was hashed
+    files: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    loaded_at: datetime = _when()
+    host: str = Field(max_length=255)
+    pid: int
+    trigger: str = Field(max_length=20)  # start | reload | stored
+    # who asked for the reload (`policies reload --proposer`), when they said: a Slack user id
+    # or e-mail address; under change control they may not approve it themselves
+    requested_by: str | None = Field(default=None, max_length=254)
+    # applied | pending | approved | rejected | superseded (see app/store/policy_versions.py)
+    status: str = Field(max_length=20, index=True)
+    applied_at: datetime | None = _when(default=None)  # when it was put in force
+    # Under change control: who may approve it, where they are asked, and the card's ts
+    approvers: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    channel: str | None = Field(default=None, max_length=100)
+    card_ts: str | None = Field(default=None, max_length=40)
+    base_hash: str | None = Field(default=None, max_length=64)  # the hash in force when proposed
+    decided_by: str | None = Field(default=None, max_length=254)
+    decided_at: datetime | None = _when(default=None)

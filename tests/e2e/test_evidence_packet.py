@@ -101,7 +101,8 @@ def test_packet_of_an_approved_and_released_exception(tmp_path: Path) -> None:
 
     assert packet["event"]["payload"] == body.decode()
     assert packet["event"]["sha256"] == hashlib.sha256(body).hexdigest()
-    assert packet["route"]["policy_note"] == "policy text not stored (only its hash is known)"
+    assert packet["route"]["policy_note"] is None
+    assert "catch-all" in "".join(f["text"] for f in packet["route"]["policy_files"])
     (decision,) = packet["decisions"]
     assert decision["slack_id"] == "U0FINMGR1"
     assert decision["email"] == "fin.one@example.com"

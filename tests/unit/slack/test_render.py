@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from app.domain.approval import CardRef
+from app.flows.policy_cards import PolicyChangeCard
 from app.flows.ports import ChangesLine, DecisionLine, ExceptionCard
 from app.slack import blockkit
 from app.slack.ids import ActionId, CallbackId
@@ -97,3 +98,41 @@ def test_template_injection_is_inert() -> None:
     _, blocks = BlockRenderer().card(sneaky)
     assert '{{ 7*7 }}\\", \\"type\\": \\"divider' in json.dumps(blocks)
     assert [b["type"] for b in blocks].count("divider") == 0
+
+
+def _policy_card(diff: str, open_: bool = True) -> PolicyChangeCard:
+    return PolicyChangeCard(
+        version_id=3,
+        proposed="b" * 64,
+        in_force="a" * 64,
+        loaded_by="host-1/4242",
+        loaded_at="2026-12-02 00:40:00 UTC",
+        files=("routes.yml",),
+        diff=diff,
+        approvers=("U0CTRL1", "cfo@example.com"),
+        state="Waiting for approval",
+        open=open_,
+    )
+
+
+def test_policy_card_fits_a_huge_diff_and_points_at_the_full_one() -> None:
+    """A diff of thousands of lines is cut to Slack's limits with the count left out and the
+    `policies diff` command for the rest; <, > and & in it are escaped."""
+    diff = "".join(f"+  - name: route-{n} <&>\n" for n in range(5000))
+    text, blocks = BlockRenderer().policy_card(_policy_card(diff))
+    assert blockkit.check_message(blocks) == []
+    shown = json.dumps(blocks)
+    assert "more lines, see the full diff" in shown
+    assert "countersign policies diff aaaaaaaaaaaa bbbbbbbbbbbb" in shown
+    assert "&lt;&amp;&gt;" in shown
+    assert "<&>" not in shown
+    assert "bbbbbbbbbbbb" in text
+    values = [e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert values == ["3", "3"]
+
+
+def test_decided_policy_card_has_no_buttons() -> None:
+    """Once decided, the card shows the outcome and offers no buttons."""
+    _, blocks = BlockRenderer().policy_card(_policy_card("-a\n+b\n", open_=False))
+    assert [b for b in blocks if b["type"] == "actions"] == []
+    assert ActionId.POLICY_APPROVE not in json.dumps(blocks)
