@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import Table, insert, text, tuple_
+from sqlalchemy import Table, and_, insert, or_, text
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
@@ -484,10 +484,15 @@ def _unexpected(error: Exception, stage: str) -> dict[str, str]:
 
 
 def _stored(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
-    """(exception id, state) of each (source, event_id) already stored, in one lookup."""
+    """(exception id, state) of each (source, event_id) already stored, in one lookup that
+    walks the (source, event_id) unique index: `source = ? AND event_id IN (...)` per source
+    (SQLite scans the whole table for a row-value `(source, event_id) IN (...)`)."""
     if not keys:
         return {}
-    pair = tuple_(col(BillingEventRow.source), col(BillingEventRow.event_id))
+    by_source: dict[str, list[str]] = {}
+    for source, event_id in keys:
+        by_source.setdefault(source, []).append(event_id)
+    source_col, event_col = col(BillingEventRow.source), col(BillingEventRow.event_id)
     found = session.exec(
         select(
             BillingEventRow.source,
@@ -496,7 +501,14 @@ def _stored(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str
             ExceptionRow.state,
         )
         .join(ExceptionRow, col(ExceptionRow.id) == col(BillingEventRow.exception_id))
-        .where(pair.in_(list(keys)))
+        .where(
+            or_(
+                *(
+                    and_(source_col == source, event_col.in_(event_ids))
+                    for source, event_ids in by_source.items()
+                )
+            )
+        )
     ).all()
     return {
         (source, event_id): (exception_id, state)
