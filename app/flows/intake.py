@@ -34,7 +34,7 @@ from app.flows import jobs
 from app.flows.timing import clockwork, opening_timers, timer_values, timing_snapshot
 from app.routing import PolicySet, RouteDecision
 from app.routing.policy_set import CompiledRoute
-from app.store import audit, outbox
+from app.store import audit, canonical_json, outbox
 from app.store.db import Database
 from app.store.tables import BillingEventRow, ExceptionRow, RejectedEventRow, TimerRow
 
@@ -144,6 +144,7 @@ class _RouteRows:
     """What every exception opened on one route shares (worked out once per policy load)."""
 
     steps: list[dict[str, Any]]
+    steps_json: canonical_json.Encoded  # `steps` as the column stores it, encoded once
     timing: dict[str, Any]
     clock: Clockwork  # the route's calendar, built once
 
@@ -236,12 +237,15 @@ class Intake:
         rows = cache.get(id(decision.route))
         if rows is None:
             timing = timing_snapshot(policies, decision)
-            rows = _RouteRows(_steps_snapshot(decision.route), timing, clockwork(timing))
+            steps = _steps_snapshot(decision.route)
+            encoded = canonical_json.Encoded(canonical_json.dumps(steps))
+            rows = _RouteRows(steps, encoded, timing, clockwork(timing))
             cache[id(decision.route)] = rows
         return rows
 
     def _opening(self, item: Incoming, event: BillingEvent, policies: PolicySet) -> _Opening:
-        decision = policies.route(event.routing_view())
+        view = event.routing_view()
+        decision = policies.route(view)
         route, now = decision.route, item.now
         shared = self._route_rows(policies, decision)
         snapshot = InvoiceSnapshot(
@@ -267,7 +271,7 @@ class Intake:
             "invoice_number": event.invoice.number,
             "currency": event.invoice.currency,
             "amount": event.invoice.amount,
-            "details": event.model_dump(mode="json")["details"],
+            "details": view["details"],
             "reason": event.reason,
             "requested_by_email": requester.email if requester else None,
             "requested_by_slack": requester.slack_user_id if requester else None,
@@ -275,7 +279,7 @@ class Intake:
             "route_name": route.name,
             "route_reason": decision.reason,
             "policy_hash": policies.content_hash,
-            "steps": shared.steps,
+            "steps": shared.steps_json,
             "channel": route.channel,
             "invoice_fingerprint": snapshot.fingerprint(),
             "timing": timing,
