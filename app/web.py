@@ -33,7 +33,7 @@ from app.domain.batch import (
     split_body,
 )
 from app.flows.group_commit import GroupCommit
-from app.flows.intake import DatabaseUnavailable, Incoming
+from app.flows.intake import DatabaseUnavailable, Incoming, Plan
 from app.readiness import readiness
 from app.runtime import Runtime
 from app.slack import inbound
@@ -41,6 +41,7 @@ from app.slack import inbound
 log = structlog.get_logger("countersign.http")
 REQUESTS = Histogram("countersign_http_seconds", "HTTP request time", ["path", "status"])
 EVENTS = Counter("countersign_events_total", "Billing events received", ["status"])
+INLINE_BODY_BYTES = 16 * 1024  # a webhook body up to this size is read on the event loop
 
 
 class AccessLog:
@@ -120,14 +121,22 @@ def create_web_app(runtime: Runtime, *, manage_runtime: bool = True) -> Starlett
         # surrogateescape: invalid UTF-8 stays in the event's text (and is refused, and kept,
         # with that event), so one bad byte in a batch does not sink the other events.
         text = body.decode("utf-8", "surrogateescape")
+
+        def read() -> tuple[Body, list[Incoming], Plan | None]:
+            parts, items = incoming_events(text, now)
+            return parts, items, None if parts.batch else writer.prepare(items[0])
+
         try:
-            parts, items = await run_in_threadpool(incoming_events, text, now)
-            if parts.batch:
+            # A small body is read here (a thread hop costs more than reading it); a large one
+            # on a worker thread, so that the event loop keeps answering meanwhile.
+            small = len(body) <= INLINE_BODY_BYTES
+            parts, items, plan = read() if small else await run_in_threadpool(read)
+            if plan is None:
                 outcomes = await run_in_threadpool(
                     runtime.intake.receive_items, items, via="webhook"
                 )
             else:  # a single event: written with the others arriving now (group commit)
-                outcomes = [await asyncio.wrap_future(writer.submit(items[0]))]
+                outcomes = [await asyncio.wrap_future(writer.submit(plan))]
         except BatchTooLarge as error:
             return _error(413, str(error))
         except BodyError as error:

@@ -1,7 +1,11 @@
 """Intake throughput through `countersign serve`, against the raw floor on the same stack.
 
-Countersign runs as `countersign serve` in its own process (Slack pointed at a closed port, so
-cards wait in the outbox and no emulator competes for the CPU). The raw floor is a tiny
+Countersign runs as `countersign serve` in its own process, with Slack and Intacct pointed at
+a port that accepts connections and never answers, so cards wait in the outbox (the outbox
+threads each wait on one call) and no emulator competes for the CPU. BENCH_SLACK=closed points
+them at a closed port instead: then every card is tried, refused and rescheduled while the
+bench runs, several write transactions per event that compete with intake for the CPU and,
+on SQLite, for the write lock. The raw floor is a tiny
 Starlette app under the same uvicorn settings, also in its own process, that verifies the same
 HMAC and inserts the raw body into a one-table database in one transaction, through the same
 pooled engine. Measured interleaved, ROUNDS rounds, medians:
@@ -111,8 +115,23 @@ def server(command: list[str], env: dict[str, str]) -> Iterator[str]:
             process.wait()
 
 
+_SILENT: list[socket.socket] = []
+
+
+def silent_url() -> str:
+    """A local URL whose server accepts connections (the kernel does, into the backlog) and
+    never answers: Slack and Intacct as seen while they hang."""
+    if os.environ.get("BENCH_SLACK") == "closed":
+        return f"http://127.0.0.1:{free_port()}"
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    _SILENT.append(listener)  # kept open (and never accepted from) while the bench runs
+    return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
 def countersign_env(database_url: str, folder: Path) -> dict[str, str]:
-    closed = f"http://127.0.0.1:{free_port()}"
+    closed = silent_url()
     return {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -346,7 +365,9 @@ def load() -> str:
 
 
 def main() -> None:
+    slack = "a closed port" if os.environ.get("BENCH_SLACK") == "closed" else "never answering"
     print(f"loadavg at start {load()}; {ROUNDS} rounds of {SECONDS:.0f} s each, medians")
+    print(f"Slack and Intacct: {slack} (cards wait in the outbox)")
     with tempfile.TemporaryDirectory() as folder:
         bench_database("sqlite", f"sqlite:///{folder}/countersign.db", Path(folder))
     pg = os.environ.get("BENCH_DATABASE_URL")

@@ -139,7 +139,7 @@ def _steps_snapshot(route: CompiledRoute) -> list[dict[str, Any]]:
     ]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _RouteRows:
     """What every exception opened on one route shares (worked out once per policy load)."""
 
@@ -147,6 +147,19 @@ class _RouteRows:
     steps_json: canonical_json.Encoded  # `steps` as the column stores it, encoded once
     timing: dict[str, Any]
     clock: Clockwork  # the route's calendar, built once
+    # The timing of a step opened at one moment, kept for the next event opened at that same
+    # moment (every event of a batch shares its arrival time): (at, timing, timing as JSON).
+    opened: tuple[datetime, dict[str, Any], canonical_json.Encoded] | None = None
+
+    def opened_at(self, now: datetime) -> tuple[dict[str, Any], canonical_json.Encoded]:
+        """The route's timing with its first step opened at `now`, and its column JSON."""
+        last = self.opened
+        if last is not None and last[0] is now:
+            return last[1], last[2]
+        timing = {**self.timing, "step_opened_at": now.isoformat()}
+        encoded = canonical_json.Encoded(canonical_json.dumps(timing))
+        self.opened = (now, timing, encoded)
+        return timing, encoded
 
 
 @dataclass
@@ -174,6 +187,7 @@ class _Rejection:
 
 
 _Plan = _Opening | _Rejection
+Plan = _Plan  # an event read and routed, ready to write (Intake.prepare, write_prepared)
 
 
 def _table(model: Any) -> Table:
@@ -198,11 +212,25 @@ class Intake:
         outcomes: list[IntakeOutcome] = []
         try:
             for start in range(0, len(items), CHUNK):
-                policies = self._policies()
-                plans = [
-                    self._prepare(item, policies, via) for item in items[start : start + CHUNK]
-                ]
+                plans = self.prepare(items[start : start + CHUNK], via=via)
                 outcomes += self._write(plans, via)
+        finally:
+            if any(o.status == "created" for o in outcomes):
+                self._wake()
+        return outcomes
+
+    def prepare(self, items: list[Incoming], *, via: str) -> list[Plan]:
+        """Read, validate and route each item under the policy in force, with no database: the
+        first half of intake, which a caller may run before handing the plans to a writer."""
+        policies = self._policies()
+        return [self._prepare(item, policies, via) for item in items]
+
+    def write_prepared(self, plans: list[Plan], *, via: str) -> list[IntakeOutcome]:
+        """The second half: one answer per plan, in order, CHUNK plans per transaction."""
+        outcomes: list[IntakeOutcome] = []
+        try:
+            for start in range(0, len(plans), CHUNK):
+                outcomes += self._write(plans[start : start + CHUNK], via)
         finally:
             if any(o.status == "created" for o in outcomes):
                 self._wake()
@@ -255,10 +283,11 @@ class Intake:
             total=event.invoice.amount,
             number=event.invoice.number,
         )
-        timing, timers = shared.timing, []
+        timing: dict[str, Any] | canonical_json.Encoded = shared.timing
+        timers: list[tuple[str, datetime]] = []
         if not route.auto_approve:
-            timing = {**timing, "step_opened_at": now.isoformat()}
-            timers = opening_timers(shared.steps, timing, shared.clock, now)
+            opened, timing = shared.opened_at(now)
+            timers = opening_timers(shared.steps, opened, shared.clock, now)
         requester = event.requested_by
         row = {
             "type": event.type.value,
