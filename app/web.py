@@ -30,9 +30,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import webhook
 from app.domain import jsontext
-from app.domain.batch import BatchTooLarge, Body, BodyError, is_batch, split_body
+from app.domain.batch import (
+    BatchTooLarge,
+    Body,
+    BodyError,
+    is_batch,
+    parse_batch,
+    split_body,
+)
 from app.flows.group_commit import GroupCommit
-from app.flows.intake import DatabaseUnavailable, Incoming
+from app.flows.intake import DatabaseUnavailable, Incoming, Plan
 from app.readiness import readiness
 from app.runtime import Runtime
 from app.slack import inbound
@@ -41,6 +48,7 @@ from app.store.gauges import DatabaseGauges
 log = structlog.get_logger("countersign.http")
 REQUESTS = Histogram("countersign_http_seconds", "HTTP request time", ["path", "status"])
 EVENTS = Counter("countersign_events_total", "Billing events received", ["status"])
+INLINE_BODY_BYTES = 16 * 1024  # a webhook body up to this size is read on the event loop
 
 
 class AccessLog:
@@ -120,14 +128,22 @@ def create_web_app(runtime: Runtime, *, manage_runtime: bool = True) -> Starlett
         # surrogateescape: invalid UTF-8 stays in the event's text (and is refused, and kept,
         # with that event), so one bad byte in a batch does not sink the other events.
         text = body.decode("utf-8", "surrogateescape")
+
+        def read() -> tuple[Body, list[Incoming], Plan | None]:
+            parts, items = incoming_events(text, now)
+            return parts, items, None if parts.batch else writer.prepare(items[0])
+
         try:
-            parts, items = await run_in_threadpool(incoming_events, text, now)
-            if parts.batch:
+            # A small body is read here (a thread hop costs more than reading it); a large one
+            # on a worker thread, so that the event loop keeps answering meanwhile.
+            small = len(body) <= INLINE_BODY_BYTES
+            parts, items, plan = read() if small else await run_in_threadpool(read)
+            if plan is None:
                 outcomes = await run_in_threadpool(
                     runtime.intake.receive_items, items, via="webhook"
                 )
             else:  # a single event: written with the others arriving now (group commit)
-                outcomes = [await asyncio.wrap_future(writer.submit(items[0]))]
+                outcomes = [await asyncio.wrap_future(writer.submit(plan))]
         except BatchTooLarge as error:
             return _error(413, str(error))
         except BodyError as error:
@@ -192,6 +208,12 @@ _PATHS = {"/slack/events", "/billing-events", "/healthz", "/readyz", "/metrics"}
 def incoming_events(text: str, now: datetime) -> tuple[Body, list[Incoming]]:
     """The body's events, each with its exact text and, when the whole body is strict JSON, its
     parsed document (so no event is parsed twice); BodyError for a malformed batch."""
+    fast = parse_batch(text)
+    if fast is not None:  # the common case: a well-formed batch, read in one pass
+        events, parsed = fast
+        return Body(events, batch=True), [
+            Incoming(raw, now, doc) for raw, doc in zip(events, parsed, strict=True)
+        ]
     try:
         document: Any = jsontext.loads(text)
     except jsontext.JsonRefused:  # a poison somewhere: each event is parsed (and judged) alone

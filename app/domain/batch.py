@@ -18,6 +18,8 @@ from app.domain import jsontext
 from app.domain.events import MAX_BATCH
 
 _WS = re.compile(r"[ \t\n\r]*")
+_OPENING = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"events"[ \t\n\r]*:[ \t\n\r]*\[[ \t\n\r]*')
+_CLOSING = re.compile(r"[ \t\n\r]*\}[ \t\n\r]*")
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},:]', re.DOTALL)
 
 
@@ -64,6 +66,42 @@ def split_body(text: str) -> Body:
         raise BatchTooLarge(f"a batch holds at most {MAX_BATCH} events, this one {len(items)}")
     _check_envelope(text, items)
     return Body([text[start:end] for start, end in items], batch=True)
+
+
+def parse_batch(text: str) -> tuple[list[str], list[Any]] | None:
+    """Each event's exact text and strict document, in one pass of the C parser, when `text`
+    is a plain batch `{"events": [...]}` whose every event is strict JSON; None otherwise
+    (not a batch, a malformed or oversized one, a refused event: then split_body and
+    jsontext.loads judge it, and say why). Gives exactly what they give for such a text."""
+    opening = _OPENING.match(text)
+    if opening is None:
+        return None
+    try:
+        jsontext.check_bounds(text)
+    except jsontext.JsonRefused:
+        return None
+    check = jsontext.may_hold_bad_strings(text)
+    events: list[str] = []
+    documents: list[Any] = []
+    index = opening.end()
+    while len(events) < MAX_BATCH:
+        try:
+            document, end = jsontext.decode_at(text, index)
+            if check:
+                jsontext.check_strings(document)
+        except jsontext.JsonRefused:
+            return None
+        events.append(text[index:end])
+        documents.append(document)
+        index = _skip(text, end)
+        separator = text[index : index + 1]
+        if separator == "]":
+            closing = _CLOSING.match(text, index + 1)
+            return (events, documents) if closing and closing.end() == len(text) else None
+        if separator != ",":
+            return None
+        index = _skip(text, index + 1)
+    return None
 
 
 def _shallow_tokens(text: str) -> Iterator[tuple[int, str, int]]:

@@ -24,6 +24,8 @@ _BRACKETS = re.compile(r"[^\[\]{}]+")
 _LONG_NUMBER = re.compile(f"[-+0-9.eE]{{{MAX_NUMBER_CHARS + 1},}}")
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 _BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
+# An escape that may decode to NUL or a surrogate (a valid pair is checked, and passes, too).
+_RISKY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 class JsonRefused(ValueError):
@@ -107,13 +109,35 @@ def loads(text: str) -> Any:
         document = _STRICT.decode(text)
     except json.JSONDecodeError as error:
         raise JsonRefused(f"not valid JSON: {error.msg} at character {error.pos}") from None
+    if may_hold_bad_strings(text):
+        check_strings(document)
+    return document
+
+
+def may_hold_bad_strings(text: str) -> bool:
+    """False when no string parsed from `text` can hold NUL or a lone surrogate: the text has
+    neither as a character nor an escape that could decode to one (one C-level scan, so the
+    parsed document is walked only when it might be refused)."""
+    return _BAD_CHAR.search(text) is not None or _RISKY_ESCAPE.search(text) is not None
+
+
+def check_strings(document: Any) -> None:
+    """Refuse a key or string value holding NUL or a lone surrogate."""
     for string in _strings(document):
-        if _BAD_CHAR.search(string):
-            bad = _BAD_CHAR.search(string)
-            assert bad is not None
+        bad = _BAD_CHAR.search(string)
+        if bad is not None:
             what = "NUL" if bad.group() == "\x00" else "a lone surrogate or invalid UTF-8"
             raise JsonRefused(f"a string holds {what}: {show(string)}")
-    return document
+
+
+def decode_at(text: str, index: int) -> tuple[Any, int]:
+    """The strict JSON value starting exactly at `index` and the index just after it, for a
+    caller that has run check_bounds on the whole text and checks strings itself
+    (may_hold_bad_strings / check_strings). JsonRefused when no strict value starts there."""
+    try:
+        return _STRICT.raw_decode(text, index)
+    except json.JSONDecodeError as error:
+        raise JsonRefused(f"not valid JSON: {error.msg} at character {error.pos}") from None
 
 
 def loads_lenient(text: str) -> Any:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import Table, insert, text, tuple_
+from sqlalchemy import Table, and_, insert, or_, text
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
@@ -34,7 +34,7 @@ from app.flows import jobs, superseding
 from app.flows.timing import clockwork, opening_timers, timer_values, timing_snapshot
 from app.routing import PolicySet, RouteDecision
 from app.routing.policy_set import CompiledRoute
-from app.store import audit, outbox
+from app.store import audit, canonical_json, outbox
 from app.store.db import Database
 from app.store.tables import BillingEventRow, ExceptionRow, RejectedEventRow, TimerRow
 
@@ -140,13 +140,27 @@ def _steps_snapshot(route: CompiledRoute) -> list[dict[str, Any]]:
     ]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _RouteRows:
     """What every exception opened on one route shares (worked out once per policy load)."""
 
     steps: list[dict[str, Any]]
+    steps_json: canonical_json.Encoded  # `steps` as the column stores it, encoded once
     timing: dict[str, Any]
     clock: Clockwork  # the route's calendar, built once
+    # The timing of a step opened at one moment, kept for the next event opened at that same
+    # moment (every event of a batch shares its arrival time): (at, timing, timing as JSON).
+    opened: tuple[datetime, dict[str, Any], canonical_json.Encoded] | None = None
+
+    def opened_at(self, now: datetime) -> tuple[dict[str, Any], canonical_json.Encoded]:
+        """The route's timing with its first step opened at `now`, and its column JSON."""
+        last = self.opened
+        if last is not None and last[0] is now:
+            return last[1], last[2]
+        timing = {**self.timing, "step_opened_at": now.isoformat()}
+        encoded = canonical_json.Encoded(canonical_json.dumps(timing))
+        self.opened = (now, timing, encoded)
+        return timing, encoded
 
 
 @dataclass
@@ -174,6 +188,7 @@ class _Rejection:
 
 
 _Plan = _Opening | _Rejection
+Plan = _Plan  # an event read and routed, ready to write (Intake.prepare, write_prepared)
 
 
 def _table(model: Any) -> Table:
@@ -198,11 +213,25 @@ class Intake:
         outcomes: list[IntakeOutcome] = []
         try:
             for start in range(0, len(items), CHUNK):
-                policies = self._policies()
-                plans = [
-                    self._prepare(item, policies, via) for item in items[start : start + CHUNK]
-                ]
+                plans = self.prepare(items[start : start + CHUNK], via=via)
                 outcomes += self._write(plans, via)
+        finally:
+            if any(o.status == "created" for o in outcomes):
+                self._wake()
+        return outcomes
+
+    def prepare(self, items: list[Incoming], *, via: str) -> list[Plan]:
+        """Read, validate and route each item under the policy in force, with no database: the
+        first half of intake, which a caller may run before handing the plans to a writer."""
+        policies = self._policies()
+        return [self._prepare(item, policies, via) for item in items]
+
+    def write_prepared(self, plans: list[Plan], *, via: str) -> list[IntakeOutcome]:
+        """The second half: one answer per plan, in order, CHUNK plans per transaction."""
+        outcomes: list[IntakeOutcome] = []
+        try:
+            for start in range(0, len(plans), CHUNK):
+                outcomes += self._write(plans[start : start + CHUNK], via)
         finally:
             if any(o.status == "created" for o in outcomes):
                 self._wake()
@@ -237,12 +266,15 @@ class Intake:
         rows = cache.get(id(decision.route))
         if rows is None:
             timing = timing_snapshot(policies, decision)
-            rows = _RouteRows(_steps_snapshot(decision.route), timing, clockwork(timing))
+            steps = _steps_snapshot(decision.route)
+            encoded = canonical_json.Encoded(canonical_json.dumps(steps))
+            rows = _RouteRows(steps, encoded, timing, clockwork(timing))
             cache[id(decision.route)] = rows
         return rows
 
     def _opening(self, item: Incoming, event: BillingEvent, policies: PolicySet) -> _Opening:
-        decision = policies.route(event.routing_view())
+        view = event.routing_view()
+        decision = policies.route(view)
         route, now = decision.route, item.now
         shared = self._route_rows(policies, decision)
         snapshot = InvoiceSnapshot(
@@ -252,10 +284,11 @@ class Intake:
             total=event.invoice.amount,
             number=event.invoice.number,
         )
-        timing, timers = shared.timing, []
+        timing: dict[str, Any] | canonical_json.Encoded = shared.timing
+        timers: list[tuple[str, datetime]] = []
         if not route.auto_approve:
-            timing = {**timing, "step_opened_at": now.isoformat()}
-            timers = opening_timers(shared.steps, timing, shared.clock, now)
+            opened, timing = shared.opened_at(now)
+            timers = opening_timers(shared.steps, opened, shared.clock, now)
         requester = event.requested_by
         row = {
             "type": event.type.value,
@@ -268,7 +301,7 @@ class Intake:
             "invoice_number": event.invoice.number,
             "currency": event.invoice.currency,
             "amount": event.invoice.amount,
-            "details": event.model_dump(mode="json")["details"],
+            "details": view["details"],
             "reason": event.reason,
             "requested_by_email": requester.email if requester else None,
             "requested_by_slack": requester.slack_user_id if requester else None,
@@ -276,7 +309,7 @@ class Intake:
             "route_name": route.name,
             "route_reason": decision.reason,
             "policy_hash": policies.content_hash,
-            "steps": shared.steps,
+            "steps": shared.steps_json,
             "channel": route.channel,
             "invoice_fingerprint": snapshot.claim_fingerprint(),
             "timing": timing,
@@ -520,10 +553,15 @@ def _unexpected(error: Exception, stage: str) -> dict[str, str]:
 
 
 def _stored(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
-    """(exception id, state) of each (source, event_id) already stored, in one lookup."""
+    """(exception id, state) of each (source, event_id) already stored, in one lookup that
+    walks the (source, event_id) unique index: `source = ? AND event_id IN (...)` per source
+    (SQLite scans the whole table for a row-value `(source, event_id) IN (...)`)."""
     if not keys:
         return {}
-    pair = tuple_(col(BillingEventRow.source), col(BillingEventRow.event_id))
+    by_source: dict[str, list[str]] = {}
+    for source, event_id in keys:
+        by_source.setdefault(source, []).append(event_id)
+    source_col, event_col = col(BillingEventRow.source), col(BillingEventRow.event_id)
     found = session.exec(
         select(
             BillingEventRow.source,
@@ -532,7 +570,14 @@ def _stored(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str
             ExceptionRow.state,
         )
         .join(ExceptionRow, col(ExceptionRow.id) == col(BillingEventRow.exception_id))
-        .where(pair.in_(list(keys)))
+        .where(
+            or_(
+                *(
+                    and_(source_col == source, event_col.in_(event_ids))
+                    for source, event_ids in by_source.items()
+                )
+            )
+        )
     ).all()
     return {
         (source, event_id): (exception_id, state)

@@ -97,10 +97,26 @@ def entry_values(
     detail: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One audit_entry row as a dict (canonical text and hash included), for bulk inserts."""
+    values, _ = _values(prev_hash, seq, at, actor, action, exception_id, detail)
+    return values
+
+
+def _values(
+    prev_hash: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    exception_id: int | None,
+    detail: dict[str, Any] | None,
+) -> tuple[dict[str, Any], str]:
+    """The row and its `detail` in canonical JSON. The canonical text is assembled from that
+    JSON (`rebuild`, the same text `canonical` gives), so detail is encoded once."""
     # Round-trip through JSON so that what we hash is exactly what the store gives back.
     clean = json.loads(json.dumps(detail or {}, default=str))
-    text = canonical(seq, at, exception_id, actor, action, clean)
-    return {
+    detail_text = canonical_json.dumps(clean)
+    text = rebuild(seq, at_text(at), exception_id, actor, action, detail_text)
+    values = {
         "seq": seq,
         "at": at,
         "exception_id": exception_id,
@@ -111,6 +127,7 @@ def entry_values(
         "hash": chain_hash(prev_hash, text),
         "canonical": text,
     }
+    return values, detail_text
 
 
 def append(
@@ -161,15 +178,16 @@ def append_many(session: Session, entries: list[Entry]) -> None:
     rows = []
     for entry in entries:
         seq += 1
-        values = entry_values(
+        values, detail_text = _values(
             prev_hash,
             seq,
-            at=entry.at,
-            actor=entry.actor,
-            action=entry.action,
-            exception_id=entry.exception_id,
-            detail=entry.detail,
+            entry.at,
+            entry.actor,
+            entry.action,
+            entry.exception_id,
+            entry.detail,
         )
+        values["detail"] = canonical_json.Encoded(detail_text)  # stored as hashed, not re-encoded
         rows.append(values)
         prev_hash = values["hash"]
     session.execute(insert(AuditEntryRow.__table__), rows)  # type: ignore[attr-defined]

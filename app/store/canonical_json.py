@@ -9,5 +9,14 @@ import json
 from typing import Any
 
 
+class Encoded(str):
+    """Text that is already `dumps` of some value: written to a JSON column as it is, so a
+    value shared by many rows (or already encoded for a hash) is not encoded again."""
+
+    __slots__ = ()
+
+
 def dumps(value: Any) -> str:
+    if value.__class__ is Encoded:
+        return str(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
