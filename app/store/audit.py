@@ -42,6 +42,7 @@ from app.store.tables import AuditEntryRow, AuditHeadRow
 
 GENESIS = "0" * 64
 _HEAD = "countersign.audit_head"  # the locked head row, kept for the rest of the transaction
+_LAST_AT = "countersign.audit_last_at"  # the time of the chain's last entry, under that lock
 _quote = json.encoder.encode_basestring  # the C encoder json.dumps(ensure_ascii=False) uses
 
 
@@ -80,6 +81,7 @@ def _forget_head(session: Session, transaction: SessionTransaction) -> None:
     """The head is only ours until the outermost transaction ends."""
     if transaction.parent is None:
         session.info.pop(_HEAD, None)
+        session.info.pop(_LAST_AT, None)
 
 
 def chain_hash(prev_hash: str, canonical: str) -> str:
@@ -141,6 +143,7 @@ def append(
 ) -> AuditEntryRow:
     """Add one entry to the chain inside the caller's transaction."""
     head = _locked_head(session)
+    at = _in_order(session, at)
     values = entry_values(
         head.hash,
         head.seq + 1,
@@ -181,7 +184,7 @@ def append_many(session: Session, entries: list[Entry]) -> None:
         values, detail_text = _values(
             prev_hash,
             seq,
-            entry.at,
+            _in_order(session, entry.at),
             entry.actor,
             entry.action,
             entry.exception_id,
@@ -193,6 +196,20 @@ def append_many(session: Session, entries: list[Entry]) -> None:
     session.execute(insert(AuditEntryRow.__table__), rows)  # type: ignore[attr-defined]
     head.seq, head.hash = seq, prev_hash
     session.add(head)
+
+
+def _in_order(session: Session, at: datetime) -> datetime:
+    """`at`, or the time of the entry before it if that is later: under the head lock, so the
+    chain's timestamps never go backwards even when a transaction that took its time earlier
+    (its `now` read before another's) appends after it. An auditor reads seq and time as one
+    order; the entry says when it joined the chain, never earlier than its predecessor."""
+    last: datetime | None = session.info.get(_LAST_AT)
+    if last is None:
+        head = _locked_head(session)
+        last = session.exec(select(AuditEntryRow.at).where(AuditEntryRow.seq == head.seq)).first()
+    stamped = at if last is None or at >= last else last
+    session.info[_LAST_AT] = stamped
+    return stamped
 
 
 def _locked_head(session: Session) -> AuditHeadRow:

@@ -7,10 +7,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
+from sqlmodel import Session, col, select
 
 from app.store import audit
 from app.store.audit_read import snapshot
 from app.store.db import Database
+from app.store.tables import AuditEntryRow
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -246,3 +248,29 @@ def test_an_entry_added_behind_the_head_is_detected(db: Database) -> None:
     result = _verify(db)
     assert (result.ok, result.bad_seq) == (False, 3)
     assert result.problem == "entries after 2 are not in the chain's head (added behind it)"
+
+
+def test_timestamps_never_go_backwards_along_the_chain(db: Database) -> None:
+    """An entry whose transaction read the clock before its predecessor's is stamped with its
+    predecessor's time, by append and append_many, across transactions; the chain verifies."""
+    later = T0 + timedelta(minutes=5)
+    with db.transaction() as session:
+        audit.append(session, at=later, actor="U0A", action="test.late")
+    with db.transaction() as session:
+        audit.append(session, at=T0, actor="U0B", action="test.early")
+        audit.append_many(
+            session,
+            [
+                audit.Entry(at=T0 + timedelta(minutes=1), actor="U0C", action="test.batch"),
+                audit.Entry(at=later + timedelta(minutes=1), actor="U0D", action="test.after"),
+            ],
+        )
+    times = _times(db)
+    assert times == [later, later, later, later + timedelta(minutes=1)]
+    assert _verify(db).ok
+
+
+def _times(db: Database) -> list[datetime]:
+    with Session(db.engine) as session:
+        rows = session.exec(select(AuditEntryRow).order_by(col(AuditEntryRow.seq))).all()
+        return [row.at for row in rows]
