@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from slack_sdk import WebClient
@@ -14,6 +15,7 @@ from slack_sdk import WebClient
 from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.flows import jobs
+from app.flows.home import HOME_PUBLISH, HomeJobs, queue_refresh
 from app.flows.intake import Intake
 from app.flows.notify import SlackJobs
 from app.flows.outbox_worker import Handler, OutboxWorker, publish_counts
@@ -51,6 +53,7 @@ SLACK_JOBS = (
     jobs.NOTIFY_USER,
     jobs.DM_CARD,
     jobs.CHANNEL_NOTICE,
+    HOME_PUBLISH,
 )
 
 
@@ -73,6 +76,8 @@ class Runtime:
         self.chat = SlackChat(
             self.slack_client, BlockRenderer(), Pacer(scale=settings.SLACK_RATE_SCALE)
         )
+        self.directory = Directory(self.slack_client)
+        self.homes = HomeJobs(self.db, self.chat, self.directory.actor)
         self.policies = PolicyHolder(settings.COUNTERSIGN_POLICIES, self._tell_admins)
         self.intacct = IntacctClient(
             base_url=settings.INTACCT_API_URL,
@@ -111,7 +116,7 @@ class Runtime:
         if self.anchor is not None:
             self.scheduler.every("audit_anchor", self.anchor, settings.AUDIT_ANCHOR_SECONDS)
         self.slack_deps = SlackDeps(
-            self.db, self.clock, self.chat, Directory(self.slack_client), BlockRenderer()
+            self.db, self.clock, self.chat, self.directory, BlockRenderer(), homes=self.homes
         )
         self.bolt = create_bolt_app(
             self.slack_client,
@@ -126,14 +131,24 @@ class Runtime:
     def _handlers(self) -> Mapping[str, Handler]:
         slack = SlackJobs(self.db, self.chat)
         return {
-            jobs.POST_CARD: slack.post_card,
-            jobs.UPDATE_CARD: slack.update_card,
+            jobs.POST_CARD: self._then_homes(slack.post_card),
+            jobs.UPDATE_CARD: self._then_homes(slack.update_card),
+            HOME_PUBLISH: self.homes.publish,
             jobs.THREAD_NOTE: slack.thread_note,
             jobs.NOTIFY_USER: slack.notify_user,
             jobs.DM_CARD: slack.dm_card,
             jobs.CHANNEL_NOTICE: slack.channel_notice,
             jobs.RELEASE: Release(self.db, IntacctInvoices(self.intacct)),
         }
+
+    def _then_homes(self, handler: Handler) -> Handler:
+        """`handler`, then a (debounced) Home refresh for everyone its exception concerns."""
+
+        def run(payload: dict[str, Any], now: datetime) -> None:
+            handler(payload, now)
+            queue_refresh(self.db, int(payload["exception_id"]), now=now)
+
+        return run
 
     def _tell_admins(self, kept: PolicySet, problems: str) -> None:
         if not kept.admin_channel:

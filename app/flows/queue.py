@@ -24,7 +24,7 @@ class QueueLine:
     approvers: tuple[str, ...]
 
 
-def _line(row: ExceptionRow) -> QueueLine:
+def line_of(row: ExceptionRow) -> QueueLine:
     assert row.id is not None
     step = row.steps[row.current_step] if row.steps else {"approvers": []}
     return QueueLine(
@@ -46,13 +46,13 @@ def open_exceptions(db: Database, limit: int = 50) -> list[QueueLine]:
             .order_by(col(ExceptionRow.id))
             .limit(limit)
         ).all()
-        return [_line(r) for r in rows]
+        return [line_of(r) for r in rows]
 
 
 def one_exception(db: Database, exception_id: int) -> QueueLine | None:
     with db.transaction() as session:
         row = session.get(ExceptionRow, exception_id)
-        return _line(row) if row is not None else None
+        return line_of(row) if row is not None else None
 
 
 def waiting_on(db: Database, actor: Actor, limit: int = 20, scan: int = 500) -> list[QueueLine]:
@@ -68,7 +68,7 @@ def waiting_on(db: Database, actor: Actor, limit: int = 20, scan: int = 500) -> 
                 .order_by(col(ExceptionRow.id))
                 .limit(scan)
             ).all()
-            lines = [_line(r) for r in rows]
+            lines = [line_of(r) for r in rows]
             after = max((r.id or 0 for r in rows), default=after)
         if not lines:
             return found

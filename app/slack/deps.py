@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.clock import Clock
 from app.domain.approval import Actor
+from app.flows.home import HomeJobs, HomePort
 from app.flows.ports import ChatPort
 from app.slack.directory import Directory
 from app.slack.executor import Work
@@ -14,9 +15,15 @@ from app.slack.render import BlockRenderer
 from app.store.db import Database
 
 
-class ListenerChat(ChatPort, Protocol):
+class ListenerChat(ChatPort, HomePort, Protocol):
     def respond(self, response_url: str, text: str) -> None:
         """An ephemeral reply through an interaction's response_url."""
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> str:
+        """Open a modal on a trigger; its view id."""
+
+    def update_view(self, view_id: str, view: dict[str, Any]) -> None:
+        """Replace an open modal's content."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,10 @@ class SlackDeps:
     directory: Directory
     renderer: BlockRenderer
     work: Work = field(default_factory=Work)
+    homes: HomeJobs | None = None  # builds a person's queue (with delegation's additions)
+
+    def home_jobs(self) -> HomeJobs:
+        return self.homes or HomeJobs(self.db, self.chat, self.actor)
 
     def actor(self, user_id: str) -> Actor:
         """Who clicked, as the directory can say (marked unconfirmed when it cannot)."""
