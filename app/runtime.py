@@ -25,6 +25,7 @@ from app.flows.release import Release
 from app.flows.sweep import TimerSweep
 from app.intacct.client import IntacctClient
 from app.intacct.port import IntacctInvoices
+from app.intacct.receivables import IntacctReceivables
 from app.routing import PolicySet
 from app.scheduler import OUTBOX, Scheduler
 from app.slack.app import create_bolt_app
@@ -116,7 +117,13 @@ class Runtime:
         if self.anchor is not None:
             self.scheduler.every("audit_anchor", self.anchor, settings.AUDIT_ANCHOR_SECONDS)
         self.slack_deps = SlackDeps(
-            self.db, self.clock, self.chat, self.directory, BlockRenderer(), homes=self.homes
+            self.db,
+            self.clock,
+            self.chat,
+            self.directory,
+            BlockRenderer(),
+            homes=self.homes,
+            receivables=IntacctReceivables(self.intacct),
         )
         self.bolt = create_bolt_app(
             self.slack_client,

@@ -24,6 +24,7 @@ from app.intacct.token import TokenProvider
 
 INVOICE_PATH = "/objects/accounts-receivable/invoice"
 SUBMIT_PATH = "/workflows/accounts-receivable/invoice/submit"
+QUERY_PATH = "/services/core/query"
 
 
 class IntacctClient:
@@ -65,6 +66,19 @@ class IntacctClient:
         """Read an AR invoice as it is now."""
         body = self._call("GET", f"{INVOICE_PATH}/{quote(key, safe='')}", what="Get invoice")
         return snapshot_from_record(_result(body))
+
+    def invoice_record(self, key: str) -> Mapping[str, Any]:
+        """The AR invoice record as Intacct returns it (lines, dates, state, totals)."""
+        body = self._call("GET", f"{INVOICE_PATH}/{quote(key, safe='')}", what="Get invoice")
+        return _result(body)
+
+    def query(self, request: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """POST /services/core/query (core-query, CR@99645): the `ia::result` rows."""
+        body = self._call("POST", QUERY_PATH, what="Query", json_body=request)
+        rows = body.get("ia::result") if isinstance(body, Mapping) else None
+        if not isinstance(rows, list):
+            raise IntacctError("Intacct query response has no ia::result array")
+        return [row for row in rows if isinstance(row, Mapping)]
 
     def submit_invoice(self, key: str, *, idempotency_key: str) -> InvoiceSnapshot:
         """Post a draft invoice, then read it back; a retry with the same key posts only once."""

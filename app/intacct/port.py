@@ -19,7 +19,7 @@ from app.intacct.errors import (
 T = TypeVar("T")
 
 
-def _translate(call: Callable[[], T]) -> T:
+def translate(call: Callable[[], T]) -> T:
     try:
         return call()
     except IntacctOutcomeUnknown as lost:
@@ -41,7 +41,7 @@ class IntacctInvoices:
         self._client = client
 
     def get_invoice(self, key: str) -> InvoiceSnapshot:
-        return _translate(lambda: self._client.get_invoice(key))
+        return translate(lambda: self._client.get_invoice(key))
 
     def submit_invoice(self, key: str, *, idempotency_key: str) -> InvoiceSnapshot:
-        return _translate(lambda: self._client.submit_invoice(key, idempotency_key=idempotency_key))
+        return translate(lambda: self._client.submit_invoice(key, idempotency_key=idempotency_key))

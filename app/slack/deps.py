@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from app.clock import Clock
 from app.domain.approval import Actor
+from app.flows.details import ReceivablesPort
 from app.flows.home import HomeJobs, HomePort
 from app.flows.ports import ChatPort
 from app.slack.directory import Directory
@@ -35,6 +36,7 @@ class SlackDeps:
     renderer: BlockRenderer
     work: Work = field(default_factory=Work)
     homes: HomeJobs | None = None  # builds a person's queue (with delegation's additions)
+    receivables: ReceivablesPort | None = None  # Intacct, read live for Details and `show`
 
     def home_jobs(self) -> HomeJobs:
         return self.homes or HomeJobs(self.db, self.chat, self.actor)

@@ -24,6 +24,7 @@ class BlockId(StrEnum):
 
 class CallbackId(StrEnum):
     REJECT_MODAL = "cs_reject_modal"
+    DETAILS_MODAL = "cs_details_modal"
 
 
 REJECT_REASON_ACTION = "cs_reject_reason_input"

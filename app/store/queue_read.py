@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from app.store.tables import DecisionRow, ExceptionRow, TimerRow
+from app.store.tables import BillingEventRow, DecisionRow, ExceptionRow, TimerRow
 
 SLA_KINDS = ("escalate", "expire")  # the timers that say by when a step should be decided
 
@@ -124,3 +124,13 @@ def timers_of(session: Session, exception_id: int) -> list[TimerRow]:
             .order_by(col(TimerRow.due_at))
         ).all()
     )
+
+
+def first_event(session: Session, exception_id: int) -> BillingEventRow | None:
+    """The billing event the exception was opened from, as received."""
+    return session.exec(
+        select(BillingEventRow)
+        .where(BillingEventRow.exception_id == exception_id)
+        .order_by(col(BillingEventRow.id))
+        .limit(1)
+    ).first()

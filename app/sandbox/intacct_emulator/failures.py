@@ -16,7 +16,7 @@ from typing import Literal, get_args
 
 from app.sandbox.intacct_emulator.records import Reply, ia_error, oauth_error
 
-Operation = Literal["token", "get", "submit"]
+Operation = Literal["token", "get", "submit", "query"]
 FailureKind = Literal[
     "429",
     "500",

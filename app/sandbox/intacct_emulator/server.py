@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from app.sandbox.intacct_emulator.failures import FailureQueue, Operation, injected_reply
+from app.sandbox.intacct_emulator.query import QUERY_PATH, run_query
 from app.sandbox.intacct_emulator.recording import RequestLog
 from app.sandbox.intacct_emulator.records import Reply, ia_error
 from app.sandbox.intacct_emulator.state import NO_BODY, CompanyState
@@ -63,6 +64,10 @@ class Router:
             idem = _header(headers, "Idempotency-Key")
             return self._authorized(
                 headers, "submit", target, lambda: self.state.submit(body, idem)
+            )
+        if method == "POST" and route == QUERY_PATH:
+            return self._authorized(
+                headers, "query", None, lambda: run_query(body, self.state.invoices())
             )
         return Plan(_no_route(method, path))
 

@@ -31,10 +31,14 @@ def card(**changes: object) -> ExceptionCard:
 
 
 def test_open_card_has_buttons_carrying_the_exception_step_and_version() -> None:
-    """An open card ends with Approve and Reject whose value is exception:step:version."""
+    """An open card ends with Approve, Reject and Details whose value is exception:step:version."""
     _, blocks = BlockRenderer().card(card(step=1, version=3))
     actions = blocks[-1]
-    assert [e["action_id"] for e in actions["elements"]] == [ActionId.APPROVE, ActionId.REJECT]
+    assert [e["action_id"] for e in actions["elements"]] == [
+        ActionId.APPROVE,
+        ActionId.REJECT,
+        ActionId.DETAILS,
+    ]
     assert {e["value"] for e in actions["elements"]} == {"7:1:3"}
 
 
