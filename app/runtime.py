@@ -78,7 +78,7 @@ class Runtime:
             self.slack_client, BlockRenderer(), Pacer(scale=settings.SLACK_RATE_SCALE)
         )
         self.directory = Directory(self.slack_client)
-        self.homes = HomeJobs(self.db, self.chat, self.directory.actor)
+        self.homes = HomeJobs(self.db, self.chat, self.directory.known)
         self.policies = PolicyHolder(settings.COUNTERSIGN_POLICIES, self._tell_admins)
         self.intacct = IntacctClient(
             base_url=settings.INTACCT_API_URL,
@@ -124,6 +124,7 @@ class Runtime:
             BlockRenderer(),
             homes=self.homes,
             receivables=IntacctReceivables(self.intacct),
+            policies=self.policies.current,
         )
         self.bolt = create_bolt_app(
             self.slack_client,

@@ -77,6 +77,21 @@ DirArg = Annotated[
 ]
 
 
+NO_ACCESS = (
+    "no `access` section: everyone in the workspace may list, show and count exceptions with "
+    "/billing-exceptions; add access: {viewers: [group:…], admins: [group:…]}"
+)
+
+
+def access_line(policy: PolicySet) -> str:
+    """Who may look at the queue, as `check` prints it."""
+    if policy.access is None:
+        return "access: not set (everyone may list, show and count exceptions)"
+    viewers = ", ".join(policy.access.viewers) or "nobody"
+    admins = ", ".join(policy.access.admins) or "nobody"
+    return f"access: viewers {viewers}; admins {admins}"
+
+
 @policies_app.command("check")
 def check(
     directory: DirArg = None,
@@ -94,11 +109,13 @@ def check(
     policy = _load(folder)
     for warning in policy.warnings:
         typer.echo(str(warning), err=True)
+    warnings = len(policy.warnings)
+    if strict and policy.access is None:
+        typer.echo(f"{folder}: warning: {NO_ACCESS}", err=True)
+        warnings += 1
     warned = f" with {_plural(len(policy.warnings), 'warning')}" if policy.warnings else ""
-    if strict and policy.warnings:
-        typer.echo(
-            f"policy {folder}: {_plural(len(policy.warnings), 'warning')} (--strict)", err=True
-        )
+    if strict and warnings:
+        typer.echo(f"policy {folder}: {_plural(warnings, 'warning')} (--strict)", err=True)
         raise typer.Exit(1)
     typer.echo(
         f"{folder}: OK{warned}: {_plural(len(policy.routes), 'route')}, "
@@ -107,6 +124,7 @@ def check(
     )
     for note in relaxed_routes(policy.routes):
         typer.echo(f"  {note}")
+    typer.echo(f"  {access_line(policy)}")
 
 
 def _read_event(path: Path) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from app.domain.events import ExceptionType
 from app.domain.lifecycle import exception_label
 from app.domain.money import format_money
+from app.flows.access import people_of
 from app.flows.notify import step_text
 from app.flows.ports import InvoiceRefused, RetryLater
 from app.store import queue_read
@@ -71,6 +72,7 @@ class StoredDetails:
     sla_due: datetime | None
     approvers: tuple[str, ...]
     note: str | None
+    people: tuple[str, ...] = ()  # everyone it concerns (app/flows/access.py people_of)
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,7 @@ def stored_details(db: Database, exception_id: int) -> StoredDetails | None:
             sla_due=due,
             approvers=tuple(step["approvers"]) if row.state == "open" else (),
             note=row.state_note,
+            people=people_of(row),
         )
 
 

@@ -224,8 +224,9 @@ class HomeJobs:
         self._db, self._home, self._actor = db, home, actor
         self._extend = extend  # the delegation helper's hook: adds `as_delegate`
 
-    def queue(self, user: str, now: datetime) -> HomeQueue:
-        actor = self._actor(user)
+    def queue(self, user: str, now: datetime, actor: Actor | None = None) -> HomeQueue:
+        """The person's queue; `actor` as looked up, else as `self._actor` knows them."""
+        actor = actor or self._actor(user)
         queue = queue_for(self._db, actor, now)
         return self._extend(queue, actor, now) if self._extend else queue
 

@@ -11,6 +11,7 @@ from app.routing.errors import WARNING, Problem, in_order
 from app.routing.fields import did_you_mean
 from app.routing.order import check_order
 from app.routing.policy_set import (
+    Access,
     CompiledRoute,
     EscalationLevel,
     PolicySet,
@@ -28,7 +29,7 @@ from app.routing.schema import (
 )
 from app.routing.source import Pos
 
-_SINGLE = ("timezone", "admin_channel", "defaults", "routes", "unmatched")
+_SINGLE = ("timezone", "admin_channel", "access", "defaults", "routes", "unmatched")
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Compiler:
             has_unmatched="unmatched" in merged.sections,
             routes_unreadable=merged.routes_unreadable,
         )
+        access = self._access(merged)
         if any(not p.is_warning for p in self.problems) or any(r is None for r in compiled):
             return None
         return PolicySet(
@@ -93,7 +95,18 @@ class Compiler:
             groups={name: self._members(refs) for name, (_, refs) in merged.groups.items()},
             files=tuple(doc.file for doc in docs),
             warnings=tuple(in_order(p for p in self.problems if p.is_warning)),
+            access=access,
         )
+
+    def _access(self, merged: _Merged) -> Access | None:
+        doc = merged.doc("access")
+        if doc is None or doc.access is None:
+            return None
+        viewers = self._resolve(doc.access.viewers, merged)
+        admins = self._resolve(doc.access.admins, merged)
+        if viewers is None or admins is None:
+            return None
+        return Access(viewers, admins)
 
     def _merge(self, docs: list[FileDoc]) -> _Merged:
         merged = _Merged()

@@ -13,6 +13,15 @@ from app.routing.errors import Problem
 
 
 @dataclass(frozen=True)
+class Access:
+    """Who may look at the queue (`/billing-exceptions list`, `show`, `stats`, Details) and who
+    administers it (admins may also look); people as written, groups resolved."""
+
+    viewers: tuple[str, ...]
+    admins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EscalationLevel:
     """One escalation level: after `after` (business time) its `to` people are asked too.
 
@@ -101,6 +110,7 @@ class PolicySet:
         groups: Mapping[str, tuple[str, ...]],
         files: tuple[str, ...],
         warnings: tuple[Problem, ...] = (),
+        access: Access | None = None,
     ) -> None:
         self.content_hash = content_hash
         self.timezone = timezone
@@ -110,6 +120,7 @@ class PolicySet:
         self.groups = dict(groups)
         self.files = files
         self.warnings = warnings  # what loaded but looks wrong; `policies check` prints them
+        self.access = access  # None: no `access` section (everyone may look, as before)
         self._conditions = dict(zip((r.name for r in routes), conditions, strict=True))
         full = tuple((r, c.predicate()) for r, c in zip(routes, conditions, strict=True))
         self._fallback: _Candidates = full

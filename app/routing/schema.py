@@ -31,9 +31,19 @@ _TIMER = ("on a step, on a route or in `defaults`", None)
 # Where each key of the policy language belongs (and an example), for a key in the wrong place.
 KEY_HOMES: dict[str, tuple[str, str | None]] = {
     **dict.fromkeys(
-        ("version", "admin_channel", "calendars", "groups", "defaults", "routes", "unmatched"),
+        (
+            "version",
+            "admin_channel",
+            "access",
+            "calendars",
+            "groups",
+            "defaults",
+            "routes",
+            "unmatched",
+        ),
         ("at the top of the file", None),
     ),
+    **dict.fromkeys(("viewers", "admins"), ("under `access`", "e.g. access: {viewers: [...]}")),
     "timezone": ("at the top of the file or in a calendar", None),
     **dict.fromkeys(("channel", "calendar"), ("on a route or in `defaults`", None)),
     **dict.fromkeys(("remind_every", "expire_after", "on_expire"), _TIMER),
@@ -120,6 +130,15 @@ class CalendarDoc:
 
 
 @dataclass
+class AccessDoc:
+    """The `access` section as written: who may look at the queue, who administers it."""
+
+    pos: Pos
+    viewers: list[Ref] = field(default_factory=list)
+    admins: list[Ref] = field(default_factory=list)
+
+
+@dataclass
 class FileDoc:
     """One policy file as written."""
 
@@ -128,6 +147,7 @@ class FileDoc:
     sections: dict[str, Pos] = field(default_factory=dict)
     timezone: Ref | None = None
     admin_channel: Ref | None = None
+    access: AccessDoc | None = None
     calendars: dict[str, CalendarDoc] = field(default_factory=dict)
     broken_calendars: set[str] = field(default_factory=set)
     groups: dict[str, tuple[Pos, list[Ref]]] = field(default_factory=dict)

@@ -6,7 +6,7 @@ Every query is bounded: a scan reads at most `scan` rows per round trip and a li
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
@@ -134,3 +134,57 @@ def first_event(session: Session, exception_id: int) -> BillingEventRow | None:
         .order_by(col(BillingEventRow.id))
         .limit(1)
     ).first()
+
+
+def open_by_route(session: Session) -> list[tuple[str, int]]:
+    """How many exceptions are open on each route, most first."""
+    found = session.exec(
+        select(ExceptionRow.route_name, func.count(col(ExceptionRow.id)))
+        .where(ExceptionRow.state == "open")
+        .group_by(col(ExceptionRow.route_name))
+    ).all()
+    return sorted(((str(r), int(n)) for r, n in found), key=lambda pair: (-pair[1], pair[0]))
+
+
+def decided_since(
+    session: Session, since: datetime, *, limit: int
+) -> list[tuple[int, datetime, datetime, datetime | None]]:
+    """Exceptions whose last decision (the one that closed them) fell at or after `since`:
+    (id, opened at, decided at, the SLA due of that decision's step or None), at most `limit`.
+    The SLA is the step's first escalation or expiry timer, cancelled or not (a decision
+    cancels the timers it beat)."""
+    last = (
+        select(
+            DecisionRow.exception_id,
+            func.max(col(DecisionRow.decided_at)).label("at"),
+            func.max(col(DecisionRow.step)).label("step"),
+        )
+        .group_by(col(DecisionRow.exception_id))
+        .subquery()
+    )
+    found = session.exec(
+        select(ExceptionRow.id, ExceptionRow.created_at, last.c.at, last.c.step)
+        .join(last, last.c.exception_id == col(ExceptionRow.id))
+        .where(ExceptionRow.state != "open", last.c.at >= since)
+        .order_by(last.c.at.desc())
+        .limit(limit)
+    ).all()
+    ids = [int(r[0] or 0) for r in found]
+    due: dict[tuple[int, int], datetime] = {}
+    if ids:
+        for exception_id, step, at in session.exec(
+            select(TimerRow.exception_id, TimerRow.step, TimerRow.due_at).where(
+                col(TimerRow.exception_id).in_(ids), col(TimerRow.kind).in_(SLA_KINDS)
+            )
+        ).all():
+            key = (exception_id, step)
+            due[key] = min(at, due.get(key, at))
+    return [
+        (int(i or 0), created, _aware(at), due.get((int(i or 0), int(step))))
+        for i, created, at, step in found
+    ]
+
+
+def _aware(value: datetime) -> datetime:
+    """An aggregate's value as aware UTC, whatever the driver gives back."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

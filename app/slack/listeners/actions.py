@@ -14,11 +14,13 @@ import structlog
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from app.domain.approval import Outcome
+from app.domain.approval import Actor, Outcome
 from app.domain.lifecycle import exception_label
+from app.flows import access
 from app.flows.decide import DecisionCommand, UnknownException, decide
 from app.flows.details import live_context, stored_details
 from app.flows.ports import DeliveryFailed, RetryLater
+from app.slack.command_verbs import policy_access
 from app.slack.deps import SlackDeps
 from app.slack.details_view import details_modal
 from app.slack.executor import Busy
@@ -101,13 +103,20 @@ def register(app: App, deps: SlackDeps) -> None:
         except Busy:
             busy(deps, response_url(body), click.channel_id, click.user_id)
 
-    def details_now(click: Click, trigger: str) -> None:
+    def details_now(click: Click, trigger: str, body: dict[str, Any]) -> None:
         """Open the modal with what is stored (inside the trigger's 3 s), then update it with
         what Intacct says now."""
         now = deps.clock.now()
         stored = stored_details(deps.db, click.exception_id)
         if stored is None:
             reply(deps, None, click.channel_id, click.user_id, "That exception does not exist.")
+            return
+        rules = policy_access(deps)
+        quick = Actor(click.user_id)  # by id first: a directory lookup only when that fails
+        if not access.may_view(rules, quick, stored.people) and not access.may_view(
+            rules, deps.actor(click.user_id), stored.people
+        ):
+            reply(deps, response_url(body), click.channel_id, click.user_id, access.REFUSED)
             return
         try:
             view_id = deps.chat.open_view(trigger, details_modal(deps.renderer, stored, None, now))
@@ -124,6 +133,6 @@ def register(app: App, deps: SlackDeps) -> None:
             return
         trigger = click.trigger_id
         try:
-            deps.work.submit(lambda: details_now(click, trigger), "details")
+            deps.work.submit(lambda: details_now(click, trigger, body), "details")
         except Busy:
             busy(deps, response_url(body), click.channel_id, click.user_id)

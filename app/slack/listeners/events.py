@@ -88,7 +88,8 @@ def register(app: App, deps: SlackDeps) -> None:
         """Publish now; when Slack or our pacing says "later", the outbox does it."""
         now = deps.clock.now()
         try:
-            deps.chat.publish_home(user, deps.home_jobs().queue(user, now), now)
+            queue = deps.home_jobs().queue(user, now, deps.actor(user))
+            deps.chat.publish_home(user, queue, now)
         except RetryLater as wait:
             log.info("home.publish_later", user=user, why=str(wait))
             with deps.db.transaction() as session:
