@@ -20,15 +20,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import structlog
 from sqlmodel import Session, col, select
 
 from app.domain.approval import Actor
 from app.flows.notify import step_text
+from app.flows.ports import DeliveryFailed
 from app.flows.queue import QueueLine, line_of
 from app.store import outbox, queue_read
 from app.store.db import Database
 from app.store.tables import ExceptionRow, OutboxRow
 
+log = structlog.get_logger("countersign.home")
 HOME_PUBLISH = "home.publish"
 HOME_DEBOUNCE = timedelta(seconds=1)
 WAITING_LIMIT = 20  # each waiting item takes two blocks of the Home's 100
@@ -231,5 +234,10 @@ class HomeJobs:
         return self._extend(queue, actor, now) if self._extend else queue
 
     def publish(self, payload: dict[str, Any], now: datetime) -> None:
+        """Publish; a Home Slack refuses for good (an unknown user) is logged, not parked: it
+        is refreshed again at the next change, and an admin could do nothing about it."""
         user = str(payload["user"])
-        self._home.publish_home(user, self.queue(user, now), now)
+        try:
+            self._home.publish_home(user, self.queue(user, now), now)
+        except DeliveryFailed as refusal:
+            log.warning("home.not_published", user=user, error=str(refusal))

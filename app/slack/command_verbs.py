@@ -29,6 +29,8 @@ Verb = Callable[[SlackDeps, Actor, str], str]
 WINDOWS = {"": timedelta(days=7), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 FILTER_KEYS = ("type", "route", "customer")
 TYPES = tuple(t.value for t in ExceptionType)
+MAX_REPLY = 12_000
+CUT = "\n_…cut here: the rest is in Details on the card_"
 
 HELP = (
     "*/billing-exceptions* — the billing exception queue\n"
@@ -202,6 +204,9 @@ def answer(deps: SlackDeps, actor: Actor, text: str) -> str:
     if handler is None:
         return f"Unknown command `{escape(verb[:40])}`.\n{HELP}"
     try:
-        return handler(deps, actor, rest)
+        text_out = handler(deps, actor, rest)
     except Refused as refusal:
         return str(refusal)
+    if len(text_out) > MAX_REPLY:  # Slack cuts a message's text at 40,000 characters
+        text_out = text_out[: MAX_REPLY - len(CUT)] + CUT
+    return text_out

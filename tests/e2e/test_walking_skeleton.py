@@ -69,7 +69,7 @@ def test_event_to_card_to_approval_to_posted_invoice(stack: Stack, database_url:
         "catch-all",
     ):
         assert shown in text, shown
-    assert buttons(card) == [ActionId.APPROVE, ActionId.REJECT]
+    assert buttons(card) == [ActionId.APPROVE, ActionId.REJECT, ActionId.DETAILS]
 
     click = stack.delivery.click("C0BILLING", card.ts, ActionId.APPROVE, "U0FINMGR1")
     assert click.status_code == 200
@@ -100,7 +100,11 @@ def test_unauthorized_click_is_refused_ephemerally(stack: Stack) -> None:
     stack.delivery.click("C0BILLING", card.ts, ActionId.APPROVE, "U0OUTSIDER")
     notice = wait_for(lambda: stack.slack.ephemerals("U0OUTSIDER"), what="an ephemeral refusal")
     assert "not an approver" in notice[0].text
-    assert buttons(stack.slack.message("C0BILLING", card.ts)) == [ActionId.APPROVE, ActionId.REJECT]
+    assert buttons(stack.slack.message("C0BILLING", card.ts)) == [
+        ActionId.APPROVE,
+        ActionId.REJECT,
+        ActionId.DETAILS,
+    ]
     assert stack.intacct.submissions(INVOICE) == 0
 
 
