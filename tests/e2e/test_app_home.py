@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from app.slack.ids import ActionId
-from tests.e2e.harness import assert_at_rest
+from tests.e2e.harness import assert_at_rest, wait_for
 from tests.e2e.home_stack import Served, served_stack
 
 
@@ -84,3 +84,32 @@ def test_home_is_refreshed_after_a_decision(served: Served) -> None:
     assert label in requester.split("Your requests", 1)[1]
     assert_at_rest(served.env["DATABASE_URL"])
     assert len(served.slack.calls("views.publish")) > published
+
+
+def test_buttons_on_home_work_as_on_the_card(served: Served) -> None:
+    """Details on Home opens the Details modal; Approve on Home records the decision (no
+    response_url from a Home click), and the Home is republished without it."""
+    label = served.open_exception()
+    value = served.card(label).blocks[-1]["elements"][0]["value"]
+    served.delivery.app_home_opened("U0FINMGR1")
+    served.home("U0FINMGR1", label)
+    before = len(served.slack.opened_views())
+    assert served.delivery.home_click("U0FINMGR1", ActionId.DETAILS, value).status_code == 200
+    modal = wait_for(
+        lambda: (
+            [
+                v
+                for v in served.slack.opened_views()[before:]
+                if "Customer's receivables" in str(v["blocks"])
+            ]
+            or None
+        ),
+        timeout=20,
+        what="the Details modal opened from Home",
+    )
+    assert label in str(modal[-1]["blocks"])
+    assert served.delivery.home_click("U0FINMGR1", ActionId.APPROVE, value).status_code == 200
+    after = served.home("U0FINMGR1", "you approved it")
+    assert label in after.split("Decided by you recently", 1)[1]
+    assert label not in after.split("Waiting for you as a delegate", 1)[0]
+    assert_at_rest(served.env["DATABASE_URL"])
