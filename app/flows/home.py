@@ -35,6 +35,7 @@ log = structlog.get_logger("countersign.home")
 HOME_PUBLISH = "home.publish"
 HOME_DEBOUNCE = timedelta(seconds=1)
 WAITING_LIMIT = 20  # each waiting item takes two blocks of the Home's 100
+MINE_LIMIT = 50  # `/billing-exceptions mine` lists more than Home has room for
 DELEGATE_LIMIT = 5
 REQUESTS_LIMIT = 8
 DECIDED_LIMIT = 8
@@ -137,11 +138,13 @@ def waiting_items(
     return items, len(mine) - len(shown)
 
 
-def queue_for(db: Database, actor: Actor, now: datetime) -> HomeQueue:
+def queue_for(
+    db: Database, actor: Actor, now: datetime, *, waiting_limit: int = WAITING_LIMIT
+) -> HomeQueue:
     """Everything the person's Home shows. Delegation extends it by filling `as_delegate`
     (items with `on_behalf_of` set) from the delegations active at `now`."""
     with db.transaction() as session:
-        waiting, more = waiting_items(session, actor, now)
+        waiting, more = waiting_items(session, actor, now, limit=waiting_limit)
         requests = [
             RequestItem(line_of(row), step_text(row), row.updated_at)
             for row in queue_read.requested_by(
@@ -227,10 +230,17 @@ class HomeJobs:
         self._db, self._home, self._actor = db, home, actor
         self._extend = extend  # the delegation helper's hook: adds `as_delegate`
 
-    def queue(self, user: str, now: datetime, actor: Actor | None = None) -> HomeQueue:
+    def queue(
+        self,
+        user: str,
+        now: datetime,
+        actor: Actor | None = None,
+        *,
+        waiting_limit: int = WAITING_LIMIT,
+    ) -> HomeQueue:
         """The person's queue; `actor` as looked up, else as `self._actor` knows them."""
         actor = actor or self._actor(user)
-        queue = queue_for(self._db, actor, now)
+        queue = queue_for(self._db, actor, now, waiting_limit=waiting_limit)
         return self._extend(queue, actor, now) if self._extend else queue
 
     def publish(self, payload: dict[str, Any], now: datetime) -> None:

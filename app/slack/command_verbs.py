@@ -16,6 +16,7 @@ from app.domain.events import ExceptionType
 from app.domain.lifecycle import parse_label
 from app.flows import access, listing
 from app.flows.details import live_context, stored_details
+from app.flows.home import MINE_LIMIT
 from app.flows.queue import QueueLine
 from app.routing.durations import format_duration
 from app.routing.policy_set import Access
@@ -109,11 +110,11 @@ def list_verb(deps: SlackDeps, actor: Actor, rest: str) -> str:
 
 
 def mine_verb(deps: SlackDeps, actor: Actor, rest: str) -> str:
-    queue = deps.home_jobs().queue(actor.user_id, deps.clock.now(), actor)
+    queue = deps.home_jobs().queue(actor.user_id, deps.clock.now(), actor, waiting_limit=MINE_LIMIT)
     parts = [f"*Waiting for you* ({len(queue.waiting) + queue.waiting_more})"]
     parts += [waiting_text(item) for item in queue.waiting] or ["Nothing is waiting for you. 🎉"]
     if queue.waiting_more:
-        parts.append(f"_…and {queue.waiting_more} more, oldest first above_")
+        parts.append(f"_…and {queue.waiting_more} more: `list` narrows them with filters_")
     if queue.as_delegate:
         parts.append("*Waiting for you as a delegate*")
         parts += [waiting_text(item) for item in queue.as_delegate]
