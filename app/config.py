@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     AUDIT_ANCHOR_KEY: SecretStr | None = None
     AUDIT_ANCHOR_FILE: Path | None = None
     AUDIT_ANCHOR_SECONDS: float = Field(default=300.0, gt=0, le=86400)
+    # Weekly reconciliation with Intacct, summary to the policy's admin_channel (UTC).
+    RECONCILE_WEEKDAY: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "off"] = "mon"
+    RECONCILE_HOUR: int = Field(default=6, ge=0, le=23)
+    RECONCILE_CHECK_SECONDS: float = Field(default=3600.0, gt=0, le=86400)
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -15,13 +15,16 @@ from slack_sdk import WebClient
 from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.flows import jobs
+from app.flows.changes import Resume
 from app.flows.home import HOME_PUBLISH, HomeJobs, queue_refresh
 from app.flows.intake import Intake
 from app.flows.notify import SlackJobs
 from app.flows.outbox_worker import Handler, OutboxWorker, publish_counts
 from app.flows.policy_holder import PolicyHolder, ReloadResult
 from app.flows.ports import DeliveryFailed, RetryLater
+from app.flows.reconcile import weekly_job
 from app.flows.release import Release
+from app.flows.snapshot import Snapshot
 from app.flows.sweep import TimerSweep
 from app.intacct.client import IntacctClient
 from app.intacct.port import IntacctInvoices
@@ -116,6 +119,20 @@ class Runtime:
         self.anchor = anchor.scheduled(settings, self.db, self.clock.now)
         if self.anchor is not None:
             self.scheduler.every("audit_anchor", self.anchor, settings.AUDIT_ANCHOR_SECONDS)
+        # The weekly reconciliation with Intacct (app/flows/reconcile.py), unless turned off.
+        if settings.RECONCILE_WEEKDAY != "off":
+            self.scheduler.every(
+                "reconcile",
+                weekly_job(
+                    self.db,
+                    IntacctInvoices(self.intacct),
+                    self.clock.now,
+                    lambda: self.policies.current().admin_channel,
+                    settings.RECONCILE_WEEKDAY,
+                    settings.RECONCILE_HOUR,
+                ),
+                settings.RECONCILE_CHECK_SECONDS,
+            )
         self.slack_deps = SlackDeps(
             self.db,
             self.clock,
@@ -124,7 +141,7 @@ class Runtime:
             BlockRenderer(),
             homes=self.homes,
             receivables=IntacctReceivables(self.intacct),
-            policies=self.policies.current,
+            policy=self.policies.current,
         )
         self.bolt = create_bolt_app(
             self.slack_client,
@@ -147,6 +164,8 @@ class Runtime:
             jobs.DM_CARD: slack.dm_card,
             jobs.CHANNEL_NOTICE: slack.channel_notice,
             jobs.RELEASE: Release(self.db, IntacctInvoices(self.intacct)),
+            jobs.SNAPSHOT: Snapshot(self.db, IntacctInvoices(self.intacct)),
+            jobs.RESUBMIT: Resume(self.db, IntacctInvoices(self.intacct)),
         }
 
     def _then_homes(self, handler: Handler) -> Handler:

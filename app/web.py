@@ -14,7 +14,13 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -30,6 +36,7 @@ from app.flows.intake import DatabaseUnavailable, Incoming
 from app.readiness import readiness
 from app.runtime import Runtime
 from app.slack import inbound
+from app.store.gauges import DatabaseGauges
 
 log = structlog.get_logger("countersign.http")
 REQUESTS = Histogram("countersign_http_seconds", "HTTP request time", ["path", "status"])
@@ -144,8 +151,15 @@ def create_web_app(runtime: Runtime, *, manage_runtime: bool = True) -> Starlett
         ready, body = await run_in_threadpool(readiness, runtime)
         return JSONResponse(body, status_code=200 if ready else 503)
 
+    gauges = CollectorRegistry(auto_describe=False)
+    gauges.register(DatabaseGauges(runtime.db, runtime.clock.now))
+
+    def scrape() -> bytes:
+        return generate_latest() + generate_latest(gauges)
+
     async def metrics(_: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        """This process's counters, then the gauges read from the database now."""
+        return Response(await run_in_threadpool(scrape), media_type=CONTENT_TYPE_LATEST)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -43,7 +43,7 @@ def open_exception(
             policy_hash="0" * 64,
             steps=steps,
             channel="C0BILLING",
-            invoice_fingerprint=snapshot.fingerprint(),
+            invoice_fingerprint=snapshot.claim_fingerprint(),
             created_at=T0,
             updated_at=T0,
         )

@@ -1,7 +1,7 @@
 """`countersign`: one command, a module per command group (serve, sandbox, db, audit, policies,
-events, outbox), assembled here. `main` guarantees one line, never a traceback: a usage mistake or a
-database that cannot be used exits 2; an unexpected error exits 70 with an id whose traceback
-is in the error log."""
+events, outbox), evidence and reconcile, assembled here. `main` guarantees one line, never a
+traceback: a usage mistake or a database that cannot be used exits 2; an unexpected error exits
+70 with an id whose traceback is in the error log."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from app.cli.audit import audit_app
 from app.cli.common import USAGE, database_reason
 from app.cli.db import db_app
 from app.cli.events import events_app
+from app.cli.evidence import evidence
 from app.cli.outbox import outbox_app
 from app.cli.policies import policies_app
+from app.cli.reconcile import reconcile
 from app.cli.sandbox import sandbox_app
 from app.cli.serve import serve
 
@@ -28,6 +30,8 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 cli.command()(serve)
+cli.command()(evidence)
+cli.command()(reconcile)
 cli.add_typer(db_app, name="db")
 cli.add_typer(audit_app, name="audit")
 cli.add_typer(events_app, name="events")

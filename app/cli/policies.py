@@ -17,13 +17,14 @@ from pydantic import ValidationError
 
 from app.domain.events import BillingEvent
 from app.domain.stored_event import StoredEvent
+from app.routing.admins import admins as admins_of
 from app.routing.backtest import backtest, render_backtest_table
 from app.routing.durations import format_duration
 from app.routing.errors import PolicyLoadError
 from app.routing.explain import Explanation, explain_event, render_explain
 from app.routing.loader import load_policy_set
 from app.routing.policy_set import PolicySet
-from app.routing.segregation import relaxed_routes
+from app.routing.segregation import group_quorums, relaxed_routes
 
 policies_app = typer.Typer(
     name="policies",
@@ -85,10 +86,13 @@ NO_ACCESS = (
 
 def access_line(policy: PolicySet) -> str:
     """Who may look at the queue, as `check` prints it."""
+    admins = ", ".join(admins_of(policy)) or "nobody"
     if policy.access is None:
-        return "access: not set (everyone may list, show and count exceptions)"
+        return (
+            "access: not set (everyone may list, show and count exceptions); "
+            f"admins (the `admins` group) {admins}"
+        )
     viewers = ", ".join(policy.access.viewers) or "nobody"
-    admins = ", ".join(policy.access.admins) or "nobody"
     return f"access: viewers {viewers}; admins {admins}"
 
 
@@ -122,8 +126,21 @@ def check(
         f"{_plural(len(policy.groups), 'group')}, {_plural(len(policy.calendars), 'calendar')}; "
         f"content hash {policy.content_hash}"
     )
-    for note in relaxed_routes(policy.routes):
+    for note in [*group_quorums(policy.routes), *relaxed_routes(policy.routes)]:
         typer.echo(f"  {note}")
+    for route in policy.routes:
+        if route.auto_approve or route.notify_only:
+            continue
+        changed = [
+            f"{name} {value}"
+            for name, value, usual in (
+                ("on_resubmit", route.on_resubmit, "restart"),
+                ("on_invoice_change", route.on_invoice_change, "reapprove"),
+            )
+            if value != usual
+        ]
+        if changed:
+            typer.echo(f"  route {route.name}: " + ", ".join(changed))
     typer.echo(f"  {access_line(policy)}")
 
 

@@ -213,22 +213,31 @@ def send(
         raise typer.Exit(1)
 
 
+REJECTED_DEFAULT = "Rejected in the sandbox"
+ACTIONS = ("approve", "reject", "request-changes", "resubmit", "details")
+
+
 @sandbox_app.command("click")
 def click(
     exception: Annotated[str, typer.Argument(help="The exception, e.g. BX-000001.")],
-    action: Annotated[str, typer.Argument(help="approve, reject or details.")],
+    action: Annotated[
+        str, typer.Argument(help="approve, reject, request-changes, resubmit or details.")
+    ],
     user: Annotated[str, typer.Option("--as", help="The Slack user who clicks, e.g. U0FINMGR1.")],
-    reason: Annotated[str, typer.Option(help="Why, when rejecting.")] = "Rejected in the sandbox",
+    reason: Annotated[
+        str, typer.Option(help="Why, when rejecting; what must change, with request-changes.")
+    ] = REJECTED_DEFAULT,
     port: AppPort = 3000,
     slack_port: SlackPort = 3001,
 ) -> None:
-    """Click Approve, Reject or Details on an exception's card, signed as Slack would sign it,
-    and say what happened (Details: print the modal). Exits 1 when nothing was recorded
-    (refused, a repeat, already decided)."""
+    """Click Approve, Reject, Request changes or Details on an exception's card, or the
+    requester's Resubmit button in their DM, signed as Slack would sign it, and say what
+    happened (Details: print the modal). Exits 1 when nothing was recorded (refused, a repeat,
+    already decided)."""
     from app.sandbox.clicks import EmulatedSlack, NotRecorded, SandboxRecords
 
-    if action not in ("approve", "reject", "details"):
-        raise typer.BadParameter("approve, reject or details", param_hint="ACTION")
+    if action not in ACTIONS:
+        raise typer.BadParameter(", ".join(ACTIONS), param_hint="ACTION")
     ports = Ports(port, slack_port)
     try:
         records = SandboxRecords(_database_url())
@@ -265,6 +274,19 @@ def _click(
     from app.sandbox.clicks import NotRecorded, dialog_error, wait
     from app.sandbox.slack_delivery import SlackDelivery
     from app.slack.ids import REJECT_REASON_ACTION, ActionId, BlockId
+
+    if action in ("request-changes", "resubmit"):
+        from app.cli import sandbox_changes
+
+        with SlackDelivery(
+            app_url=f"{ports.app_url}/slack/events",
+            signing_secret=SIGNING_SECRET,
+            emulator_url=ports.slack_url,
+        ) as delivery:
+            if action == "resubmit":
+                return sandbox_changes.resubmit(records, slack, delivery, card, user)
+            note = "Please correct it" if reason == REJECTED_DEFAULT else reason
+            return sandbox_changes.request_changes(records, slack, delivery, card, user, note)
 
     decided_before = records.decisions_by(card.exception_id, user)
     notes_before = len(slack.private_notes(user))

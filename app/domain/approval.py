@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from app.domain.errors import NotAuthorized
 from app.domain.lifecycle import State, exception_label
+from app.domain.quorum import Requirement, met, reachable
 
 
 class Outcome(StrEnum):
@@ -30,6 +31,7 @@ class Actor:
     user_id: str
     email: str | None = None
     unconfirmed: str | None = None
+    name: str | None = None  # the name Slack showed at the time (real_name), for the evidence
 
     def is_entry(self, entry: str) -> bool:
         """True if the approver entry `entry` (an id or an e-mail) names this person."""
@@ -44,8 +46,12 @@ class Actor:
 
 @dataclass(frozen=True)
 class StepRule:
+    """Who may approve a step and how many must: `quorum` of `approvers`, or with
+    `requirements` so many from each group (then `quorum` is their sum)."""
+
     approvers: tuple[str, ...]
     quorum: int
+    requirements: tuple[Requirement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,42 @@ def authorize(
         )
 
 
+def authorize_on_behalf(
+    delegate: Actor,
+    delegator: Actor,
+    step: StepRule,
+    requester: Requester,
+    *,
+    decided_other_steps: Sequence[int] = (),
+    seat_taken: bool = False,
+) -> None:
+    """Raise NotAuthorized unless `delegate` may decide this step for `delegator`.
+
+    The delegator must be listed on the step; neither of them may be the requester (a
+    delegate never approves what they asked for, nor what the delegator asked for);
+    `seat_taken` says the delegator's approval on this step was already given; and with one
+    person per step, `decided_other_steps` lists the other steps either of them took part in."""
+    if not delegator.is_one_of(step.approvers):
+        raise NotAuthorized("You are not an approver on the current step of this exception.")
+    _not_the_requester(delegate, requester)
+    if requester.slack_user_id is not None and requester.slack_user_id == delegator.user_id:
+        raise NotAuthorized(
+            f"{delegator.user_id} requested this exception, so nobody can decide it for them."
+        )
+    if requester.email and delegator.is_entry(requester.email):
+        raise NotAuthorized(
+            f"{delegator.user_id} requested this exception, so nobody can decide it for them."
+        )
+    if seat_taken:
+        raise NotAuthorized(f"{delegator.user_id} already decided this step of this exception.")
+    if decided_other_steps:
+        steps = " and ".join(f"step {n + 1}" for n in sorted(decided_other_steps))
+        raise NotAuthorized(
+            f"You or {delegator.user_id} already decided {steps} of this exception; this policy "
+            "needs a different person for each step, also through a delegation."
+        )
+
+
 def _not_the_requester(actor: Actor, requester: Requester) -> None:
     own = NotAuthorized("You requested this exception, so you cannot decide it yourself.")
     if requester.slack_user_id is not None and requester.slack_user_id == actor.user_id:
@@ -161,10 +203,20 @@ def candidates(
 
 
 def quorum_reachable(
-    step: StepRule, approvals: int, *, excluded: Sequence[Actor], requester: Requester
+    step: StepRule,
+    approvals: int,
+    *,
+    excluded: Sequence[Actor],
+    requester: Requester,
+    approved: Sequence[frozenset[str]] = (),
 ) -> bool:
-    """False when the approvals still needed exceed the people who could still give them."""
+    """False when the approvals still needed exceed the people who could still give them.
+
+    For a step with requirements, `approved` names each person who approved so far (the
+    delegator's names for an approval given on someone's behalf)."""
     left = candidates(step, excluded=excluded, requester=requester)
+    if step.requirements:
+        return reachable(step.requirements, approved, left)
     return approvals + len(left) >= step.quorum
 
 
@@ -176,16 +228,26 @@ class Progress:
 
 
 def after_decision(
-    outcome: Outcome, *, step: int, steps: Sequence[StepRule], approvals_in_step: int
+    outcome: Outcome,
+    *,
+    step: int,
+    steps: Sequence[StepRule],
+    approvals_in_step: int,
+    approved: Sequence[frozenset[str]] = (),
 ) -> Progress:
     """Where the exception stands after a decision was recorded on `step`.
 
     `approvals_in_step` counts approvals on this step including the one just recorded (one
-    per person: decisions are keyed by Slack user id). One rejection rejects the exception; a
-    step passes when its quorum of approvals is met."""
+    per person: decisions are keyed by Slack user id); `approved` names those people, for a
+    step that needs approvals from several groups. One rejection rejects the exception; a
+    step passes when its quorum of approvals is met (for groups: every group's count, a person
+    counting for one group)."""
     if outcome is Outcome.REJECT:
         return Progress(State.REJECTED, step, final=True)
-    if approvals_in_step < steps[step].quorum:
+    rule = steps[step]
+    if rule.requirements and not met(rule.requirements, approved):
+        return Progress(State.OPEN, step, final=False)
+    if approvals_in_step < rule.quorum:
         return Progress(State.OPEN, step, final=False)
     if step + 1 < len(steps):
         return Progress(State.OPEN, step + 1, final=False)

@@ -87,6 +87,13 @@ class Invoice(_Strict):
         return value
 
 
+class EventRef(_Strict):
+    """The event a corrected one replaces: its (source, event_id) as first sent."""
+
+    source: NonEmpty
+    event_id: NonEmpty
+
+
 class BillingEvent(_Strict):
     """One billing event that may need a human decision (schema v1)."""
 
@@ -100,6 +107,8 @@ class BillingEvent(_Strict):
     invoice: Invoice
     details: dict[str, Any] = Field(default_factory=dict)
     reason: str | None = Field(default=None, max_length=3000)
+    # A corrected submission: continues the exception of that event (changes requested on it)
+    supersedes: EventRef | None = None
 
     @field_validator("occurred_at", mode="before")
     @classmethod

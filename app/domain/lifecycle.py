@@ -9,6 +9,7 @@ from app.domain.errors import InvalidTransition
 
 class State(StrEnum):
     OPEN = "open"  # waiting for the current step's approvers
+    CHANGES_REQUESTED = "changes_requested"  # an approver asked the requester for a correction
     APPROVED = "approved"  # every step approved; release queued
     REJECTED = "rejected"  # an approver said no; the draft stays held
     RELEASED = "released"  # the draft invoice is posted in Intacct
@@ -21,8 +22,13 @@ class State(StrEnum):
 
 
 _MOVES: dict[State, frozenset[State]] = {
-    State.OPEN: frozenset({State.OPEN, State.APPROVED, State.REJECTED}),
-    State.APPROVED: frozenset({State.RELEASED, State.RELEASE_BLOCKED, State.RELEASE_FAILED}),
+    State.OPEN: frozenset({State.OPEN, State.APPROVED, State.REJECTED, State.CHANGES_REQUESTED}),
+    # resubmitted (back to a step), or closed while waiting for the correction
+    State.CHANGES_REQUESTED: frozenset({State.OPEN, State.REJECTED}),
+    # the invoice changed after approval: re-approval (open) or rejection, as the policy says
+    State.APPROVED: frozenset(
+        {State.RELEASED, State.RELEASE_BLOCKED, State.RELEASE_FAILED, State.OPEN, State.REJECTED}
+    ),
     State.REJECTED: frozenset(),
     State.RELEASED: frozenset(),
     State.RELEASE_BLOCKED: frozenset(),

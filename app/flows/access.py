@@ -3,7 +3,7 @@
 Anyone may use `help` and `mine` (their own queue). Listing, counting and showing any
 exception needs a viewer or an admin; the people an exception concerns (its approvers, its
 deciders and its requester) may always see that one. Without an `access` section everyone may
-look, as before the section existed."""
+look, as before the section existed. Who is an admin: app/routing/admins.py."""
 
 from __future__ import annotations
 
@@ -24,11 +24,6 @@ def may_view_all(access: Access | None, actor: Actor) -> bool:
     if access is None:
         return True
     return actor.is_one_of(access.viewers) or actor.is_one_of(access.admins)
-
-
-def is_admin(access: Access | None, actor: Actor) -> bool:
-    """An admin of the queue (with no `access` section, nobody is: admin verbs stay closed)."""
-    return access is not None and actor.is_one_of(access.admins)
 
 
 def people_of(row: ExceptionRow) -> tuple[str, ...]:

@@ -10,7 +10,13 @@ Quorum counts people: decisions are keyed by Slack user id, and each step keeps 
 (id and e-mail as Slack gave them), so an approver listed by id and by e-mail is one person.
 When that (or one person per step) leaves fewer people than the approvals still needed, the
 step is not left waiting silently: the audit, the card's thread and the admin channel say so,
-and timers (escalation, expiry) still apply."""
+and timers (escalation, expiry) still apply.
+
+Someone not listed on the step may decide it as the active delegate of someone who is
+(app/flows/delegation.py): the decision is stored with `on_behalf_of`, fills the delegator's
+seat (also for group counts), and the audit names both ("U0BEN for U0ANA"). Segregation of
+duties counts both people: neither may be the requester, and with one person per step neither
+may take part in a second step."""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, func, select
 
 from app.domain.approval import (
@@ -28,13 +35,16 @@ from app.domain.approval import (
     StepRule,
     after_decision,
     authorize,
+    authorize_on_behalf,
     candidates,
     check_card,
     quorum_reachable,
 )
+from app.domain.delegation import Delegation, acting_label
 from app.domain.errors import NotAuthorized
 from app.domain.lifecycle import State, exception_label, move
-from app.flows import jobs
+from app.domain.quorum import Requirement, names_of
+from app.flows import delegation, jobs, metrics
 from app.flows.timing import cancel_timers, schedule_step
 from app.store import audit
 from app.store.db import Database
@@ -68,8 +78,34 @@ class UnknownException(LookupError):
     pass
 
 
+class RefusedAsDelegate(NotAuthorized):
+    """A delegate was refused on every delegator's behalf they tried (`delegators`)."""
+
+    def __init__(self, message: str, delegators: list[str]) -> None:
+        super().__init__(message)
+        self.delegators = delegators
+
+
 def steps_of(row: ExceptionRow) -> list[StepRule]:
-    return [StepRule(tuple(s["approvers"]), int(s["quorum"])) for s in row.steps]
+    return [
+        StepRule(
+            tuple(s["approvers"]),
+            int(s["quorum"]),
+            tuple(Requirement.from_json(r) for r in s.get("require", ())),
+        )
+        for s in row.steps
+    ]
+
+
+def approved_names(row: ExceptionRow, step: int) -> list[frozenset[str]]:
+    """Each approver of `step` so far, by the names that count for a group: their own, or the
+    delegator's when they approved on someone's behalf (an open step has no rejection)."""
+    return [
+        names_of(d["for"], d.get("for_email"))
+        if d.get("for")
+        else names_of(d["user"], d.get("email"))
+        for d in row.steps[step].get("deciders", [])
+    ]
 
 
 def one_person_one_step(row: ExceptionRow) -> bool:
@@ -78,8 +114,14 @@ def one_person_one_step(row: ExceptionRow) -> bool:
 
 
 def deciders(row: ExceptionRow, step: int) -> list[Actor]:
-    """The people who decided `step`, as Slack identified them then."""
-    return [Actor(d["user"], d.get("email")) for d in row.steps[step].get("deciders", [])]
+    """The people who decided `step`, as Slack identified them then: for a decision made as
+    a delegate, both the delegate and the delegator (each has taken part in the step)."""
+    people: list[Actor] = []
+    for d in row.steps[step].get("deciders", []):
+        people.append(Actor(d["user"], d.get("email")))
+        if d.get("for"):
+            people.append(Actor(d["for"], d.get("for_email")))
+    return people
 
 
 def excluded_on(row: ExceptionRow, step: int) -> list[Actor]:
@@ -91,6 +133,20 @@ def excluded_on(row: ExceptionRow, step: int) -> list[Actor]:
 
 
 def decide(db: Database, command: DecisionCommand, *, now: datetime) -> DecisionResult:
+    """Record one click's decision (or refuse it); the metrics count it once it committed."""
+    counted: list[tuple[str, str, float | None]] = []
+    result = _decide(db, command, now, counted)
+    for route, outcome, final_after in counted:
+        metrics.decision(route, outcome, final_after)
+    return result
+
+
+def _decide(
+    db: Database,
+    command: DecisionCommand,
+    now: datetime,
+    counted: list[tuple[str, str, float | None]],
+) -> DecisionResult:
     with db.transaction() as session:
         row = session.exec(
             select(ExceptionRow).where(ExceptionRow.id == command.exception_id).with_for_update()
@@ -101,20 +157,29 @@ def decide(db: Database, command: DecisionCommand, *, now: datetime) -> Decision
         if row.state != State.OPEN:
             return DecisionResult(False, row.state, f"{label} is already {row.state}.", row.channel)
         steps, step = steps_of(row), row.current_step
-        mine = _steps_decided_by(session, row.id, command.actor.user_id)
+        mine = steps_decided_by(session, row.id, command.actor.user_id)
         if step in mine:
-            return DecisionResult(
-                False, row.state, f"You already decided step {step + 1} of {label}.", row.channel
+            for_me = _decided_for(session, row.id, step, command.actor.user_id)
+            text = (
+                f"{for_me} already decided step {step + 1} of {label} for you."
+                if for_me
+                else f"You already decided step {step + 1} of {label}."
             )
+            return DecisionResult(False, row.state, text, row.channel)
+        requester = Requester(row.requested_by_slack, row.requested_by_email)
+        acting: Delegation | None = None
         try:
             if command.card is not None:
-                check_card(command.card, current_step=step, version=_count(session, row.id))
-            authorize(
-                command.actor,
-                steps[step],
-                Requester(row.requested_by_slack, row.requested_by_email),
-                decided_other_steps=sorted(mine) if one_person_one_step(row) else (),
-            )
+                check_card(command.card, current_step=step, version=card_version(session, row.id))
+            if command.actor.is_one_of(steps[step].approvers):
+                authorize(
+                    command.actor,
+                    steps[step],
+                    requester,
+                    decided_other_steps=sorted(mine) if one_person_one_step(row) else (),
+                )
+            else:
+                acting = _as_delegate(session, row, command.actor, mine, requester, now)
         except NotAuthorized as refusal:
             detail: dict[str, Any] = {
                 "outcome": command.outcome,
@@ -126,10 +191,14 @@ def decide(db: Database, command: DecisionCommand, *, now: datetime) -> Decision
                 detail |= {"card_step": command.card.step, "card_version": command.card.version}
             if command.actor.unconfirmed:
                 detail["directory"] = command.actor.unconfirmed
+            refused_as = command.actor.user_id
+            if isinstance(refusal, RefusedAsDelegate):
+                detail["on_behalf_of"] = refusal.delegators
+                refused_as = acting_label(refused_as, ", ".join(refusal.delegators))
             audit.append(
                 session,
                 at=now,
-                actor=command.actor.user_id,
+                actor=refused_as,
                 action="decision.refused",
                 exception_id=row.id,
                 detail=detail,
@@ -137,6 +206,7 @@ def decide(db: Database, command: DecisionCommand, *, now: datetime) -> Decision
             if command.card is not None and command.card.step < 0:
                 jobs.queue_card_update(session, row.id, now=now)  # an old card: new buttons
             return DecisionResult(False, row.state, str(refusal), row.channel)
+        on_behalf_of = acting.delegator if acting else None
         decision = DecisionRow(
             exception_id=row.id,
             step=step,
@@ -144,13 +214,18 @@ def decide(db: Database, command: DecisionCommand, *, now: datetime) -> Decision
             outcome=command.outcome,
             reason=command.reason,
             decided_at=now,
+            on_behalf_of=on_behalf_of,
         )
         session.add(decision)
         session.flush()
-        _remember_decider(row, step, command.actor)
+        _remember_decider(row, step, command.actor, acting)
         approvals = _approvals(session, row.id, step)
         progress = after_decision(
-            command.outcome, step=step, steps=steps, approvals_in_step=approvals
+            command.outcome,
+            step=step,
+            steps=steps,
+            approvals_in_step=approvals,
+            approved=approved_names(row, step),
         )
         row.state = move(State(row.state), progress.state)
         moved_on = progress.step != row.current_step
@@ -163,10 +238,11 @@ def decide(db: Database, command: DecisionCommand, *, now: datetime) -> Decision
         audit.append(
             session,
             at=now,
-            actor=command.actor.user_id,
+            actor=acting_label(command.actor.user_id, on_behalf_of),
             action="decision.recorded",
             exception_id=row.id,
             detail={
+                **(_delegation_detail(acting) if acting else {}),
                 "decision": decision.id,
                 "outcome": command.outcome,
                 "step": step,
@@ -175,21 +251,83 @@ def decide(db: Database, command: DecisionCommand, *, now: datetime) -> Decision
                 "state": row.state,
                 "via": command.via,
                 "email": command.actor.email,
+                "name": command.actor.name,
             },
         )
         if not progress.final:
             _warn_if_stuck(session, row, 0 if moved_on else approvals, now)
         if row.state == State.APPROVED:
-            jobs.queue_release(session, row.id, approval=f"decision:{decision.id}", now=now)
+            # A re-approval (after a resubmission or an invoice change) is a new round: its
+            # release gets its own Idempotency-Key even if SQLite reuses a deleted decision id.
+            rounds = int(row.timing.get("round", 0))
+            approval = f"decision:{decision.id}" + (f":round{rounds}" if rounds else "")
+            jobs.queue_release(session, row.id, approval=approval, now=now)
         jobs.queue_card_update(session, row.id, now=now)
+        final_after = (now - row.created_at).total_seconds() if progress.final else None
+        counted.append((row.route_name, str(command.outcome), final_after))
         verb = "approved" if command.outcome is Outcome.APPROVE else "rejected"
-        return DecisionResult(True, row.state, f"You {verb} {label}.", row.channel)
+        behalf = f" for {on_behalf_of}" if on_behalf_of else ""
+        return DecisionResult(True, row.state, f"You {verb} {label}{behalf}.", row.channel)
 
 
-def _remember_decider(row: ExceptionRow, step: int, actor: Actor) -> None:
-    """Keep who decided `step`, with the e-mail Slack gave, on the exception's step snapshot."""
+def _delegation_detail(acting: Delegation) -> dict[str, Any]:
+    return {
+        "on_behalf_of": acting.delegator,
+        "acting": acting_label(acting.delegate, acting.delegator),
+        "delegated_until": acting.until.isoformat(),
+    }
+
+
+def _as_delegate(
+    session: Session,
+    row: ExceptionRow,
+    actor: Actor,
+    mine: set[int],
+    requester: Requester,
+    now: datetime,
+) -> Delegation:
+    """The delegation under which `actor`, not listed on the current step, may decide it;
+    raises NotAuthorized (the first reason, or "not an approver") when there is none."""
+    assert row.id is not None
+    rule, step = steps_of(row)[row.current_step], row.current_step
+    usable = [
+        d
+        for d in delegation.acting_for(session, actor.user_id, now)
+        if Actor(d.delegator, d.delegator_email).is_one_of(rule.approvers)
+    ]
+    if not usable:
+        authorize(actor, rule, requester)  # raises: not an approver (or identity unknown)
+    first: NotAuthorized | None = None
+    for held in usable:
+        theirs = steps_decided_by(session, row.id, held.delegator)
+        others = (mine | theirs) - {step} if one_person_one_step(row) else set()
+        try:
+            authorize_on_behalf(
+                actor,
+                Actor(held.delegator, held.delegator_email),
+                rule,
+                requester,
+                decided_other_steps=sorted(others),
+                seat_taken=step in theirs,
+            )
+        except NotAuthorized as refusal:
+            first = first or refusal
+            continue
+        return held
+    assert first is not None
+    raise RefusedAsDelegate(str(first), [held.delegator for held in usable])
+
+
+def _remember_decider(
+    row: ExceptionRow, step: int, actor: Actor, acting: Delegation | None = None
+) -> None:
+    """Keep who decided `step`, with the e-mail Slack gave (and whom they decided for), on the
+    exception's step snapshot."""
     entry: dict[str, Any] = dict(row.steps[step])
-    entry["deciders"] = [*entry.get("deciders", []), {"user": actor.user_id, "email": actor.email}]
+    who: dict[str, Any] = {"user": actor.user_id, "email": actor.email}
+    if acting is not None:
+        who |= {"for": acting.delegator, "for_email": acting.delegator_email}
+    entry["deciders"] = [*entry.get("deciders", []), who]
     row.steps = [*row.steps[:step], entry, *row.steps[step + 1 :]]
 
 
@@ -200,7 +338,8 @@ def _warn_if_stuck(session: Session, row: ExceptionRow, approvals: int, now: dat
     rule = steps_of(row)[step]
     requester = Requester(row.requested_by_slack, row.requested_by_email)
     excluded = excluded_on(row, step)
-    if quorum_reachable(rule, approvals, excluded=excluded, requester=requester):
+    approved = approved_names(row, step) if approvals else []
+    if quorum_reachable(rule, approvals, excluded=excluded, requester=requester, approved=approved):
         return
     if row.steps[step].get("unreachable_noted"):
         return
@@ -229,17 +368,30 @@ def _warn_if_stuck(session: Session, row: ExceptionRow, approvals: int, now: dat
         jobs.queue_channel_notice(session, str(admin), text, now=now)
 
 
-def _steps_decided_by(session: Session, exception_id: int, approver: str) -> set[int]:
+def steps_decided_by(session: Session, exception_id: int, person: str) -> set[int]:
+    """The steps `person` took part in: decided themselves, or had decided for them."""
     return set(
         session.exec(
             select(DecisionRow.step).where(
-                DecisionRow.exception_id == exception_id, DecisionRow.approver == approver
+                DecisionRow.exception_id == exception_id,
+                or_(col(DecisionRow.approver) == person, col(DecisionRow.on_behalf_of) == person),
             )
         ).all()
     )
 
 
-def _count(session: Session, exception_id: int) -> int:
+def _decided_for(session: Session, exception_id: int, step: int, person: str) -> str | None:
+    """Who decided `step` on `person`'s behalf, if someone did."""
+    return session.exec(
+        select(DecisionRow.approver).where(
+            DecisionRow.exception_id == exception_id,
+            DecisionRow.step == step,
+            DecisionRow.on_behalf_of == person,
+        )
+    ).first()
+
+
+def card_version(session: Session, exception_id: int) -> int:
     """The card version: decisions recorded on the exception (what build_card counts too)."""
     return session.exec(
         select(func.count(col(DecisionRow.id))).where(DecisionRow.exception_id == exception_id)

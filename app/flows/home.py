@@ -2,7 +2,8 @@
 
 `queue_for(db, actor, now)` reads what concerns one person: what waits for their decision
 (oldest first, overdue against the step's escalation or expiry), what waits for them as a
-delegate (filled by delegation; empty until then), their own requests and where each stands,
+delegate (the steps of people whose active delegation they hold, app/flows/delegation.py),
+their own requests and where each stands,
 and what they decided lately. Nothing here talks to Slack: the HomePort renders and publishes.
 
 Whenever something that concerns people changes (a card posted or refreshed: a new exception,
@@ -24,6 +25,7 @@ import structlog
 from sqlmodel import Session, col, select
 
 from app.domain.approval import Actor
+from app.flows.delegation import acting_for, stand_ins
 from app.flows.notify import step_text
 from app.flows.ports import DeliveryFailed
 from app.flows.queue import QueueLine, line_of
@@ -91,9 +93,6 @@ class HomeQueue:
         return sum(1 for item in self.waiting if item.overdue)
 
 
-Extend = Callable[[HomeQueue, Actor, datetime], HomeQueue]
-
-
 class HomePort(Protocol):
     def publish_home(self, user: str, queue: HomeQueue, now: datetime) -> None:
         """Publish this person's Home tab showing `queue`."""
@@ -138,13 +137,29 @@ def waiting_items(
     return items, len(mine) - len(shown)
 
 
+def _delegated(session: Session, actor: Actor, now: datetime, own: set[int]) -> list[WaitingItem]:
+    items: list[WaitingItem] = []
+    for given in acting_for(session, actor.user_id, now):
+        delegator = Actor(given.delegator, given.delegator_email)
+        found, _ = waiting_items(session, delegator, now, limit=DELEGATE_LIMIT)
+        items += [
+            replace(item, on_behalf_of=given.delegator)
+            for item in found
+            if item.exception_id not in own
+        ]
+        own |= {item.exception_id for item in found}
+    return sorted(items, key=lambda item: item.opened_at)
+
+
 def queue_for(
     db: Database, actor: Actor, now: datetime, *, waiting_limit: int = WAITING_LIMIT
 ) -> HomeQueue:
-    """Everything the person's Home shows. Delegation extends it by filling `as_delegate`
-    (items with `on_behalf_of` set) from the delegations active at `now`."""
+    """Everything the person's Home shows; `as_delegate` holds what waits for the people
+    whose delegation `actor` holds at `now` (`on_behalf_of` set), less what waits for them
+    anyway."""
     with db.transaction() as session:
         waiting, more = waiting_items(session, actor, now, limit=waiting_limit)
+        delegated = _delegated(session, actor, now, {w.exception_id for w in waiting})
         requests = [
             RequestItem(line_of(row), step_text(row), row.updated_at)
             for row in queue_read.requested_by(
@@ -159,14 +174,10 @@ def queue_for(
         actor.user_id,
         waiting=tuple(waiting),
         waiting_more=more,
+        as_delegate=tuple(delegated[:DELEGATE_LIMIT]),
         requests=tuple(requests),
         decided=tuple(decided),
     )
-
-
-def with_delegated(queue: HomeQueue, items: list[WaitingItem]) -> HomeQueue:
-    """`queue` with these items waiting for the person as a delegate (at most DELEGATE_LIMIT)."""
-    return replace(queue, as_delegate=tuple(items[:DELEGATE_LIMIT]))
 
 
 # --- keeping Homes current ------------------------------------------------------------------
@@ -208,12 +219,15 @@ def queue_home(session: Session, user: str, *, now: datetime) -> None:
 
 
 def queue_refresh(db: Database, exception_id: int, *, now: datetime) -> None:
-    """Queue a Home refresh for everyone this exception concerns."""
+    """Queue a Home refresh for everyone this exception concerns, and for whoever stands in
+    for one of them."""
     with db.transaction() as session:
         row = session.get(ExceptionRow, exception_id)
         if row is None:
             return
-        for user in concerned(row):
+        people = concerned(row)
+        delegates = [d.delegate for d in stand_ins(session, people, now)]  # their as_delegate
+        for user in list(dict.fromkeys([*people, *delegates]))[:MOST_PEOPLE]:
             queue_home(session, user, now=now)
 
 
@@ -225,10 +239,8 @@ class HomeJobs:
         db: Database,
         home: HomePort,
         actor: Callable[[str], Actor],
-        extend: Extend | None = None,
     ) -> None:
         self._db, self._home, self._actor = db, home, actor
-        self._extend = extend  # the delegation helper's hook: adds `as_delegate`
 
     def queue(
         self,
@@ -240,8 +252,7 @@ class HomeJobs:
     ) -> HomeQueue:
         """The person's queue; `actor` as looked up, else as `self._actor` knows them."""
         actor = actor or self._actor(user)
-        queue = queue_for(self._db, actor, now, waiting_limit=waiting_limit)
-        return self._extend(queue, actor, now) if self._extend else queue
+        return queue_for(self._db, actor, now, waiting_limit=waiting_limit)
 
     def publish(self, payload: dict[str, Any], now: datetime) -> None:
         """Publish; a Home Slack refuses for good (an unknown user) is logged, not parked: it

@@ -30,7 +30,7 @@ from app.domain.business_time import Clockwork
 from app.domain.events import BillingEvent
 from app.domain.invoice import InvoiceSnapshot
 from app.domain.lifecycle import State, exception_label
-from app.flows import jobs
+from app.flows import jobs, superseding
 from app.flows.timing import clockwork, opening_timers, timer_values, timing_snapshot
 from app.routing import PolicySet, RouteDecision
 from app.routing.policy_set import CompiledRoute
@@ -130,6 +130,7 @@ def _steps_snapshot(route: CompiledRoute) -> list[dict[str, Any]]:
             "quorum": step.quorum,
             "quorum_rule": step.quorum_rule,
             "one_person_one_step": route.one_person_one_step,
+            **({"require": [r.as_json() for r in step.requirements]} if step.requirements else {}),
             "escalations": [
                 {"after_s": level.after.total_seconds(), "to": list(level.to)}
                 for level in step.escalations
@@ -277,7 +278,7 @@ class Intake:
             "policy_hash": policies.content_hash,
             "steps": shared.steps,
             "channel": route.channel,
-            "invoice_fingerprint": snapshot.fingerprint(),
+            "invoice_fingerprint": snapshot.claim_fingerprint(),
             "timing": timing,
             "created_at": now,
             "updated_at": now,
@@ -364,8 +365,10 @@ def _insert_plans(session: Session, model: Any, plans: Sequence[_Plan]) -> dict[
 
 def _write_chunk(session: Session, plans: list[_Plan], via: str) -> list[IntakeOutcome]:
     """Write every plan's rows, one INSERT per table; duplicates write nothing."""
-    openings = [p for p in plans if isinstance(p, _Opening)]
-    known = _stored(session, {p.key for p in openings})
+    plans = _check_superseding(session, plans, via)
+    openings = [p for p in plans if isinstance(p, _Opening) and not p.event.supersedes]
+    continuing = [p for p in plans if isinstance(p, _Opening) and p.event.supersedes]
+    known = _stored(session, {p.key for p in [*openings, *continuing]})
     first: dict[tuple[str, str], _Opening] = {}
     for opening in openings:
         if opening.key not in known:
@@ -387,22 +390,20 @@ def _write_chunk(session: Session, plans: list[_Plan], via: str) -> list[IntakeO
                 IntakeOutcome("rejected", event_id=plan.row["event_id"], errors=plan.errors)
             )
             continue
+        if plan.event.supersedes and plan.key not in known:
+            exception_id, state = superseding.apply(
+                session, plan.event, actor=actor, via=via, now=plan.item.now
+            )
+            known[plan.key] = (exception_id, state)
+            events.append(_event_row(plan, via, exception_id))
+            outcomes.append(IntakeOutcome("created", exception_id, state, plan.event.event_id))
+            continue
         exception_id, state = known[plan.key]
         if id(plan) not in ids:
             outcomes.append(IntakeOutcome("duplicate", exception_id, state, plan.event.event_id))
             continue
         now = plan.item.now
-        events.append(
-            {
-                "source": plan.event.source,
-                "event_id": plan.event.event_id,
-                "payload": plan.item.raw,
-                "sha256": hashlib.sha256(plan.item.raw.encode()).hexdigest(),
-                "via": via,
-                "received_at": now,
-                "exception_id": exception_id,
-            }
-        )
+        events.append(_event_row(plan, via, exception_id))
         entries += _opened_entries(plan, exception_id, actor)
         jobs_rows += _jobs(plan, exception_id)
         timers += [timer_values(exception_id, 0, kind, due, now) for kind, due in plan.timers]
@@ -413,6 +414,36 @@ def _write_chunk(session: Session, plans: list[_Plan], via: str) -> list[IntakeO
     outbox.enqueue_many(session, jobs_rows)
     audit.append_many(session, entries)
     return outcomes
+
+
+def _check_superseding(session: Session, plans: list[_Plan], via: str) -> list[_Plan]:
+    """Refuse each superseding event that cannot continue the exception it names (one already
+    stored is left alone: it is answered as a repeat)."""
+    named = [p for p in plans if isinstance(p, _Opening) and p.event.supersedes]
+    if not named:
+        return plans
+    stored = _stored(session, {p.key for p in named})
+    checked: list[_Plan] = []
+    for plan in plans:
+        if isinstance(plan, _Opening) and plan.event.supersedes and plan.key not in stored:
+            why = superseding.refusal(session, plan.event)
+            if why is not None:
+                checked.append(_rejection(plan.item, (_problem(why, "supersedes"),), via))
+                continue
+        checked.append(plan)
+    return checked
+
+
+def _event_row(plan: _Opening, via: str, exception_id: int) -> dict[str, Any]:
+    return {
+        "source": plan.event.source,
+        "event_id": plan.event.event_id,
+        "payload": plan.item.raw,
+        "sha256": hashlib.sha256(plan.item.raw.encode()).hexdigest(),
+        "via": via,
+        "received_at": plan.item.now,
+        "exception_id": exception_id,
+    }
 
 
 def _rejected_entry(plan: _Rejection, rejected_id: int, actor: str) -> audit.Entry:
@@ -437,6 +468,7 @@ def _opened_entries(plan: _Opening, exception_id: int, actor: str) -> list[audit
         "amount": str(event.invoice.amount),
         "currency": event.invoice.currency,
         "invoice_fingerprint": plan.row["invoice_fingerprint"],
+        "event_sha256": hashlib.sha256(plan.item.raw.encode()).hexdigest(),
     }
     entries = [audit.Entry(now, actor, "exception.opened", exception_id, opened)]
     if route.auto_approve:
@@ -462,7 +494,11 @@ def _jobs(plan: _Opening, exception_id: int) -> list[dict[str, Any]]:
         for channel in decision.notify_channels
     ]
     if not route.auto_approve:
-        return [*rows, jobs.card_job(exception_id, now=now)]
+        return [
+            *rows,
+            jobs.card_job(exception_id, now=now),
+            jobs.snapshot_job(exception_id, now=now),
+        ]
     rows.append(jobs.release_job(exception_id, approval="auto", now=now))
     if route.channel:
         text = f"{summary}: approved automatically by route {route.name} ({decision.reason})."

@@ -18,6 +18,8 @@ NOTIFY_USER = "slack.notify_user"
 DM_CARD = "slack.dm_card"
 CHANNEL_NOTICE = "slack.channel_notice"
 RELEASE = "intacct.release"
+SNAPSHOT = "intacct.snapshot"
+RESUBMIT = "intacct.resubmit"  # re-read the corrected invoice and resume approval
 
 
 def release_key(exception_id: int, approval: str) -> str:
@@ -47,6 +49,27 @@ def card_job(exception_id: int, *, now: datetime) -> dict[str, Any]:
         idempotency_key=f"card:{exception_id}",
         now=now,
     )
+
+
+def snapshot_job(exception_id: int, *, now: datetime) -> dict[str, Any]:
+    """The outbox row that reads the invoice from Intacct for the approvers (app/flows/snapshot)."""
+    return outbox.job_values(
+        kind=SNAPSHOT, payload={"exception_id": exception_id}, exception_id=exception_id, now=now
+    )
+
+
+def queue_resubmit(session: Session, exception_id: int, *, via: str, now: datetime) -> None:
+    outbox.enqueue(
+        session,
+        kind=RESUBMIT,
+        payload={"exception_id": exception_id, "via": via},
+        exception_id=exception_id,
+        now=now,
+    )
+
+
+def queue_snapshot(session: Session, exception_id: int, *, now: datetime) -> None:
+    outbox.enqueue_many(session, [snapshot_job(exception_id, now=now)])
 
 
 def channel_notice_job(channel: str, text: str, *, now: datetime) -> dict[str, Any]:
@@ -86,13 +109,23 @@ def queue_notify(session: Session, user: str, text: str, *, now: datetime) -> No
 
 
 def queue_dm_card(
-    session: Session, exception_id: int, user: str, intro: str, *, now: datetime
+    session: Session,
+    exception_id: int,
+    user: str,
+    intro: str,
+    *,
+    now: datetime,
+    resubmit: bool = False,
 ) -> None:
-    """DM one person the card, with a line saying why they get it."""
+    """DM one person the card, with a line saying why they get it; `resubmit`: the requester's
+    copy while changes are requested, with a Resubmit button."""
+    payload: dict[str, Any] = {"exception_id": exception_id, "user": user, "intro": intro}
+    if resubmit:
+        payload["resubmit"] = True
     outbox.enqueue(
         session,
         kind=DM_CARD,
-        payload={"exception_id": exception_id, "user": user, "intro": intro},
+        payload=payload,
         exception_id=exception_id,
         now=now,
     )

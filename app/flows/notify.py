@@ -24,6 +24,9 @@ was parked) a refresh has nothing to do and a note goes to the channel as a plai
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,8 +37,11 @@ from sqlmodel import Session, col, select
 from app.domain.events import ExceptionType
 from app.domain.lifecycle import State, exception_label
 from app.domain.money import format_money
-from app.flows import jobs
+from app.domain.quorum import Requirement, describe_needs, describe_rule, shortfall
+from app.flows import delegation, jobs
+from app.flows.decide import approved_names
 from app.flows.ports import (
+    ChangesLine,
     ChatPort,
     DecisionLine,
     DeliveryFailed,
@@ -43,7 +49,7 @@ from app.flows.ports import (
     OutcomeUnknown,
     RetryLater,
 )
-from app.store import audit, outbox
+from app.store import audit, canonical_json, outbox
 from app.store.db import Database
 from app.store.tables import DecisionRow, ExceptionRow, OutboxRow
 
@@ -55,6 +61,7 @@ CARD_SEARCH_MARGIN = timedelta(minutes=5)
 
 _STATE_TEXT = {
     State.OPEN: "Waiting for approval",
+    State.CHANGES_REQUESTED: "Changes requested — waiting for the requester to resubmit",
     State.APPROVED: "Approved — releasing the invoice in Intacct",
     State.REJECTED: "Rejected — the invoice stays held",
     State.RELEASED: "Approved and released in Intacct",
@@ -63,8 +70,9 @@ _STATE_TEXT = {
 }
 
 
-def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
-    """The facts an approver needs, from the stored exception and its decisions."""
+def build_card(session: Session, row: ExceptionRow, now: datetime | None = None) -> ExceptionCard:
+    """The facts an approver needs, from the stored exception and its decisions (and, given
+    `now`, who decides for an approver who delegated)."""
     assert row.id is not None
     decisions = session.exec(
         select(DecisionRow)
@@ -89,14 +97,44 @@ def build_card(session: Session, row: ExceptionRow) -> ExceptionCard:
         approvers=tuple(step["approvers"]) if is_open else (),
         decisions=tuple(
             DecisionLine(
-                d.approver, d.outcome, d.decided_at.strftime("%Y-%m-%d %H:%M UTC"), d.reason
+                d.approver,
+                d.outcome,
+                d.decided_at.strftime("%Y-%m-%d %H:%M UTC"),
+                d.reason,
+                d.on_behalf_of,
             )
             for d in decisions
         ),
+        stand_ins=tuple(
+            (held.delegate, held.delegator, held.until.isoformat())
+            for held in delegation.stand_ins(session, step["approvers"], now)
+        )
+        if is_open and now is not None
+        else (),
         note=row.state_note,
+        changes=changes_line(row),
         open=is_open,
         step=row.current_step,
         version=len(decisions),
+    )
+
+
+def card_record(card: ExceptionCard) -> dict[str, Any]:
+    """What a card showed, for the audit: its facts (as JSON) and their sha256, so an evidence
+    packet can show what the approvers saw and prove it is what was sent."""
+    facts = json.loads(json.dumps(dataclasses.asdict(card)))
+    digest = hashlib.sha256(canonical_json.dumps(facts).encode()).hexdigest()
+    return {"card": facts, "card_sha256": digest}
+
+
+def changes_line(row: ExceptionRow) -> ChangesLine | None:
+    """The open request for changes, as the card shows it (None when there is none)."""
+    asked = row.change_request
+    if row.state != State.CHANGES_REQUESTED or not asked:
+        return None
+    at = datetime.fromisoformat(str(asked["at"])).strftime("%Y-%m-%d %H:%M UTC")
+    return ChangesLine(
+        str(asked["by"]), at, str(asked["note"]), resubmitting=bool(asked.get("resubmitted_at"))
     )
 
 
@@ -107,14 +145,18 @@ def step_text(row: ExceptionRow) -> str:
         return "Auto-approved by policy"
     if row.state == State.REJECTED:
         return f"Rejected at step {row.current_step + 1} of {count}"
+    if row.state == State.CHANGES_REQUESTED:
+        return f"Changes requested at step {row.current_step + 1} of {count}"
     if row.state != State.OPEN:
         return f"Approval complete: {_count(count, 'step')} approved"
     step = row.steps[row.current_step]
     people = len(step["approvers"])
-    return (
-        f"Step {row.current_step + 1} of {count}: {step['quorum']} of "
-        f"{_count(people, 'approver')} must approve"
-    )
+    where = f"Step {row.current_step + 1} of {count}"
+    if step.get("require"):
+        rules = [Requirement.from_json(r) for r in step["require"]]
+        needs = shortfall(rules, approved_names(row, row.current_step))
+        return f"{where}: needs {describe_rule(rules)}; still {describe_needs(needs)}"
+    return f"{where}: {step['quorum']} of {_count(people, 'approver')} must approve"
 
 
 def _count(number: int, word: str) -> str:
@@ -146,7 +188,7 @@ class SlackJobs:
             if row is None or row.message_ts or not row.channel:
                 return
             card, channel, unsure_since = (
-                build_card(session, row),
+                build_card(session, row, now),
                 row.channel,
                 row.card_post_started_at,
             )
@@ -170,7 +212,7 @@ class SlackJobs:
             except (RetryLater, DeliveryFailed):
                 self._clear_marker(exception_id)  # Slack answered: nothing was posted
                 raise
-        kept = self._record_card(exception_id, channel, ts, adopted, now)
+        kept = self._record_card(exception_id, channel, ts, adopted, now, card)
         if kept != ts:
             self._delete_duplicate(exception_id, channel, ts, now)
 
@@ -182,7 +224,13 @@ class SlackJobs:
                 session.add(row)
 
     def _record_card(
-        self, exception_id: int, channel: str, ts: str, adopted: bool, now: datetime
+        self,
+        exception_id: int,
+        channel: str,
+        ts: str,
+        adopted: bool,
+        now: datetime,
+        card: ExceptionCard,
     ) -> str:
         """Store `ts` as the card unless another attempt stored one first; return the kept ts."""
         table = ExceptionRow.__table__  # type: ignore[attr-defined]
@@ -202,7 +250,7 @@ class SlackJobs:
                 actor="countersign",
                 action="card.posted",
                 exception_id=exception_id,
-                detail={"channel": channel, "ts": ts, "adopted": adopted},
+                detail={"channel": channel, "ts": ts, "adopted": adopted} | card_record(card),
             )
         return ts
 
@@ -228,8 +276,17 @@ class SlackJobs:
                 if card_coming(session, int(payload["exception_id"])):
                     raise RetryLater("waiting for the card to be posted")
                 return  # no card to refresh: it will not be posted
-            card, channel, ts = build_card(session, row), row.channel, row.message_ts
+            card, channel, ts = build_card(session, row, now), row.channel, row.message_ts
         self._chat.update_card(channel, ts, card)
+        with self._db.transaction() as session:  # what the card shows from now on
+            audit.append(
+                session,
+                at=now,
+                actor="countersign",
+                action="card.updated",
+                exception_id=card.exception_id,
+                detail={"channel": channel, "ts": ts} | card_record(card),
+            )
 
     def thread_note(self, payload: dict[str, Any], now: datetime) -> None:
         with self._db.transaction() as session:
@@ -252,9 +309,11 @@ class SlackJobs:
         self._chat.post_text(str(payload["channel"]), str(payload["text"]))
 
     def dm_card(self, payload: dict[str, Any], now: datetime) -> None:
+        resubmit = bool(payload.get("resubmit"))
+        wanted = State.CHANGES_REQUESTED if resubmit else State.OPEN
         with self._db.transaction() as session:
             row = session.get(ExceptionRow, int(payload["exception_id"]))
-            if row is None or row.state != State.OPEN:
-                return  # decided since: a reminder about it would only confuse
-            card = build_card(session, row)
+            if row is None or row.state != wanted:
+                return  # decided (or resubmitted) since: a reminder about it would only confuse
+            card = dataclasses.replace(build_card(session, row, now), resubmit=resubmit)
         self._chat.dm_card(str(payload["user"]), str(payload["intro"]), card)

@@ -55,6 +55,17 @@ class DecisionLine:
     outcome: str  # approve | reject
     at: str  # already formatted for people
     reason: str | None = None
+    on_behalf_of: str | None = None  # the delegator, when `who` decided as their delegate
+
+
+@dataclass(frozen=True)
+class ChangesLine:
+    """An open request for changes: who asked, when (formatted), what."""
+
+    who: str
+    at: str
+    note: str
+    resubmitting: bool = False  # the requester resubmitted; the invoice is being re-read
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,10 @@ class ExceptionCard:
     open: bool = True  # buttons shown only while a decision is possible
     step: int = 0  # the current step (0-based) and the card's version (decisions so far):
     version: int = 0  # the buttons carry both, so a click on an outdated card is refused
+    # Active delegations of the current step's approvers: (delegate, delegator, until date).
+    stand_ins: tuple[tuple[str, str, str], ...] = ()
+    changes: ChangesLine | None = None  # while changes are requested
+    resubmit: bool = False  # the requester's copy: a Resubmit button instead of decisions
 
 
 class ChatPort(Protocol):
@@ -126,3 +141,21 @@ class InvoicePort(Protocol):
 
 class InvoiceRefused(Exception):
     """Intacct refused the read or the release for good (not found, not a draft, conflict)."""
+
+
+@dataclass(frozen=True)
+class PostedInvoice:
+    """An invoice Intacct holds in a posted state, and when Intacct last changed it."""
+
+    invoice: InvoiceSnapshot
+    modified_at: str | None = None  # Intacct's audit.modifiedDateTime, as it sent it
+
+
+class InvoiceLedgerPort(Protocol):
+    """The reads reconciliation needs: one invoice by key, and what was posted since a time."""
+
+    def get_invoice(self, key: str) -> InvoiceSnapshot:
+        """Read an invoice as it is now (InvoiceRefused when Intacct has none by that key)."""
+
+    def posted_since(self, since: datetime) -> list[PostedInvoice]:
+        """Every invoice in a posted state that Intacct changed at or after `since`."""

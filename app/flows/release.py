@@ -1,5 +1,7 @@
 """Release: after final approval, post the held draft in Intacct exactly once, and only if it is
-still the invoice the approvers saw (same customer, currency and total, still a draft).
+still the invoice the approvers saw (its fingerprint still matches, and it is still a draft).
+A draft whose fingerprint no longer matches follows the route's `on_invoice_change`
+(app/flows/invoice_change.py): approval again, rejection, or a blocked release.
 
 Runs from the outbox after the approving transaction committed. Before the submit goes out, an
 `invoice.submit_sent` audit entry is committed. When the submit's answer is lost (timeout,
@@ -18,7 +20,7 @@ from sqlmodel import select
 
 from app.domain.invoice import InvoiceSnapshot
 from app.domain.lifecycle import State, move
-from app.flows import jobs
+from app.flows import invoice_change, jobs, metrics
 from app.flows.ports import (
     InvoicePort,
     InvoiceRefused,
@@ -52,9 +54,13 @@ class Release:
                 self._settle(exception_id, current, seen, key, now, None)
                 return
             problem = _changed(current, seen)
+            if problem and current.state == "draft" and not current.matches(seen):
+                problem = invoice_change.on_change(self._db, exception_id, current, now)
             if problem:
                 self._finish(exception_id, State.RELEASE_BLOCKED, problem, now, current)
                 return
+            if _changed(current, seen):
+                return  # re-entered approval, or rejected, as the route says
             self._mark_submit_sent(exception_id, invoice_key, key, now)
             try:
                 posted = self._invoices.submit_invoice(invoice_key, idempotency_key=key)
@@ -142,12 +148,25 @@ class Release:
         idempotency_key: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
+        if self._finish_in(exception_id, target, note, now, invoice, idempotency_key, extra):
+            metrics.RELEASES.labels(target.value).inc()  # counted once it committed
+
+    def _finish_in(
+        self,
+        exception_id: int,
+        target: State,
+        note: str | None,
+        now: datetime,
+        invoice: InvoiceSnapshot | None,
+        idempotency_key: str | None,
+        extra: dict[str, Any] | None,
+    ) -> bool:
         with self._db.transaction() as session:
             row = session.exec(
                 select(ExceptionRow).where(ExceptionRow.id == exception_id).with_for_update()
             ).one()
             if row.state != State.APPROVED:
-                return
+                return False
             row.state = move(State(row.state), target)
             row.state_note, row.updated_at = note, now
             session.add(row)
@@ -192,15 +211,16 @@ class Release:
                     + (f" {note}" if note else ""),
                     now=now,
                 )
+        return True
 
 
 def _posted_as_approved(current: InvoiceSnapshot, seen_fingerprint: str) -> bool:
-    return current.state == "posted" and current.fingerprint() == seen_fingerprint
+    return current.state == "posted" and current.matches(seen_fingerprint)
 
 
 def _changed(current: InvoiceSnapshot, seen_fingerprint: str) -> str | None:
     """Why the invoice is no longer the one approved, or None when it still is."""
-    if current.fingerprint() != seen_fingerprint:
+    if not current.matches(seen_fingerprint):
         return (
             f"the invoice changed after approval (now {current.currency} {current.total} "
             f"for customer {current.customer_id}); it was not posted — re-submit the event"

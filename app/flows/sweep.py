@@ -9,7 +9,7 @@ go out through the outbox, after the batch commits."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select, update
 
 from app.clock import Clock
 from app.domain.lifecycle import State
-from app.flows import timer_actions
+from app.flows import metrics, timer_actions
 from app.flows.timing import EXPIRE, REMIND, clockwork
 from app.store import bulk
 from app.store.claims import claim_due
@@ -69,13 +69,23 @@ class TimerSweep:
             if not rows:
                 return report
             report.claimed += len(rows)
+            fired: Counter[str] = Counter()
             with self._db.transaction() as session, bulk.batched_inserts(session):
                 due = [_Due(r.id, r.exception_id, r.step, r.kind, r.level) for r in rows]
-                self._act(session, due, now, report)
+                self._act(session, due, now, report, fired)
+            for kind, count in fired.items():  # counted once they committed
+                metrics.TIMERS_FIRED.labels(kind).inc(count)
             if report.fired:
                 log.info("timers.swept", **vars(report))
 
-    def _act(self, session: Session, due: list[_Due], now: datetime, report: SweepReport) -> None:
+    def _act(
+        self,
+        session: Session,
+        due: list[_Due],
+        now: datetime,
+        report: SweepReport,
+        fired: Counter[str],
+    ) -> None:
         ids = sorted({d.exception_id for d in due})
         exceptions = {
             row.id: row
@@ -91,6 +101,8 @@ class TimerSweep:
             select(DecisionRow).where(col(DecisionRow.exception_id).in_(ids))
         ).all():
             decided[(decision.exception_id, decision.step)].add(decision.approver)
+            if decision.on_behalf_of:  # a delegate decided for them: they have acted too
+                decided[(decision.exception_id, decision.step)].add(decision.on_behalf_of)
         finished: dict[str, list[int]] = defaultdict(list)
         for timer in due:
             row = exceptions.get(timer.exception_id)
@@ -118,6 +130,7 @@ class TimerSweep:
                 continue
             finished["done"].append(timer.id)
             report.fired += 1
+            fired[timer.kind] += 1
         for state, timer_ids in finished.items():
             session.execute(
                 update(TimerRow)

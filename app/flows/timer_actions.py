@@ -5,14 +5,16 @@ the outbox sends them after the sweep commits."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
 
 from app.domain.business_time import Clockwork, humanize
+from app.domain.delegation import Delegation, acting_label
 from app.domain.lifecycle import State, exception_label, move
-from app.flows import jobs
+from app.flows import delegation, jobs
 from app.flows.decide import deciders, one_person_one_step
 from app.flows.timing import ESCALATE, REMIND, cancel_timers, schedule_after, step_timer
 from app.store import audit
@@ -58,13 +60,29 @@ def remind(
             f"Reminder: {exception_label(row.id)} has waited {how_long} for your decision.",
             now=now,
         )
+    label = exception_label(row.id)
+    delegates = _tell_delegates(
+        session,
+        row.id,
+        pending,
+        lambda d: (
+            f"Reminder: {label} has waited {how_long} for a decision "
+            f"by {d.delegator}; you decide for them until {d.until}."
+        ),
+        now,
+    )
     audit.append(
         session,
         at=now,
         actor="countersign",
         action="timer.reminded",
         exception_id=row.id,
-        detail={"step": row.current_step, "approvers": pending, "waited": how_long},
+        detail={
+            "step": row.current_step,
+            "approvers": pending,
+            "waited": how_long,
+            **({"delegates": delegates} if delegates else {}),
+        },
     )
     schedule_after(session, row, clock, REMIND, step_timer(row, "remind_every_s"), now)
 
@@ -109,6 +127,15 @@ def escalate(
     label = exception_label(row.id)
     for person in added:
         jobs.queue_dm_card(session, row.id, person, f"Escalated to you: {label} — {why}.", now=now)
+    _tell_delegates(
+        session,
+        row.id,
+        added,
+        lambda d: (
+            f"Escalated to {d.delegator}, for whom you decide until {d.until}: {label} — {why}."
+        ),
+        now,
+    )
     who = ", ".join(_mention(p) for p in added) or "nobody new"
     passed_over = "".join(f" {_mention(s['who'])} was not asked: {s['why']}." for s in skipped)
     jobs.queue_thread_note(
@@ -122,6 +149,23 @@ def escalate(
         after_s = levels[level + 1]["after_s"]
         schedule_after(session, row, clock, ESCALATE, after_s, now, level=level + 1)
     return True
+
+
+def _tell_delegates(
+    session: Session,
+    exception_id: int,
+    people: list[str],
+    intro: Callable[[Delegation], str],
+    now: datetime,
+) -> list[str]:
+    """DM the card to the active delegate of each of `people`; "U0BEN for U0ANA" for each."""
+    told: list[str] = []
+    for held in delegation.stand_ins(session, people, now):
+        if held.delegate in people:
+            continue  # already told as an approver in their own right
+        jobs.queue_dm_card(session, exception_id, held.delegate, intro(held), now=now)
+        told.append(acting_label(held.delegate, held.delegator))
+    return told
 
 
 def _newcomers(row: ExceptionRow, wanted: list[str]) -> tuple[list[str], list[dict[str, str]]]:

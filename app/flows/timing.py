@@ -41,6 +41,9 @@ def timing_snapshot(policies: PolicySet, decision: RouteDecision) -> dict[str, A
             for step in route.steps
         ],
         "admin_channel": policies.admin_channel,
+        # what a resubmission and an invoice changed after approval do (app/flows/changes.py)
+        "on_resubmit": route.on_resubmit,
+        "on_invoice_change": route.on_invoice_change,
     }
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from app.domain.invoice import InvoiceSnapshot
+from app.domain.invoice import InvoiceLine, InvoiceSnapshot
 from app.domain.money import MoneyError, parse_amount
 from app.intacct.errors import (
     IntacctAuthError,
@@ -24,7 +24,19 @@ from app.intacct.token import TokenProvider
 
 INVOICE_PATH = "/objects/accounts-receivable/invoice"
 SUBMIT_PATH = "/workflows/accounts-receivable/invoice/submit"
-QUERY_PATH = "/services/core/query"
+QUERY_PATH = "/services/core/query"  # core-query (common resources, NOTES.md "Query")
+# States an invoice is in once it was posted (objects.accounts-receivable.invoice state enum).
+POSTED_STATES = ("posted", "paid", "partiallyPaid")
+QUERY_FIELDS = (
+    "key",
+    "invoiceNumber",
+    "state",
+    "customer.id",
+    "currency.txnCurrency",
+    "totalTxnAmount",
+    "audit.modifiedDateTime",
+)
+QUERY_PAGE = 1000  # at most 4000 per page (core-query `size`)
 
 
 class IntacctClient:
@@ -72,13 +84,25 @@ class IntacctClient:
         body = self._call("GET", f"{INVOICE_PATH}/{quote(key, safe='')}", what="Get invoice")
         return _result(body)
 
-    def query(self, request: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-        """POST /services/core/query (core-query, CR@99645): the `ia::result` rows."""
-        body = self._call("POST", QUERY_PATH, what="Query", json_body=request)
-        rows = body.get("ia::result") if isinstance(body, Mapping) else None
-        if not isinstance(rows, list):
-            raise IntacctError("Intacct query response has no ia::result array")
-        return [row for row in rows if isinstance(row, Mapping)]
+    def query(
+        self, request: Mapping[str, Any], *, what: str = "Query", limit: int | None = None
+    ) -> list[Mapping[str, Any]]:
+        """POST /services/core/query (core-query, CR@99645): the `ia::result` rows, as Intacct
+        answers them (a related field under its dotted name, e.g. `customer.id`), page after
+        page while `ia::meta.next` names one; at most `limit` rows (one page when the request's
+        `size` covers it)."""
+        rows: list[Mapping[str, Any]] = []
+        start: int | None = int(request.get("start", 1))
+        while start is not None and (limit is None or len(rows) < limit):
+            body = self._call("POST", QUERY_PATH, what=what, json_body={**request, "start": start})
+            page = body.get("ia::result") if isinstance(body, Mapping) else None
+            if not isinstance(page, list):
+                raise IntacctError(f"{what}: Intacct's query answer has no ia::result list")
+            rows += [row for row in page if isinstance(row, Mapping)]
+            meta = body.get("ia::meta")
+            following = meta.get("next") if isinstance(meta, Mapping) else None
+            start = following if isinstance(following, int) and following > start else None
+        return rows if limit is None else rows[:limit]
 
     def submit_invoice(self, key: str, *, idempotency_key: str) -> InvoiceSnapshot:
         """Post a draft invoice, then read it back; a retry with the same key posts only once."""
@@ -93,6 +117,29 @@ class IntacctClient:
         )
         submitted_key = _result(body).get("key")
         return self.get_invoice(submitted_key if isinstance(submitted_key, str) else key)
+
+    def posted_since(self, since: datetime) -> list[tuple[InvoiceSnapshot, str | None]]:
+        """Every AR invoice in a posted state modified at or after `since` (the query service,
+        paged), with its audit.modifiedDateTime."""
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rows = self.query(
+            {
+                "object": "accounts-receivable/invoice",
+                "fields": list(QUERY_FIELDS),
+                "filters": [
+                    {"$in": {"state": list(POSTED_STATES)}},
+                    {"$gte": {"audit.modifiedDateTime": stamp}},
+                ],
+                "filterExpression": "1 and 2",
+                "orderBy": [{"key": "asc"}],
+                "size": QUERY_PAGE,
+            },
+            what="Query invoices",
+        )
+        return [
+            (snapshot_from_record(_nested(row)), _text(row, "audit.modifiedDateTime"))
+            for row in rows
+        ]
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -174,11 +221,69 @@ def snapshot_from_record(record: Mapping[str, Any]) -> InvoiceSnapshot:
         total=_amount(record.get("totalTxnAmount"), key),
         state=state,
         number=number if isinstance(number, str) else None,
+        invoice_date=_date(record.get("invoiceDate"), key, "invoiceDate"),
+        due_date=_date(record.get("dueDate"), key, "dueDate"),
+        lines=_lines(record.get("lines"), key),
     )
 
 
-def _amount(value: Any, key: str) -> Decimal:
-    """totalTxnAmount is a decimal string; a JSON number was already parsed as Decimal."""
+def _date(value: Any, key: str, name: str) -> date | None:
+    """invoiceDate and dueDate have format date (AR@659428, AR@659590)."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise IntacctError(f"invoice {key} has an unreadable {name}: {str(value)[:40]!r}") from None
+
+
+def _ref_id(value: Any) -> str | None:
+    found = value.get("id") if isinstance(value, Mapping) else None
+    return found if isinstance(found, str) and found else None
+
+
+def _lines(value: Any, key: str) -> tuple[InvoiceLine, ...]:
+    """`lines`: invoice-line[] (AR@687465): lineNumber, glAccount, txnAmount, memo, dimensions.
+
+    The item is the `item` dimension (dimension-ref, AR@909919); the AR line has no quantity,
+    unit price or service dates, so those cannot be read here."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise IntacctError(f"invoice {key} has lines that are not a list")
+    lines: list[InvoiceLine] = []
+    for index, line in enumerate(value):
+        if not isinstance(line, Mapping):
+            raise IntacctError(f"invoice {key} line {index + 1} is not an object")
+        number = line.get("lineNumber")
+        dimensions = line.get("dimensions")
+        dims = (
+            tuple(
+                sorted(
+                    (str(name), found)
+                    for name, ref in dimensions.items()
+                    if (found := _ref_id(ref)) is not None
+                )
+            )
+            if isinstance(dimensions, Mapping)
+            else ()
+        )
+        memo = line.get("memo")
+        lines.append(
+            InvoiceLine(
+                number=int(number) if isinstance(number, int | Decimal) else index + 1,
+                amount=_amount(line.get("txnAmount"), key, "line txnAmount"),
+                gl_account=_ref_id(line.get("glAccount")),
+                item=_ref_id(dimensions.get("item")) if isinstance(dimensions, Mapping) else None,
+                memo=memo if isinstance(memo, str) and memo else None,
+                dimensions=dims,
+            )
+        )
+    return tuple(sorted(lines, key=lambda line: line.number))
+
+
+def _amount(value: Any, key: str, name: str = "totalTxnAmount") -> Decimal:
+    """Amounts are decimal strings; a JSON number was already parsed as Decimal."""
     if isinstance(value, Decimal) and value.is_finite():
         return value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -186,7 +291,26 @@ def _amount(value: Any, key: str) -> Decimal:
     try:
         return parse_amount(value)
     except MoneyError as exc:
-        raise IntacctError(f"invoice {key} has an unreadable totalTxnAmount: {exc}") from None
+        raise IntacctError(f"invoice {key} has an unreadable {name}: {exc}") from None
+
+
+def _nested(row: Any) -> dict[str, Any]:
+    """A query row ({"customer.id": …}) in the record's nested shape ({"customer": {"id": …}})."""
+    if not isinstance(row, Mapping):
+        raise IntacctError("a query result row is not an object")
+    record: dict[str, Any] = {}
+    for name, value in row.items():
+        node = record
+        *parents, leaf = str(name).split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return record
+
+
+def _text(row: Mapping[str, Any], name: str) -> str | None:
+    value = row.get(name)
+    return value if isinstance(value, str) else None
 
 
 def _result(body: Any) -> Mapping[str, Any]:

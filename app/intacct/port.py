@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TypeVar
 
 from app.domain.invoice import InvoiceSnapshot
-from app.flows.ports import InvoiceRefused, NeedsAttention, OutcomeUnknown, RetryLater
+from app.flows.ports import (
+    InvoiceRefused,
+    NeedsAttention,
+    OutcomeUnknown,
+    PostedInvoice,
+    RetryLater,
+)
 from app.intacct.client import IntacctClient
 from app.intacct.errors import (
     IntacctAuthError,
@@ -45,3 +52,7 @@ class IntacctInvoices:
 
     def submit_invoice(self, key: str, *, idempotency_key: str) -> InvoiceSnapshot:
         return translate(lambda: self._client.submit_invoice(key, idempotency_key=idempotency_key))
+
+    def posted_since(self, since: datetime) -> list[PostedInvoice]:
+        found = translate(lambda: self._client.posted_since(since))
+        return [PostedInvoice(invoice, modified) for invoice, modified in found]

@@ -85,7 +85,10 @@ class IntacctReceivables:
         return live_invoice(translate(lambda: self._client.invoice_record(key)))
 
     def open_invoices(self, customer_id: str) -> list[OpenInvoice]:
-        rows = translate(lambda: self._client.query(open_invoices_query(customer_id)))
+        request = open_invoices_query(customer_id)
+        rows = translate(
+            lambda: self._client.query(request, what="Query open invoices", limit=MOST_OPEN)
+        )
         return [
             OpenInvoice(
                 key=_text(row.get("key")),

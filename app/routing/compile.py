@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.domain.business_time import BusinessCalendar
+from app.domain.quorum import Requirement, describe_rule
 from app.routing import segregation
 from app.routing.conditions import Always, Cond
 from app.routing.errors import WARNING, Problem, in_order
@@ -23,6 +24,7 @@ from app.routing.schema import (
     FileDoc,
     LevelDoc,
     Ref,
+    RequireDoc,
     RouteDoc,
     StepDoc,
     Timers,
@@ -249,13 +251,22 @@ class Compiler:
             notify_only=route.notify_only,
             catch_all=not route.has_when,
             one_person_one_step=one_person,
+            on_resubmit=(t.on_resubmit or defaults.on_resubmit or Ref("restart", route.pos)).value,
+            on_invoice_change=(
+                t.on_invoice_change or defaults.on_invoice_change or Ref("reapprove", route.pos)
+            ).value,
         )
         return compiled, route.when or Always()
 
     def _distinct_people(self, route: RouteDoc, steps: list[StepPlan]) -> None:
         """With one person per step, every step must reach quorum with different people."""
         approvers = [step.approvers for step in steps]
-        short = segregation.short_steps(approvers, [step.quorum for step in steps])
+        seats = [
+            seat
+            for number, step in enumerate(steps)
+            for seat in segregation.step_seats(step, number)
+        ]
+        short = sorted({number + 1 for number in segregation.unfilled(seats)})
         if not short:
             return
         both = ", ".join(sorted(segregation.shared(approvers)))
@@ -320,6 +331,7 @@ class Compiler:
         shorthand = LevelDoc(step.pos, step.escalate_after, step.escalate_to)
         written = step.escalations or ([shorthand] if step.escalate_to else [])
         people = [self._resolve(level.to, merged) for level in written]
+        required = self._requirements(step.require, number, merged) if step.require else ()
         if step.broken:  # its own mistakes are reported: only its references were checked
             return None
         ok = approvers is not None and all(to is not None for to in people)
@@ -346,12 +358,22 @@ class Compiler:
                 "add expire_after: 5d to the step, its route or defaults",
             )
             ok = False
-        rule = step.quorum.value if step.quorum else "1"
+        requirements: tuple[Requirement, ...] = ()
+        quorum: int | None
         where = step.quorum.pos if step.quorum else step.pos
-        quorum = self._quorum(rule, approvers, number, where) if approvers is not None else None
+        if step.require:
+            if required is None:
+                return None
+            requirements = required
+            approvers = tuple(dict.fromkeys(p for r in requirements for p in r.members))
+            rule, quorum = describe_rule(requirements), sum(r.count for r in requirements)
+        else:
+            rule = step.quorum.value if step.quorum else "1"
+            quorum = self._quorum(rule, approvers, number, where) if approvers is not None else None
         if not ok or approvers is None or quorum is None:
             return None
-        self._mixed_identities(approvers, quorum, rule, number, where)
+        if not requirements:
+            self._mixed_identities(approvers, quorum, rule, number, where)
         levels = tuple(
             EscalationLevel(level.after[0], to)
             for level, to in zip(written, people, strict=True)
@@ -369,7 +391,57 @@ class Compiler:
             remind_every=remind[0] if remind else None,
             expire_after=expire[0] if expire else None,
             on_expire=(own.on_expire or inherited.on_expire or Ref("keep", step.pos)).value,
+            requirements=requirements,
         )
+
+    def _requirements(
+        self, written: list[RequireDoc], number: int, merged: _Merged
+    ) -> tuple[Requirement, ...] | None:
+        """Each `require` entry resolved to its group's members and a count; None on error."""
+        found: list[Requirement] = []
+        ok = True
+        seen: dict[str, Pos] = {}
+        for entry in written:
+            if entry.group is None:
+                ok = False
+                continue
+            name = entry.group.value
+            if name in seen:
+                self.err(
+                    entry.group.pos,
+                    f"group `{name}` is required twice in step {number} (first at line "
+                    f"{seen[name].line})",
+                    "give the group one entry with the total count",
+                )
+                ok = False
+                continue
+            seen[name] = entry.group.pos
+            members = self._resolve([Ref(f"group:{name}", entry.group.pos)], merged)
+            if members is None:
+                ok = False
+                continue
+            rule = entry.count.value if entry.count else "1"
+            where = entry.count.pos if entry.count else entry.pos
+            count = self._quorum(rule, members, number, where, f"group `{name}` in step")
+            if count is None:
+                ok = False
+                continue
+            found.append(Requirement(name, members, count))
+        if not ok:
+            return None
+        seats = [(index, r.members) for index, r in enumerate(found) for _ in range(r.count)]
+        short = sorted(set(segregation.unfilled(seats)))
+        if short:
+            groups = ", ".join(f"`{found[i].group}`" for i in short)
+            self.err(
+                written[0].pos,
+                f"step {number} cannot get its approvals from different people: {groups} "
+                "would need someone already counted for another group (a person in two "
+                "groups counts for one)",
+                "add members to the groups or lower a count",
+            )
+            return None
+        return tuple(found)
 
     def _mixed_identities(
         self, approvers: tuple[str, ...], quorum: int, rule: str, number: int, pos: Pos
@@ -390,23 +462,35 @@ class Compiler:
                 "list each approver one way (all by Slack id or all by e-mail)",
             )
 
-    def _quorum(self, rule: str, approvers: tuple[str, ...], number: int, pos: Pos) -> int | None:
+    def _quorum(
+        self,
+        rule: str,
+        approvers: tuple[str, ...],
+        number: int,
+        pos: Pos,
+        what: str = "quorum",
+    ) -> int | None:
         if rule == "all":
             return len(approvers)
         if rule == "majority":
             return len(approvers) // 2 + 1
         if not (rule.isascii() and rule.isdigit() and len(rule) <= 6) or int(rule) < 1:
+            word = "quorum" if what == "quorum" else "count"
             self.err(
-                pos, f"quorum {rule!r} is not allowed", "write a number from 1, all or majority"
+                pos, f"{word} {rule!r} is not allowed", "write a number from 1, all or majority"
             )
             return None
         if int(rule) > len(approvers):
             who = ", ".join(approvers)
-            self.err(
-                pos,
-                f"quorum {rule} is larger than the {len(approvers)} approvers of step {number}",
-                f"approvers are: {who}",
-            )
+            if what == "quorum":
+                message = (
+                    f"quorum {rule} is larger than the {len(approvers)} approvers of step {number}"
+                )
+            else:
+                message = (
+                    f"count {rule} of {what} {number} is larger than its {len(approvers)} member(s)"
+                )
+            self.err(pos, message, f"{'approvers' if what == 'quorum' else 'members'} are: {who}")
             return None
         return int(rule)
 

@@ -100,6 +100,17 @@ def render_explain(explanation: Explanation, event: Mapping[str, Any] | None = N
     return "\n".join(lines)
 
 
+_ON_RESUBMIT = {
+    "restart": "on resubmit (after Request changes): restart at step 1",
+    "continue": "on resubmit (after Request changes): continue at the step that asked",
+}
+_ON_INVOICE_CHANGE = {
+    "reapprove": "invoice changed after approval: approve again from step 1",
+    "reject": "invoice changed after approval: reject the exception",
+    "report": "invoice changed after approval: block the release and report it",
+}
+
+
 def _segregation(route: CompiledRoute) -> list[str]:
     if not route.one_person_one_step:
         return ["  RELAXED: one person may approve several steps"]
@@ -126,12 +137,21 @@ def render_plan(decision: RouteDecision) -> list[str]:
     route_timers = _timers(route.remind_every, route.expire_after, route.on_expire)
     lines.append("  timers: " + "; ".join([clock, *route_timers]))
     lines.extend(_segregation(route))
+    lines.append(f"  {_ON_RESUBMIT[route.on_resubmit]}")
+    lines.append(f"  {_ON_INVOICE_CHANGE[route.on_invoice_change]}")
     for number, step in enumerate(route.steps, start=1):
-        rule = "" if step.quorum_rule == str(step.quorum) else f" ({step.quorum_rule})"
-        lines.append(
-            f"  step {number}: {step.quorum} of {len(step.approvers)}{rule} must approve: "
-            + ", ".join(step.approvers)
-        )
+        if step.requirements:
+            lines.append(f"  step {number}: approvals from each group (a person counts once):")
+            lines.extend(
+                f"          {r.count} of {len(r.members)} from {r.group}: " + ", ".join(r.members)
+                for r in step.requirements
+            )
+        else:
+            rule = "" if step.quorum_rule == str(step.quorum) else f" ({step.quorum_rule})"
+            lines.append(
+                f"  step {number}: {step.quorum} of {len(step.approvers)}{rule} must approve: "
+                + ", ".join(step.approvers)
+            )
         step_timers = _timers(step.remind_every, step.expire_after, step.on_expire)
         if step_timers != route_timers:
             lines.append("          own timers: " + ("; ".join(step_timers) or "none"))

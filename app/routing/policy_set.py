@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from app.domain.business_time import BusinessCalendar
+from app.domain.quorum import Requirement
 from app.routing.conditions import ALL_TYPES, Cond, Predicate
 from app.routing.errors import Problem
 
@@ -50,6 +51,9 @@ class StepPlan:
     remind_every: timedelta | None = None
     expire_after: timedelta | None = None
     on_expire: str = "keep"
+    # Quorum across groups (`require`): so many approvals from each group; then `approvers`
+    # is every member of those groups and `quorum` the sum of the counts.
+    requirements: tuple[Requirement, ...] = ()
 
     def __post_init__(self) -> None:
         first = self.escalations[0] if self.escalations else None
@@ -75,6 +79,8 @@ class CompiledRoute:
     notify_only: bool = False  # `continue: true`: tells its channel, never decides
     catch_all: bool = False  # no `when` (or the `unmatched:` section): takes what is left
     one_person_one_step: bool = True  # a person decides at most one step of an exception
+    on_resubmit: str = "restart"  # a corrected submission goes back to step 1 (or `continue`)
+    on_invoice_change: str = "reapprove"  # invoice changed after approval (`reject`, `report`)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from app.routing.schema import (
     FileDoc,
     LevelDoc,
     Ref,
+    RequireDoc,
     RouteDoc,
     StepDoc,
     Timers,
@@ -35,12 +36,34 @@ TOP = (
     "unmatched",
 )
 STEP_TIMER_KEYS = ("remind_every", "expire_after", "on_expire")
-TIMER_KEYS = ("channel", "calendar", *STEP_TIMER_KEYS, "one_person_one_step")
+TIMER_KEYS = (
+    "channel",
+    "calendar",
+    *STEP_TIMER_KEYS,
+    "one_person_one_step",
+    "on_resubmit",
+    "on_invoice_change",
+)
 ROUTE = ("name", "description", "when", "continue", "auto_approve", "steps", *TIMER_KEYS)
 UNMATCHED = ("description", "auto_approve", "steps", *TIMER_KEYS)
-STEP = ("approvers", "quorum", "escalate_after", "escalate_to", "escalations", *STEP_TIMER_KEYS)
+STEP = (
+    "approvers",
+    "quorum",
+    "require",
+    "escalate_after",
+    "escalate_to",
+    "escalations",
+    *STEP_TIMER_KEYS,
+)
 LEVEL = ("after", "to")
 ACCESS = ("viewers", "admins")
+REQUIRE = ("group", "count")
+_REQUIRE_EXAMPLE = "{group: billing_ops, count: 1}"
+REQUIRE_HINTS = {
+    "quorum": f"in `require` each group has its own `count`: {_REQUIRE_EXAMPLE}",
+    "approvers": f"`require` names groups: {_REQUIRE_EXAMPLE}",
+    "members": f"`require` names groups: {_REQUIRE_EXAMPLE}",
+}
 MAX_LEVELS = 5
 CALENDAR = ("timezone", "days", "hours", "holidays")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -295,7 +318,7 @@ class FileReader(Values):
 
     def _step(self, item: YNode, number: int) -> StepDoc | None:
         before = len(self.problems)
-        found = self.keys(item, f"step {number}", STEP, required=("approvers",))
+        found = self.keys(item, f"step {number}", STEP)
         if found is None:
             return None
         written = found["approvers"][1] if "approvers" in found else None
@@ -303,6 +326,22 @@ class FileReader(Values):
         step = StepDoc(pos=item.pos, approvers=approvers or [])
         if "quorum" in found:
             step.quorum = self.text(found["quorum"][1], "quorum")
+        if "require" in found:
+            key = found["require"][0]
+            if "approvers" in found or "quorum" in found:
+                self.err(
+                    key.pos,
+                    f"step {number} has both `require` and approvers/quorum",
+                    "a step lists `approvers` (with a `quorum`) or `require` "
+                    "(approvals per group), not both",
+                )
+            step.require = self._require(found["require"][1], number)
+        elif "approvers" not in found:
+            self.err(
+                item.pos,
+                f"step {number} is missing `approvers`",
+                "or `require: [{group: billing_ops, count: 1}, {group: finance, count: 1}]`",
+            )
         if "escalate_after" in found:
             step.escalate_after = self.duration(found["escalate_after"][1], "escalate_after")
         if "escalate_to" in found:
@@ -319,6 +358,35 @@ class FileReader(Values):
         self.timers(found, step.timers)
         step.broken = _errors_since(self.problems, before)
         return step
+
+    def _require(self, node: YNode, number: int) -> list[RequireDoc]:
+        """Each `{group: <name>, count: N|all|majority}` entry (count 1 when left out)."""
+        if not isinstance(node, YSeq) or not node.items:
+            self.err(
+                node.pos,
+                "`require` must be a non-empty list",
+                f"e.g. require: [{_REQUIRE_EXAMPLE}, {{group: finance, count: 1}}]",
+            )
+            return []
+        entries: list[RequireDoc] = []
+        for index, item in enumerate(node.items, start=1):
+            where = f"`require` entry {index} of step {number}"
+            found = self.keys(item, where, REQUIRE, required=("group",), hints=REQUIRE_HINTS)
+            if found is None:
+                continue
+            group = self.text(found["group"][1], "group") if "group" in found else None
+            if group is not None:
+                group.value = group.value.removeprefix("group:")
+                if not NAME.match(group.value):
+                    self.err(
+                        group.pos,
+                        f"{group.value!r} is not a group name",
+                        "name a group defined under `groups:`, e.g. group: finance_managers",
+                    )
+                    group = None
+            count = self.text(found["count"][1], "count") if "count" in found else None
+            entries.append(RequireDoc(item.pos, group, count))
+        return entries
 
     def _escalations(self, node: YNode, number: int) -> list[LevelDoc]:
         """Every level with people to ask; a wrong or missing `after` is None (reported)."""

@@ -25,6 +25,8 @@ CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 CHANNEL_NAME = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ON_EXPIRE = ("escalate", "reject", "keep")
+ON_RESUBMIT = ("restart", "continue")  # a corrected submission: back to step 1, or stay
+ON_INVOICE_CHANGE = ("reapprove", "reject", "report")  # the invoice changed after approval
 TOP_LEVEL = "a policy file"
 _STEP = ("on a step", "e.g. steps: [{approvers: [group:billing_ops], quorum: 1}]")
 _TIMER = ("on a step, on a route or in `defaults`", None)
@@ -45,13 +47,18 @@ KEY_HOMES: dict[str, tuple[str, str | None]] = {
     ),
     **dict.fromkeys(("viewers", "admins"), ("under `access`", "e.g. access: {viewers: [...]}")),
     "timezone": ("at the top of the file or in a calendar", None),
-    **dict.fromkeys(("channel", "calendar"), ("on a route or in `defaults`", None)),
+    **dict.fromkeys(
+        ("channel", "calendar", "on_resubmit", "on_invoice_change"),
+        ("on a route or in `defaults`", None),
+    ),
     **dict.fromkeys(("remind_every", "expire_after", "on_expire"), _TIMER),
     **dict.fromkeys(("name", "when", "continue"), ("on a route", None)),
     **dict.fromkeys(
         ("description", "auto_approve", "steps"), ("on a route or in `unmatched`", None)
     ),
-    **dict.fromkeys(("approvers", "quorum", "escalate_after", "escalate_to", "escalations"), _STEP),
+    **dict.fromkeys(
+        ("approvers", "quorum", "require", "escalate_after", "escalate_to", "escalations"), _STEP
+    ),
     **dict.fromkeys(
         ("after", "to"), ("in an escalation level", "e.g. escalations: [{after: 8h, to: [...]}]")
     ),
@@ -78,6 +85,8 @@ class Timers:
     expire_after: tuple[timedelta, Pos] | None = None
     on_expire: Ref | None = None
     one_person_one_step: tuple[bool, Pos] | None = None
+    on_resubmit: Ref | None = None
+    on_invoice_change: Ref | None = None
 
 
 @dataclass
@@ -92,10 +101,20 @@ class LevelDoc:
 
 
 @dataclass
+class RequireDoc:
+    """One entry of a step's `require`: `count` approvals from the members of `group`."""
+
+    pos: Pos
+    group: Ref | None  # None when missing or wrong (reported)
+    count: Ref | None = None  # as written: a number, all or majority; None means 1
+
+
+@dataclass
 class StepDoc:
     pos: Pos
     approvers: list[Ref]
     quorum: Ref | None = None
+    require: list[RequireDoc] = field(default_factory=list)  # quorum across groups
     escalate_after: tuple[timedelta, Pos] | None = None
     escalate_to: list[Ref] = field(default_factory=list)
     escalations: list[LevelDoc] = field(default_factory=list)
@@ -306,6 +325,15 @@ class Values:
         self.err(ref.pos, f"unknown time zone {ref.value!r}", hint)
         return None
 
+    def choice(self, node: YNode, name: str, allowed: tuple[str, ...]) -> Ref | None:
+        """A text that must be one of `allowed` (reported with the choices when it is not)."""
+        ref = self.text(node, name)
+        if ref is not None and ref.value not in allowed:
+            choices = ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
+            self.err(ref.pos, f"{name} {ref.value!r} is not allowed", f"choose {choices}")
+            return None
+        return ref
+
     def timers(self, found: Mapping[str, tuple[YScalar, YNode]], into: Timers) -> bool:
         """Fill the inheritable settings present in `found`; False if any was wrong."""
         ok = True
@@ -330,6 +358,14 @@ class Values:
                 )
                 into.on_expire = None
             ok &= into.on_expire is not None
+        if "on_resubmit" in found:
+            into.on_resubmit = self.choice(found["on_resubmit"][1], "on_resubmit", ON_RESUBMIT)
+            ok &= into.on_resubmit is not None
+        if "on_invoice_change" in found:
+            into.on_invoice_change = self.choice(
+                found["on_invoice_change"][1], "on_invoice_change", ON_INVOICE_CHANGE
+            )
+            ok &= into.on_invoice_change is not None
         if "one_person_one_step" in found:
             node = found["one_person_one_step"][1]
             flag = self.flag(node, "one_person_one_step")

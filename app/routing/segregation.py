@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.routing.policy_set import CompiledRoute
+    from app.routing.policy_set import CompiledRoute, StepPlan
 
 
 def shared(approvers: Sequence[Sequence[str]]) -> dict[str, tuple[int, ...]]:
@@ -28,11 +28,24 @@ def shared(approvers: Sequence[Sequence[str]]) -> dict[str, tuple[int, ...]]:
 def short_steps(approvers: Sequence[Sequence[str]], quorums: Sequence[int]) -> list[int]:
     """Steps (1-based) left short of quorum by the best choice of different people per step;
     empty when every step can reach its quorum."""
-    seats = [step for step, quorum in enumerate(quorums) for _ in range(quorum)]
+    seats = [(step, approvers[step]) for step, quorum in enumerate(quorums) for _ in range(quorum)]
+    return sorted({step + 1 for step in unfilled(seats)})
+
+
+def step_seats(step: StepPlan, number: int) -> list[tuple[int, Sequence[str]]]:
+    """The seats of one step: each is its step number and the people who may fill it (a
+    `require` step has `count` seats per group, filled by that group's members)."""
+    if step.requirements:
+        return [(number, r.members) for r in step.requirements for _ in range(r.count)]
+    return [(number, step.approvers)] * step.quorum
+
+
+def unfilled(seats: Sequence[tuple[int, Sequence[str]]]) -> list[int]:
+    """The labels of the seats no choice of different people (one seat each) can fill."""
     holder: dict[str, int] = {}  # person → seat index
 
     def place(seat: int, seen: set[str]) -> bool:
-        for person in dict.fromkeys(approvers[seats[seat]]):
+        for person in dict.fromkeys(seats[seat][1]):
             if person in seen:
                 continue
             seen.add(person)
@@ -41,8 +54,7 @@ def short_steps(approvers: Sequence[Sequence[str]], quorums: Sequence[int]) -> l
                 return True
         return False
 
-    unfilled = [seat for seat in range(len(seats)) if not place(seat, set())]
-    return sorted({seats[seat] + 1 for seat in unfilled})
+    return [seats[seat][0] for seat in range(len(seats)) if not place(seat, set())]
 
 
 def relaxed_routes(routes: Sequence[CompiledRoute]) -> list[str]:
@@ -51,4 +63,15 @@ def relaxed_routes(routes: Sequence[CompiledRoute]) -> list[str]:
         f"{route.source}: route `{route.name}`: RELAXED: one person may approve several steps"
         for route in routes
         if not route.one_person_one_step and len(route.steps) > 1
+    ]
+
+
+def group_quorums(routes: Sequence[CompiledRoute]) -> list[str]:
+    """One line per step that needs approvals from several groups (`require`)."""
+    return [
+        f"{route.source}: route `{route.name}` step {number}: needs {step.quorum_rule} "
+        "(a person in two groups counts once)"
+        for route in routes
+        for number, step in enumerate(route.steps, start=1)
+        if step.requirements
     ]

@@ -20,7 +20,7 @@ from sqlmodel import col, func, select
 
 from app.domain.lifecycle import State, exception_label, parse_label
 from app.store.db import Database
-from app.store.tables import DecisionRow, ExceptionRow, OutboxRow
+from app.store.tables import AuditEntryRow, DecisionRow, ExceptionRow, OutboxRow
 
 T = TypeVar("T")
 
@@ -125,6 +125,31 @@ class SandboxRecords:
             return f"{done}; step {decision.step + 1} needs more approvals."
         return f"{done}; waiting for step {row.current_step + 1} of {steps}."
 
+    def exception(self, exception_id: int) -> ExceptionRow:
+        """The exception as stored now (detached from the session)."""
+
+        def read(session: Any) -> ExceptionRow:
+            row: ExceptionRow = session.get(ExceptionRow, exception_id)
+            session.expunge(row)
+            return row
+
+        return self._read(read)
+
+    def audit_count(self, exception_id: int, action: str) -> int:
+        query = select(func.count(col(AuditEntryRow.seq))).where(
+            AuditEntryRow.exception_id == exception_id, AuditEntryRow.action == action
+        )
+        return int(self._read(lambda session: session.exec(query).one()))
+
+    def last_audit(self, exception_id: int, action: str) -> dict[str, Any] | None:
+        query = (
+            select(AuditEntryRow.detail)
+            .where(AuditEntryRow.exception_id == exception_id, AuditEntryRow.action == action)
+            .order_by(col(AuditEntryRow.seq).desc())
+        )
+        found: dict[str, Any] | None = self._read(lambda session: session.exec(query).first())
+        return found
+
     def _read(self, query: Callable[[Any], T]) -> T:
         try:
             with self._db.transaction() as session:
@@ -150,6 +175,24 @@ class EmulatedSlack:
         """The ephemeral messages shown to `user`, oldest first."""
         state = self._http.get(f"{self._url}_emulator/state").json()
         return [e["text"] for e in state.get("ephemerals", []) if e.get("user") == user]
+
+    def button_in_dms(self, label: str, action_id: str) -> tuple[str, str] | None:
+        """(channel, ts) of the latest DM about `label` that carries the button `action_id`."""
+        state = self._http.get(f"{self._url}_emulator/state").json()
+        dms = set(state.get("dm_channels", {}).values())
+        found = None
+        for message in state.get("messages", []):
+            if message["channel"] not in dms or label not in message.get("text", ""):
+                continue
+            actions = [
+                element.get("action_id")
+                for block in message.get("blocks") or []
+                if block.get("type") == "actions"
+                for element in block.get("elements", [])
+            ]
+            if action_id in actions:
+                found = (str(message["channel"]), str(message["ts"]))
+        return found
 
     def opened_views(self) -> list[dict[str, Any]]:
         return list(self._http.get(f"{self._url}_emulator/views").json()["opened"])

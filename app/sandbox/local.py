@@ -36,6 +36,9 @@ def emulator_settings(
         "INTACCT_CLIENT_ID": SANDBOX_CLIENT_ID,
         "INTACCT_CLIENT_SECRET": SANDBOX_CLIENT_KEY,
         "INTACCT_USERNAME": INTACCT_USERNAME,
+        # No weekly reconciliation notice in a fresh sandbox (or test) database: run
+        # `countersign reconcile --since …` to see one; set RECONCILE_WEEKDAY to schedule it.
+        "RECONCILE_WEEKDAY": "off",
     }
 
 
@@ -76,6 +79,7 @@ def start_emulators(ports: Ports) -> tuple[SlackEmulator, IntacctEmulator]:
     except OSError:
         slack.stop()
         raise
+    connect_page(slack, ports)
     for invoice in INVOICES:
         intacct.add_invoice(
             invoice.key,
@@ -86,6 +90,33 @@ def start_emulators(ports: Ports) -> tuple[SlackEmulator, IntacctEmulator]:
             amount=invoice.amount,
         )
     return slack, intacct
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+SLASH_COMMANDS = ("/billing-exceptions",)
+
+
+def example_events(folder: Path = EXAMPLES) -> tuple[tuple[str, str], ...]:
+    """(file name, text) of each examples/*.json, for the page's "send an event" list."""
+    if not folder.is_dir():
+        return ()
+    return tuple((path.name, path.read_text()) for path in sorted(folder.glob("*.json")))
+
+
+def connect_page(slack: SlackEmulator, ports: Ports) -> None:
+    """Point the workspace page at Countersign: clicks and commands signed with the sandbox's
+    Slack signing secret, billing events with its webhook secret (the emulator learns neither
+    scheme from the app: it is handed a target and a signer)."""
+    import time
+
+    from app import webhook
+
+    def sign_event(body: bytes) -> dict[str, str]:
+        return webhook.signed_headers(WEBHOOK_SECRET, int(time.time()), body)
+
+    slack.connect_app(f"{ports.app_url}/slack/events", SIGNING_SECRET, SLASH_COMMANDS)
+    slack.connect_billing(f"{ports.app_url}/billing-events", sign_event, example_events())
+    slack.link_page("The Intacct page", ports.intacct_url)
 
 
 @dataclass(frozen=True)
@@ -101,6 +132,10 @@ class Ports:
     @property
     def slack_url(self) -> str:
         return f"http://127.0.0.1:{self.slack}/"
+
+    @property
+    def intacct_url(self) -> str:
+        return f"http://127.0.0.1:{self.intacct}/"
 
     def env(self) -> dict[str, str]:
         """The variables the other commands need to find these ports (none for the defaults)."""
@@ -156,10 +191,14 @@ def walkthrough(
     exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
     commands = "".join(f"  {line}\n" for line in WALKTHROUGH.splitlines())
     return f"""
+Open the sandbox workspace in your browser: {ports.slack_url}
+  (Slack as any sandbox user: cards, clicks, dialogs, Home tab, send an example event)
+  Intacct page   {ports.intacct_url}   (invoices, API calls, edit a total, inject failures)
+
 Countersign sandbox is running (no real Slack or Intacct is contacted).
   app            {ports.app_url}   (POST /billing-events, /slack/events, GET /healthz /readyz)
   Slack emulator {ports.slack_url}_emulator/state
-  Intacct        http://127.0.0.1:{ports.intacct}/ia/api/v1   (draft invoices INV-KEY-1001..1003)
+  Intacct        {ports.intacct_url}ia/api/v1   (draft invoices INV-KEY-1001..1003)
   database       {database}   (emptied at every start)
 
 In another terminal, in this folder:

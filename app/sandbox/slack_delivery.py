@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode, urljoin
@@ -25,6 +26,18 @@ TEAM_DOMAIN = "countersign-sandbox"
 VERIFICATION_TOKEN = "sandbox-verification-token"
 BOT_USER_ID = "U0COUNTERSIGN"
 FORM = "application/x-www-form-urlencoded"
+EVENT_ACK_SECONDS = 3.0  # an Events API delivery not answered 2xx in 3 s has failed
+EVENT_RETRY_DELAYS = (0.0, 60.0, 300.0)  # Slack retries 3 times: at once, +1 min, +5 min
+
+
+@dataclass(frozen=True)
+class EventAttempt:
+    """One Events API delivery attempt: its retry number (None for the first), the HTTP status
+    the app answered (None when it did not answer in time) and why it failed, if it did."""
+
+    retry_num: int | None
+    status: int | None
+    failure: str | None
 
 
 class SlackDelivery:
@@ -85,6 +98,7 @@ class SlackDelivery:
         timestamp: int | None = None,
         signature: str | None = None,
         headers: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         """POST `body` to the app; signed now unless a forged timestamp or signature is given."""
         ts = int(self.clock()) if timestamp is None else timestamp
@@ -94,13 +108,14 @@ class SlackDelivery:
             "X-Slack-Signature": self.sign(body, ts) if signature is None else signature,
             **(headers or {}),
         }
-        return self._http.post(self.app_url, content=body, headers=sent)
+        if timeout is None:
+            return self._http.post(self.app_url, content=body, headers=sent)
+        return self._http.post(self.app_url, content=body, headers=sent, timeout=timeout)
 
-    def _send_payload(
-        self, payload: Json, *, retry_num: int | None = None, retry_reason: str = "http_timeout"
-    ) -> httpx.Response:
-        body = payload_body(payload)
-        return self.send_raw(body, FORM, headers=_retry_headers(retry_num, retry_reason))
+    def _send_payload(self, payload: Json) -> httpx.Response:
+        """An interaction, sent once: Slack does not retry interactions (only Events API
+        deliveries carry X-Slack-Retry-Num), it shows the user an error instead (FACTS.md §2)."""
+        return self.send_raw(payload_body(payload), FORM)
 
     def signed_headers(self, body: bytes, content_type: str = FORM) -> dict[str, str]:
         """The headers Slack sends with `body`, signed now."""
@@ -119,13 +134,9 @@ class SlackDelivery:
         ts: str,
         action_id: str,
         user_id: str,
-        *,
-        retry_num: int | None = None,
-        retry_reason: str = "http_timeout",
     ) -> httpx.Response:
         """Click the button `action_id` on a posted message, as `user_id` (a block_actions POST)."""
-        payload = self.click_payload(channel, ts, action_id, user_id)
-        return self._send_payload(payload, retry_num=retry_num, retry_reason=retry_reason)
+        return self._send_payload(self.click_payload(channel, ts, action_id, user_id))
 
     def click_payload(self, channel: str, ts: str, action_id: str, user_id: str) -> Json:
         """The block_actions payload of that click (what Socket Mode carries in an envelope)."""
@@ -293,7 +304,11 @@ class SlackDelivery:
     def app_home_opened(
         self, user_id: str, *, event_id: str | None = None, retry_num: int | None = None
     ) -> httpx.Response:
-        """An `app_home_opened` event (Home tab) in its event_callback envelope."""
+        """An `app_home_opened` event (Home tab) in its event_callback envelope, sent once."""
+        return self.event(self.app_home_event(user_id), event_id=event_id, retry_num=retry_num)
+
+    def app_home_event(self, user_id: str) -> Json:
+        """The `app_home_opened` event of `user_id` opening the Home tab, with their view."""
         home = self._emulator_get("_emulator/views").get("home", {}).get(user_id)
         event: Json = {
             "type": "app_home_opened",
@@ -304,7 +319,49 @@ class SlackDelivery:
         }
         if home is not None:
             event["view"] = home
-        return self.event(event, event_id=event_id, retry_num=retry_num)
+        return event
+
+    def deliver_event(
+        self,
+        event: Json,
+        *,
+        event_id: str | None = None,
+        retry_delays: tuple[float, ...] = EVENT_RETRY_DELAYS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> list[EventAttempt]:
+        """Deliver `event` as the Events API does, retries included: an attempt fails when the
+        app answers no 2xx within 3 seconds; it is retried with the same event_id after each of
+        `retry_delays` (Slack: at once, after 1 and after 5 minutes), with X-Slack-Retry-Num and
+        X-Slack-Retry-Reason; a failed reply with `X-Slack-No-Retry: 1` ends the retries.
+        (docs.slack.dev/apis/events-api/#retries; FACTS.md §1.) Returns every attempt."""
+        event_id = event_id or new_event_id()
+        attempts: list[EventAttempt] = []
+        reason = "http_timeout"
+        for number in range(len(retry_delays) + 1):
+            if number:
+                sleep(retry_delays[number - 1])
+            retry_num = number or None
+            try:
+                answer = self.event(
+                    event,
+                    event_id=event_id,
+                    retry_num=retry_num,
+                    retry_reason=reason,
+                    timeout=EVENT_ACK_SECONDS,
+                )
+            except httpx.TimeoutException:
+                reason = "http_timeout"
+                attempts.append(EventAttempt(retry_num, None, reason))
+                continue
+            except httpx.TransportError:
+                reason = "http_error"
+                attempts.append(EventAttempt(retry_num, None, reason))
+                continue
+            attempts.append(EventAttempt(retry_num, answer.status_code, None))
+            if answer.is_success or answer.headers.get("X-Slack-No-Retry") == "1":
+                break
+            reason = "http_error"
+        return attempts
 
     def event(
         self,
@@ -313,9 +370,10 @@ class SlackDelivery:
         event_id: str | None = None,
         retry_num: int | None = None,
         retry_reason: str = "http_timeout",
+        timeout: float | None = None,
     ) -> httpx.Response:
-        """Deliver `event` as the Events API does: a signed JSON event_callback envelope. A
-        retry re-sends the same `event_id` with X-Slack-Retry-Num and X-Slack-Retry-Reason."""
+        """One Events API delivery: a signed JSON event_callback envelope. A retry re-sends the
+        same `event_id` with X-Slack-Retry-Num and X-Slack-Retry-Reason (see deliver_event)."""
         envelope: Json = {
             "token": VERIFICATION_TOKEN,
             "team_id": self.team_id,
@@ -339,6 +397,7 @@ class SlackDelivery:
             json.dumps(envelope).encode(),
             "application/json",
             headers=_retry_headers(retry_num, retry_reason),
+            timeout=timeout,
         )
 
     # --- the emulator, over HTTP -------------------------------------------------------------

@@ -1,9 +1,9 @@
 """The verbs of `/billing-exceptions`, each answering one line of text for one person.
 
 A verb is `(deps, actor, rest) -> text` (mrkdwn, external values escaped). `VERBS` is the
-dispatcher's table; the delegation module adds `delegate` and `reassign` there with one line
-each (see the marked place). Who may use which verb follows the policy's `access` section
-(app/flows/access.py)."""
+dispatcher's table; `delegate` (and `delegate off`) and `reassign` are answered by
+app/slack/listeners/delegate_command.py. Who may use which verb follows the policy's `access`
+section (app/flows/access.py); who is an admin, app/routing/admins.py."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from app.routing.policy_set import Access
 from app.slack.deps import SlackDeps
 from app.slack.details_view import details_text
 from app.slack.home_view import WHEN, decided_text, request_text, waiting_text
+from app.slack.listeners import delegate_command
 from app.slack.mrkdwn import escape
 from app.slack.payloads import MAX_EXCEPTION_ID
 
@@ -39,6 +40,8 @@ HELP = (
     "• `mine` — what waits for you, and your requests\n"
     "• `show BX-000123` — everything about one exception (as Details on the card)\n"
     "• `stats [7d|30d]` — open by route, time to decision, share within SLA, oldest open\n"
+    "• `delegate @person until YYYY-MM-DD [reason]` / `delegate off` — hand over your approvals\n"
+    "• `reassign BX-000123 @from @to reason` — admins: move a pending step to someone else\n"
     "• `help` — this text"
 )
 
@@ -48,7 +51,7 @@ class Refused(Exception):
 
 
 def policy_access(deps: SlackDeps) -> Access | None:
-    return deps.policies().access if deps.policies is not None else None
+    return deps.policy().access if deps.policy is not None else None
 
 
 def _viewer(deps: SlackDeps, actor: Actor) -> None:
@@ -184,6 +187,14 @@ def stats_verb(deps: SlackDeps, actor: Actor, rest: str) -> str:
     )
 
 
+def delegate_verb(deps: SlackDeps, actor: Actor, rest: str) -> str:
+    return delegate_command.answer(deps, actor.user_id, f"delegate {rest}")
+
+
+def reassign_verb(deps: SlackDeps, actor: Actor, rest: str) -> str:
+    return delegate_command.answer(deps, actor.user_id, f"reassign {rest}")
+
+
 def help_verb(deps: SlackDeps, actor: Actor, rest: str) -> str:
     return HELP
 
@@ -193,8 +204,9 @@ VERBS: dict[str, Verb] = {
     "mine": mine_verb,
     "show": show_verb,
     "stats": stats_verb,
+    "delegate": delegate_verb,  # delegate @person until …, delegate off
+    "reassign": reassign_verb,
     "help": help_verb,
-    # delegation adds here: "delegate": delegate_verb, "reassign": reassign_verb
 }
 
 

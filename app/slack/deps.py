@@ -11,7 +11,7 @@ from app.domain.approval import Actor
 from app.flows.details import ReceivablesPort
 from app.flows.home import HomeJobs, HomePort
 from app.flows.ports import ChatPort
-from app.routing.policy_set import PolicySet
+from app.routing import PolicySet
 from app.slack.directory import Directory
 from app.slack.executor import Work
 from app.slack.render import BlockRenderer
@@ -39,7 +39,7 @@ class SlackDeps:
     work: Work = field(default_factory=Work)
     homes: HomeJobs | None = None  # builds a person's queue (with delegation's additions)
     receivables: ReceivablesPort | None = None  # Intacct, read live for Details and `show`
-    policies: Callable[[], PolicySet] | None = None  # the policy in force (its `access`)
+    policy: Callable[[], PolicySet] | None = None  # the policy in force (time zone, access, admins)
 
     def home_jobs(self) -> HomeJobs:
         return self.homes or HomeJobs(self.db, self.chat, self.actor)

@@ -45,7 +45,7 @@ class Directory:
             headers=client.headers,
         )
         self._ttl, self._sleep = ttl_seconds, sleep
-        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._cache: dict[str, tuple[float, str | None, str | None]] = {}
         self._lock = threading.Lock()
 
     def actor(self, user_id: str) -> Actor:
@@ -54,20 +54,20 @@ class Directory:
         with self._lock:
             hit = self._cache.get(user_id)
         if hit and now - hit[0] < self._ttl:
-            return Actor(user_id, hit[1])
+            return Actor(user_id, hit[1], name=hit[2])
         try:
-            email = self._lookup(user_id)
+            email, name = self._lookup(user_id)
         except _Unanswered as first:
             if first.retry_after is None or first.retry_after > MAX_WAIT:
                 return self._unconfirmed(user_id, first.reason)
             self._sleep(first.retry_after)
             try:
-                email = self._lookup(user_id)
+                email, name = self._lookup(user_id)
             except _Unanswered as second:
                 return self._unconfirmed(user_id, second.reason)
         with self._lock:
-            self._cache[user_id] = (now, email)
-        return Actor(user_id, email)
+            self._cache[user_id] = (now, email, name)
+        return Actor(user_id, email, name=name)
 
     def known(self, user_id: str) -> Actor:
         """The person as last looked up (any age), or by id alone: no Slack call. For work
@@ -80,7 +80,8 @@ class Directory:
         """The user's e-mail, or None when Slack does not tell or could not be asked."""
         return self.actor(user_id).email
 
-    def _lookup(self, user_id: str) -> str | None:
+    def _lookup(self, user_id: str) -> tuple[str | None, str | None]:
+        """The user's e-mail and name (real_name) as Slack gives them now."""
         try:
             response = self._client.users_info(user=user_id)
         except SlackApiError as error:
@@ -93,8 +94,12 @@ class Directory:
         except (SlackClientError, OSError) as error:
             raise _Unanswered(f"Slack did not answer: {type(error).__name__}") from None
         user = response.get("user") or {}
-        email = (user.get("profile") or {}).get("email") if isinstance(user, dict) else None
-        return str(email) if email else None
+        profile = (user.get("profile") or {}) if isinstance(user, dict) else {}
+        email = profile.get("email")
+        name = profile.get("real_name") or (
+            user.get("real_name") if isinstance(user, dict) else None
+        )
+        return (str(email) if email else None), (str(name) if name else None)
 
     @staticmethod
     def _unconfirmed(user_id: str, reason: str) -> Actor:

@@ -10,6 +10,7 @@ class ActionId(StrEnum):
     REJECT = "cs_reject"
     REQUEST_CHANGES = "cs_request_changes"
     DETAILS = "cs_details"
+    RESUBMIT = "cs_resubmit"  # the requester's button in the "changes requested" DM
 
 
 class BlockId(StrEnum):
@@ -20,14 +21,17 @@ class BlockId(StrEnum):
     ACTIONS = "cs_actions"
     OUTCOME = "cs_outcome"
     REJECT_REASON = "cs_reject_reason"
+    CHANGES_NOTE = "cs_changes_note"
 
 
 class CallbackId(StrEnum):
     REJECT_MODAL = "cs_reject_modal"
     DETAILS_MODAL = "cs_details_modal"
+    CHANGES_MODAL = "cs_changes_modal"
 
 
 REJECT_REASON_ACTION = "cs_reject_reason_input"
+CHANGES_NOTE_ACTION = "cs_changes_note_input"
 CARD_METADATA_TYPE = "countersign_card"  # message metadata event_type of an approval card
 SLASH_COMMAND = "/billing-exceptions"
 

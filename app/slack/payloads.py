@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.domain.approval import CardRef
-from app.slack.ids import REJECT_REASON_ACTION, BlockId
+from app.slack.ids import CHANGES_NOTE_ACTION, REJECT_REASON_ACTION, BlockId
 
 MAX_EXCEPTION_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 _VALUE = re.compile(r"([0-9]{1,10}):([0-9]{1,3}):([0-9]{1,6})")
@@ -92,14 +92,25 @@ def parse_click(body: dict[str, Any]) -> Click:
 
 
 def parse_reject(body: dict[str, Any]) -> RejectSubmission:
+    return _parse_text_modal(body, BlockId.REJECT_REASON, REJECT_REASON_ACTION, "a reason")
+
+
+def parse_changes(body: dict[str, Any]) -> RejectSubmission:
+    """The "what must change" modal: the same shape as the reject modal (`reason` is the note)."""
+    return _parse_text_modal(body, BlockId.CHANGES_NOTE, CHANGES_NOTE_ACTION, "a note")
+
+
+def _parse_text_modal(
+    body: dict[str, Any], block_id: str, action_id: str, what: str
+) -> RejectSubmission:
     view = body.get("view")
     if not isinstance(view, dict):
         raise PayloadError("view_submission payload without a view")
     user_id = user_of(body)
     try:
-        reason = view["state"]["values"][BlockId.REJECT_REASON][REJECT_REASON_ACTION]["value"]
+        reason = view["state"]["values"][block_id][action_id]["value"]
     except (KeyError, TypeError):
-        raise PayloadError("reject modal submission without a reason") from None
+        raise PayloadError(f"modal submission without {what}") from None
     if reason is not None and not isinstance(reason, str):
         raise PayloadError("the reason is not text")
     card = parse_decision_value(view.get("private_metadata"))

@@ -5,6 +5,7 @@ the result is fitted to Block Kit's limits (truncating with a logged warning) an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -25,6 +26,20 @@ APPROVERS_BUDGET = 1500
 MAX_FIGURES = 9
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 log = structlog.get_logger("countersign.slack.render")
+
+
+def revised(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The blocks with each block_id suffixed by a digest of the message's content, so every
+    new iteration of a message carries new block_ids and a repeat render the same ones. Slack:
+    "block_id should be unique for each message and each iteration of a message. If a message
+    is updated, use a new block_id." (docs.slack.dev/tools/node-slack-sdk/reference/types/
+    interfaces/Block)."""
+    content = json.dumps(blocks, sort_keys=True, ensure_ascii=False).encode()
+    digest = hashlib.sha256(content).hexdigest()[:8]
+    return [
+        {**block, "block_id": f"{block['block_id']}.{digest}"} if "block_id" in block else block
+        for block in blocks
+    ]
 
 
 def person(value: str | None) -> str:
@@ -49,6 +64,14 @@ def people(values: tuple[str, ...] | list[str], budget: int = APPROVERS_BUDGET) 
     return ", ".join(shown)
 
 
+def stand_in_text(stand_ins: tuple[tuple[str, str, str], ...]) -> str:
+    """ " · <@U0BEN> decides for <@U0ANA> until 2026-12-10", one per delegation."""
+    return "".join(
+        f" · {person(delegate)} decides for {person(delegator)} until {mrkdwn.escape(until)}"
+        for delegate, delegator, until in stand_ins
+    )
+
+
 def figure_lines(figures: tuple[tuple[str, str], ...]) -> list[str]:
     """The figures as mrkdwn fields, at most MAX_FIGURES, then a "more in Details" line."""
     lines = [f"{mrkdwn.escape(name)}: {mrkdwn.escape(value)}" for name, value in figures]
@@ -65,6 +88,7 @@ class BlockRenderer:
         )
         self._env.filters["mrkdwn"] = lambda v: mrkdwn.escape(str(v))
         self._env.filters["person"] = person
+        self._env.filters["mrkdwn_mentions"] = lambda v: mrkdwn.escape_keeping_mentions(str(v))
 
     def _render(self, template: str, **values: Any) -> Any:
         text = self._env.get_template(template).render(ids=ids, **values)
@@ -75,23 +99,30 @@ class BlockRenderer:
     ) -> tuple[str, list[dict[str, Any]]]:
         """The card's fallback text and blocks, within Block Kit limits; `intro` leads a DM."""
         outcome_lines = [
-            f"{'✅' if d.outcome == 'approve' else '❌'} {person(d.who)} "
-            f"{'approved' if d.outcome == 'approve' else 'rejected'} at {d.at}"
+            f"{'✅' if d.outcome == 'approve' else '❌'} {person(d.who)}"
+            + (f" for {person(d.on_behalf_of)} " if d.on_behalf_of else " ")
+            + f"{'approved' if d.outcome == 'approve' else 'rejected'} at {d.at}"
             + (f": {mrkdwn.escape(d.reason)}" if d.reason else "")
             for d in card.decisions
         ]
+        if card.changes:
+            asked = card.changes
+            outcome_lines.append(
+                f"✏️ {person(asked.who)} asked for changes at {asked.at}: "
+                f"{mrkdwn.escape(asked.note)}" + (" (resubmitting…)" if asked.resubmitting else "")
+            )
         if card.note:
             outcome_lines.append(f"⚠️ {mrkdwn.escape(card.note)}")
         blocks = self._render(
             "approval_card.json.j2",
             card=card,
             outcome_lines=outcome_lines,
-            approvers=people(card.approvers),
+            approvers=people(card.approvers) + stand_in_text(card.stand_ins),
             figures=figure_lines(card.figures),
             intro=intro,
             decision_value=ids.decision_value(card.exception_id, card.step, card.version),
         )
-        fitted, warnings = blockkit.fit_message(blocks)
+        fitted, warnings = blockkit.fit_message(revised(blocks))
         for warning in warnings:
             log.warning("card.truncated", exception_label=card.label, detail=warning)
         problems = blockkit.check_message(fitted)
@@ -116,10 +147,15 @@ class BlockRenderer:
 
     def reject_modal(self, card: CardRef, label: str) -> dict[str, Any]:
         """The reason modal for a Reject click on `card`; submitting it decides on that card."""
+        return self._modal("reject_modal.json.j2", card, label)
+
+    def changes_modal(self, card: CardRef, label: str) -> dict[str, Any]:
+        """The "what must change" modal for a Request changes click on `card`."""
+        return self._modal("changes_modal.json.j2", card, label)
+
+    def _modal(self, template: str, card: CardRef, label: str) -> dict[str, Any]:
         value = ids.decision_value(card.exception_id, card.step, card.version)
-        view: dict[str, Any] = self._render(
-            "reject_modal.json.j2", decision_value=value, label=label
-        )
+        view: dict[str, Any] = self._render(template, decision_value=value, label=label)
         fitted, warnings = blockkit.fit_view(view)
         for warning in warnings:
             log.warning("modal.truncated", exception=label, detail=warning)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -79,6 +79,10 @@ class ExceptionRow(SQLModel, table=True):
     # while set, an earlier post may have reached Slack unseen (see app/flows/notify.py).
     card_post_started_at: datetime | None = _when(default=None)
     invoice_fingerprint: str = Field(max_length=64)
+    # The invoice as read from Intacct for the approvers (InvoiceSnapshot.material()), and the
+    # open request for changes {by, email, note, at, step}; both None when there is none.
+    invoice_snapshot: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    change_request: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     timing: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     state_note: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _when()
@@ -100,6 +104,8 @@ class DecisionRow(SQLModel, table=True):
     outcome: str = Field(max_length=20)
     reason: str | None = Field(default=None, sa_column=Column(Text))
     decided_at: datetime = _when()
+    # The delegator whose step `approver` decided as their delegate (None: their own seat).
+    on_behalf_of: str | None = Field(default=None, max_length=40)
 
 
 class AuditEntryRow(SQLModel, table=True):
@@ -170,3 +176,26 @@ class TimerRow(SQLModel, table=True):
     claim_expires_at: datetime | None = _when(default=None)
     created_at: datetime = _when()
     fired_at: datetime | None = _when(default=None)
+
+
+class DelegationRow(SQLModel, table=True):
+    """`delegate` may decide `delegator`'s steps from `starts_at` through the day `until`.
+
+    `until` is a date in `timezone` (the policy's time zone when it was made); `ends_at` is
+    the instant it ends (midnight after `until` there, in UTC). Revoked ones keep their row."""
+
+    __tablename__ = "delegation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delegator: str = Field(max_length=40, index=True)
+    delegator_email: str | None = Field(default=None, max_length=254)
+    delegate: str = Field(max_length=40, index=True)
+    starts_at: datetime = _when()
+    until: date
+    timezone: str = Field(max_length=64)
+    ends_at: datetime = _when()
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    created_by: str = Field(max_length=40)
+    created_at: datetime = _when()
+    revoked_at: datetime | None = _when(default=None)
+    revoked_by: str | None = Field(default=None, max_length=40)

@@ -265,7 +265,9 @@ def rows(database_url: str, table: type[Row]) -> list[Row]:
 
 class TcpProxy:
     """A loopback TCP forwarder to `target`: `close()` drops the listener and every open
-    connection (the database behind it "goes away"), `open()` listens on the same port again."""
+    connection (the database behind it "goes away"), `open()` listens on the same port again;
+    `hold_answers(n, s)` delays what the next n connections send back by s seconds (a slow
+    network between the caller and the server)."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
@@ -273,6 +275,11 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._holds: list[float] = []
+
+    def hold_answers(self, connections: int, seconds: float) -> None:
+        with self._lock:
+            self._holds += [seconds] * connections
 
     def open(self) -> TcpProxy:
         listener = socket.socket()
@@ -297,13 +304,18 @@ class TcpProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._open += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+                hold = self._holds.pop(0) if self._holds else 0.0
+            for source, sink, delay in ((client, upstream, 0.0), (upstream, client, hold)):
+                pump = threading.Thread(target=self._pump, args=(source, sink, delay), daemon=True)
+                pump.start()
 
     @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(source: socket.socket, sink: socket.socket, delay: float = 0.0) -> None:
         try:
             while data := source.recv(65536):
+                if delay:
+                    time.sleep(delay)
+                    delay = 0.0
                 sink.sendall(data)
         except OSError:
             pass

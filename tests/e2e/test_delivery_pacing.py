@@ -146,6 +146,7 @@ def test_not_in_channel_parks_the_card_tells_admin_and_retry_delivers(tmp_path: 
     )
     try:
         with serve_process(env) as url:
+            slack.revoke_scope("chat:write.public")
             slack.remove_bot("C0BILLING")
             _send(url, _event(1, dispute=False))
             notice = wait_for(lambda: slack.messages("C0ADMIN"), what="the admin notice")[0]

@@ -178,7 +178,7 @@ def test_printed_hints_work_in_the_printed_order(sandbox: SandboxProcess) -> Non
     assert re.match(r"audit chain intact: \d+ entries", said["countersign audit verify"])
     shown = [d.stdout for line, d in results if line.startswith("countersign sandbox show")]
     assert "BX-000001" in shown[0]
-    assert "[Approve | Reject | Details]" in shown[0]
+    assert "[Approve | Reject | Request changes | Details]" in shown[0]
     assert "[Approve" not in shown[-1]
     assert "Invoice INV-1001 was released in Intacct" in shown[-1]
     exports = [line for line in hints if line.startswith("export ")]

@@ -177,6 +177,9 @@ def test_reminder_escalation_and_expiry_each_fire_once(served: Served) -> None:
     notes = [m.text for m in served.slack.thread("C0BILLING", card.ts)]
     assert sum("Rejected by policy" in note for note in notes) == 1
     assert "Expired" in str(served.slack.message("C0BILLING", card.ts).blocks)
+    scraped = httpx.get(f"{served.urls[0]}/metrics", timeout=10).text  # counted, once each
+    for kind in ("remind", "escalate", "expire"):
+        assert f'countersign_timers_fired_total{{kind="{kind}"}} 1.0' in scraped, kind
 
 
 def test_escalated_approver_decides_from_the_dm_and_nothing_fires_after(

@@ -49,6 +49,8 @@ class SlackReceiver:
 
     url: str
     requests: list[ReceivedRequest] = field(default_factory=list)
+    answers: list[int] = field(default_factory=list)  # statuses to answer next, then 200
+    no_retry: bool = False  # add `X-Slack-No-Retry: 1` to a failed answer
 
     @property
     def last(self) -> ReceivedRequest:
@@ -82,7 +84,10 @@ def _receiver_handler(receiver: SlackReceiver) -> type[BaseHTTPRequestHandler]:
             parsed = _parse(body, self.headers.get("Content-Type") or "")
             receiver.requests.append(ReceivedRequest(headers, body, parsed, valid))
             answer = b"" if valid else b'{"error": "invalid request"}'
-            self.send_response(200 if valid else 401)
+            status = (receiver.answers.pop(0) if receiver.answers else 200) if valid else 401
+            self.send_response(status)
+            if status >= 300 and receiver.no_retry:
+                self.send_header("X-Slack-No-Retry", "1")
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
             self.wfile.write(answer)

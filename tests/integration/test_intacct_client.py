@@ -5,12 +5,13 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
 
 import httpx
 import pytest
 
-from app.domain.invoice import InvoiceSnapshot
+from app.domain.invoice import InvoiceLine, InvoiceSnapshot, differences
 from app.intacct import (
     IntacctAuthError,
     IntacctClient,
@@ -150,9 +151,13 @@ def test_token_endpoint_429_is_retryable(
     assert caught.value.retry_after == 3.0
 
 
-def test_get_invoice_maps_fields_with_exact_decimal(intacct_client: IntacctClient) -> None:
-    """get_invoice maps key, customer.id, txnCurrency, totalTxnAmount (Decimal), state, number."""
+def test_get_invoice_maps_fields_with_exact_decimal(
+    intacct_client: IntacctClient, intacct_emulator: IntacctEmulator
+) -> None:
+    """get_invoice maps key, customer.id, txnCurrency, totalTxnAmount (Decimal), state, number,
+    dates and lines."""
     snapshot = intacct_client.get_invoice(DRAFT_KEY)
+    record = intacct_emulator.invoice(DRAFT_KEY)
     assert snapshot == InvoiceSnapshot(
         key=DRAFT_KEY,
         customer_id="C-ACME",
@@ -160,8 +165,49 @@ def test_get_invoice_maps_fields_with_exact_decimal(intacct_client: IntacctClien
         total=Decimal("1234.50"),
         state="draft",
         number="INV-1001",
+        invoice_date=date.fromisoformat(record["invoiceDate"]),
+        due_date=date.fromisoformat(record["dueDate"]),
+        lines=(
+            InvoiceLine(
+                number=1,
+                amount=Decimal("1234.50"),
+                gl_account="4000",
+                item="SUBSCRIPTION",
+                dimensions=(("item", "SUBSCRIPTION"), ("location", "US")),
+            ),
+        ),
     )
     assert str(snapshot.total) == "1234.50"
+
+
+def test_fingerprint_covers_lines_and_dates(
+    intacct_client: IntacctClient, intacct_emulator: IntacctEmulator
+) -> None:
+    """Same total, other lines or due date: the v2 fingerprint changes, the claim one does not."""
+    before = intacct_client.get_invoice(DRAFT_KEY)
+    assert before.fingerprint().startswith("v2:")
+    assert len(before.fingerprint()) == 64
+    assert before.matches(before.fingerprint())
+    assert before.matches(before.claim_fingerprint())
+    intacct_emulator.edit_invoice(
+        DRAFT_KEY,
+        lines=[
+            {"item": "PLATFORM", "amount": "1000.00"},
+            {"item": "SEATS", "amount": "234.50", "memo": "10 seats"},
+        ],
+    )
+    split = intacct_client.get_invoice(DRAFT_KEY)
+    assert split.total == before.total
+    assert split.claim_fingerprint() == before.claim_fingerprint()
+    assert not split.matches(before.fingerprint())
+    assert differences(before, split) == [
+        "line 1: 1 · SUBSCRIPTION · 1234.50 → 1 · PLATFORM · 1000.00",
+        "line added: 2 · SEATS · 234.50 (10 seats)",
+    ]
+    intacct_emulator.edit_invoice(DRAFT_KEY, due_date=date(2031, 1, 31))
+    later = intacct_client.get_invoice(DRAFT_KEY)
+    assert not later.matches(split.fingerprint())
+    assert differences(split, later)[0].startswith("due date ")
 
 
 def test_json_number_amount_is_parsed_as_decimal_not_float() -> None:

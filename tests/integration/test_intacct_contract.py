@@ -62,6 +62,23 @@ def test_invoice_record_validates_and_declares_every_field(
     assert intacct_emulator.invoice(DRAFT_KEY)["state"] == "posted"
 
 
+def test_invoice_lines_validate_and_declare_every_field(
+    api: httpx.Client, intacct_emulator: IntacctEmulator
+) -> None:
+    """A multi-line invoice (items, memo) after an edit validates and has no invented field."""
+    intacct_emulator.edit_invoice(
+        DRAFT_KEY,
+        lines=[
+            {"item": "PLATFORM", "amount": "1000.00", "memo": "Platform, 2026-12"},
+            {"item": "SEATS", "amount": "234.50", "location": "EU", "gl_account": "4100"},
+        ],
+    )
+    body = load(api.get(f"/objects/accounts-receivable/invoice/{DRAFT_KEY}").content)
+    assert [line["lineNumber"] for line in body["ia::result"]["lines"]] == [1, 2]
+    assert validation_errors(body, GET_OK) == []
+    assert undeclared_fields(body, GET_OK) == []
+
+
 def test_validator_refuses_the_old_record_shape(intacct_emulator: IntacctEmulator) -> None:
     """The check can fail: a string exchange rate and a null typeId break the spec's schema."""
     record = copy.deepcopy(intacct_emulator.invoice(DRAFT_KEY))
@@ -148,9 +165,74 @@ def test_token_answers_follow_rfc_6749(intacct_emulator: IntacctEmulator) -> Non
         assert code is None or response.json()["error"] == code
 
 
-QUERY = "/services/core/query"
-QUERY_OK = response_schema_ref(QUERY, "post", "200")
-QUERY_REQUEST = "#/paths/~1services~1core~1query/post/requestBody/content/application~1json/schema"
+QUERY_PATH = "/services/core/query"
+QUERY_OK = response_schema_ref(QUERY_PATH, "post", "200")
+CORE_QUERY = "#/components/schemas/core-query"
+
+
+def _posted_query(since: str, start: int = 1, size: int = 100) -> dict[str, object]:
+    """The request the client sends to list posted invoices (a core-query)."""
+    return {
+        "object": "accounts-receivable/invoice",
+        "fields": ["key", "state", "customer.id", "totalTxnAmount", "audit.modifiedDateTime"],
+        "filters": [
+            {"$in": {"state": ["posted", "paid", "partiallyPaid"]}},
+            {"$gte": {"audit.modifiedDateTime": since}},
+        ],
+        "filterExpression": "1 and 2",
+        "orderBy": [{"key": "asc"}],
+        "start": start,
+        "size": size,
+    }
+
+
+def test_query_request_and_answer_follow_the_spec(
+    api: httpx.Client, intacct_emulator: IntacctEmulator
+) -> None:
+    """The client's core-query validates, and the emulator's answer (rows, metadata-pages) and
+    its paging follow the query response schema; only posted invoices since the time match."""
+    for n in range(3):
+        intacct_emulator.add_invoice(
+            f"INV-Q{n}", number=f"Q{n}", customer_id="C-Q", customer_name="Q", currency="USD",
+            amount="10.00", state="posted",
+        )  # fmt: skip
+    request = _posted_query("2000-01-01T00:00:00Z", size=2)
+    assert validation_errors(request, CORE_QUERY) == []
+    first = api.post(QUERY_PATH, json=request)
+    assert first.status_code == 200, first.text
+    body = load(first.content)
+    assert validation_errors(body, QUERY_OK) == []
+    assert [row["key"] for row in body["ia::result"]] == ["INV-Q0", "INV-Q1"]
+    assert body["ia::result"][0]["customer.id"] == "C-Q"
+    assert body["ia::meta"] == {
+        "totalCount": 3, "start": 1, "pageSize": 2, "next": 3, "previous": None,
+    }  # fmt: skip
+    second = load(api.post(QUERY_PATH, json=request | {"start": 3}).content)
+    assert validation_errors(second, QUERY_OK) == []
+    assert [row["key"] for row in second["ia::result"]] == ["INV-Q2"]
+    assert second["ia::meta"]["next"] is None
+    later = load(api.post(QUERY_PATH, json=_posted_query("2999-01-01T00:00:00Z")).content)
+    assert later["ia::result"] == []  # nothing modified since then; the draft never matches
+    record = load(api.get(f"/objects/accounts-receivable/invoice/{DRAFT_KEY}").content)
+    assert validation_errors(record, GET_OK) == []  # with its audit times
+    assert record["ia::result"]["audit"]["modifiedDateTime"].endswith("Z")
+
+
+def test_query_mistakes_are_error_responses(api: httpx.Client) -> None:
+    """Another object, no fields, an unknown member, a bad filter or size > 4000 is a 400
+    error-response."""
+    good = _posted_query("2000-01-01T00:00:00Z")
+    for bad in (
+        good | {"object": "accounts-payable/vendor"},
+        good | {"fields": []},
+        good | {"madeUp": 1},
+        good | {"filters": [{"$eq": "x"}]},
+        good | {"size": 4001},
+        good | {"filterExpression": "1 or 2"},
+    ):
+        response = api.post(QUERY_PATH, json=bad)
+        assert response.status_code == 400, bad
+        assert validation_errors(load(response.content), ERROR_RESPONSE) == []
 
 
 def test_open_receivables_query_and_answer_validate(
@@ -167,13 +249,13 @@ def test_open_receivables_query_and_answer_validate(
         amount="20.00", state="paid",
     )  # fmt: skip
     request = open_invoices_query("C-Q")
-    assert validation_errors(request, QUERY_REQUEST) == []
-    response = api.post(QUERY, json=request)
+    assert validation_errors(request, CORE_QUERY) == []
+    response = api.post(QUERY_PATH, json=request)
     assert response.status_code == 200
     body = load(response.content)
     assert validation_errors(body, QUERY_OK) == []
     assert [row["key"] for row in body["ia::result"]] == ["Q-1"]
     assert body["ia::meta"]["totalCount"] == 1
-    refused = api.post(QUERY, json={**request, "object": "accounts-payable/vendor"})
+    refused = api.post(QUERY_PATH, json={**request, "object": "accounts-payable/vendor"})
     assert refused.status_code == 400
     assert validation_errors(load(refused.content), ERROR_RESPONSE) == []

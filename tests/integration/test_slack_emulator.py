@@ -354,16 +354,78 @@ def test_click_sends_a_signed_block_actions_payload(
     assert slack_client.views_open(trigger_id=payload["trigger_id"], view=MODAL)["ok"]
 
 
-def test_click_retry_headers_and_missing_button(
+def test_clicks_carry_no_retry_headers_and_a_missing_button_is_named(
     slack_client: WebClient, slack_delivery: SlackDelivery, slack_receiver: SlackReceiver
 ) -> None:
-    """retry_num adds Slack's retry headers; an absent action_id raises naming those present."""
+    """Interactions are never retried, so no X-Slack-Retry-Num; an absent action_id raises
+    naming those present."""
     posted = slack_client.chat_postMessage(channel="C0BILLING", text="p", blocks=APPROVE_BLOCKS)
-    slack_delivery.click("C0BILLING", posted["ts"], "cs_reject", "U0CTRL1", retry_num=2)
-    assert slack_receiver.last.headers["X-Slack-Retry-Num"] == "2"
-    assert slack_receiver.last.headers["X-Slack-Retry-Reason"] == "http_timeout"
+    slack_delivery.click("C0BILLING", posted["ts"], "cs_reject", "U0CTRL1")
+    assert "X-Slack-Retry-Num" not in slack_receiver.last.headers
     with pytest.raises(LookupError, match="cs_approve"):
         slack_delivery.click("C0BILLING", posted["ts"], "cs_nope", "U0CTRL1")
+
+
+def test_events_are_retried_with_the_same_event_id_until_a_2xx(
+    slack_delivery: SlackDelivery, slack_receiver: SlackReceiver
+) -> None:
+    """A non-2xx answer is retried up to 3 times with the same event_id, X-Slack-Retry-Num 1..3
+    and reason http_error; a 2xx ends it; `X-Slack-No-Retry: 1` on a failure stops retrying."""
+    slack_receiver.answers = [500, 503]
+    slept: list[float] = []
+    attempts = slack_delivery.deliver_event(
+        {"type": "app_home_opened", "user": "U0CFO1"}, sleep=slept.append
+    )
+    assert [(a.retry_num, a.status) for a in attempts] == [(None, 500), (1, 503), (2, 200)]
+    assert slept == [0.0, 60.0]  # Slack's schedule: at once, then a minute later
+    sent = slack_receiver.requests[-3:]
+    assert len({r.parsed["event_id"] for r in sent}) == 1
+    assert [r.headers.get("X-Slack-Retry-Num") for r in sent] == [None, "1", "2"]
+    assert sent[1].headers["X-Slack-Retry-Reason"] == "http_error"
+    slack_receiver.answers = [500] * 5
+    assert len(slack_delivery.deliver_event({"type": "x"}, sleep=slept.append)) == 4
+    slack_receiver.answers, slack_receiver.no_retry = [500], True
+    assert len(slack_delivery.deliver_event({"type": "x"}, sleep=slept.append)) == 1
+
+
+def test_scopes_membership_and_private_channels_answer_as_slack_does(
+    slack_client: WebClient, slack_emulator: SlackEmulator
+) -> None:
+    """Out of a public channel the bot posts with chat:write.public; out of a private one it
+    gets channel_not_found; a missing scope is missing_scope with needed and provided; an
+    ephemeral for a non-member is user_not_in_channel."""
+    slack_emulator.remove_bot("C0BILLING")
+    assert slack_client.chat_postMessage(channel="C0BILLING", text="x")["ok"]
+    with pytest.raises(SlackApiError) as history:
+        slack_client.conversations_history(channel="C0BILLING")
+    assert _error(history) == "not_in_channel"
+    slack_emulator.make_private("C0ARDISPUTES")
+    slack_emulator.remove_bot("C0ARDISPUTES")
+    with pytest.raises(SlackApiError) as private:
+        slack_client.chat_postMessage(channel="C0ARDISPUTES", text="x")
+    assert _error(private) == "channel_not_found"
+    slack_emulator.invite_bot("C0ARDISPUTES")
+    assert slack_client.chat_postMessage(channel="C0ARDISPUTES", text="x")["ok"]
+    slack_emulator.revoke_scope("groups:history")
+    with pytest.raises(SlackApiError) as scope:
+        slack_client.conversations_history(channel="C0ARDISPUTES")
+    assert _error(scope) == "missing_scope"
+    assert scope.value.response["needed"] == "groups:history"
+    assert "chat:write" in scope.value.response["provided"].split(",")
+    slack_emulator.remove_member("C0BILLING", "U0CFO1")
+    with pytest.raises(SlackApiError) as ephemeral:
+        slack_client.chat_postEphemeral(channel="C0BILLING", user="U0CFO1", text="x")
+    assert _error(ephemeral) == "user_not_in_channel"
+
+
+def test_an_enterprise_grid_member_has_a_w_id_and_a_dm(slack_client: WebClient) -> None:
+    """A W… member is found by id and by e-mail, and the bot can open and post to their DM."""
+    assert slack_client.users_info(user="W0GRIDCTRL")["user"]["name"] == "grid.controller"
+    found = slack_client.users_lookupByEmail(email="grid.controller@example.com")
+    assert found["user"]["id"] == "W0GRIDCTRL"
+    dm = slack_client.conversations_open(users="W0GRIDCTRL")["channel"]["id"]
+    assert dm.startswith("D")
+    assert slack_client.chat_postMessage(channel=dm, text="hello")["channel"] == dm
 
 
 def test_slash_command_has_every_field(

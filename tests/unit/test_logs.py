@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
+import structlog
 
 from app.logs import configure_logging
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """These tests point logging at capsys's stream, which closes after each test: put the
+    previous handlers and structlog's configuration back, so later tests do not write to it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    config = structlog.get_config()
+    yield
+    root.handlers, root.level = handlers, level
+    structlog.configure(**config)
 
 
 def test_a_library_line_is_json_with_its_logger_and_level(

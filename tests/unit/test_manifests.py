@@ -65,3 +65,10 @@ def test_socket_mode_manifest_has_no_request_urls() -> None:
 def test_the_readme_names_each_manifest(name: str) -> None:
     """The README's "Running for real" says which manifest to use for which transport."""
     assert f"`{name}`" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_sandbox_bot_token_has_the_manifest_s_bot_scopes() -> None:
+    """The Slack emulator grants its bot token exactly the bot scopes manifest.yml asks for."""
+    from app.sandbox.slack_emulator.access import DEFAULT_SCOPES
+
+    assert set(_load("manifest.yml")["oauth_config"]["scopes"]["bot"]) == DEFAULT_SCOPES

@@ -49,7 +49,7 @@ class IntacctEmulator(BackgroundServer[EmulatorServer]):
 
     def _make_server(self) -> EmulatorServer:
         return EmulatorServer(
-            (self._host, self._port), Router(self._state, self._failures), self._log
+            (self._host, self._port), Router(self._state, self._failures, self._log), self._log
         )
 
     def _before_shutdown(self, server: EmulatorServer) -> None:
@@ -73,8 +73,10 @@ class IntacctEmulator(BackgroundServer[EmulatorServer]):
         state: str = "draft",
         invoice_date: date | None = None,
         due_date: date | None = None,
+        lines: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Store an AR invoice (draft by default); amounts are decimal strings or Decimal."""
+        """Store an AR invoice (draft by default); amounts are decimal strings or Decimal.
+        `lines` ({item, amount, memo?}) must add up to `amount`; by default one line holds it."""
         self._state.add_invoice(
             key,
             number=number,
@@ -85,6 +87,7 @@ class IntacctEmulator(BackgroundServer[EmulatorServer]):
             state=state,
             invoice_date=invoice_date,
             due_date=due_date,
+            lines=lines,
         )
 
     def invoice(self, key: str) -> dict[str, Any]:
@@ -94,6 +97,16 @@ class IntacctEmulator(BackgroundServer[EmulatorServer]):
     def set_amount(self, key: str, amount: str | Decimal) -> None:
         """Simulate someone editing the invoice total after it was approved."""
         self._state.set_amount(key, amount)
+
+    def post_outside(self, key: str) -> None:
+        """Simulate someone posting the draft in Intacct itself, not through Countersign."""
+        self._state.post_outside(key)
+
+    def edit_invoice(
+        self, key: str, *, lines: list[dict[str, Any]] | None = None, due_date: date | None = None
+    ) -> None:
+        """Simulate someone editing the invoice's lines (the totals follow) or due date."""
+        self._state.edit(key, lines=lines, due_date=due_date)
 
     def submissions(self, key: str | None = None) -> int:
         """How many draft→posted transitions happened (for one invoice, or in total)."""

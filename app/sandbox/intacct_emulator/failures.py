@@ -85,6 +85,14 @@ class FailureQueue:
             for _ in range(times):
                 self._queues[operation].append(Failure(kind, retry_after, delay))
 
+    def pending(self) -> dict[str, list[str]]:
+        """The queued failure kinds per operation, in order ("pass" for a let-through)."""
+        with self._lock:
+            return {
+                op: [f.kind if f is not None else "pass" for f in queue]
+                for op, queue in self._queues.items()
+            }
+
     def take(self, operation: Operation) -> Failure | None:
         with self._lock:
             queue = self._queues[operation]

@@ -21,11 +21,72 @@ CENTS = Decimal("0.01")
 INVOICE_STATES = frozenset(
     {"reversed", "reversal", "draft", "noValue", "posted", "paid", "partiallyPaid", "selected"}
 )
+SALES_GL_ACCOUNT = "4000"  # an illustrative revenue account for the one invoice line
 # The rate type Intacct names in its own example record (GET invoice example, AR@236575).
 RATE_TYPE = "Intacct Daily Rate"
 META_OK = {"totalCount": 1, "totalSuccess": 1, "totalError": 0}
 META_ERROR = {"totalCount": 1, "totalSuccess": 0, "totalError": 1}
 INVOICE_HREF = "/objects/accounts-receivable/invoice/{key}"
+# What a line gets when the caller names none: Intacct requires glAccount.id and
+# dimensions.location.id on every line (required properties, AR@688315); these ids are fakes.
+DEFAULT_GL_ACCOUNT = "4000"
+DEFAULT_LOCATION = "US"
+DEFAULT_ITEM = "SUBSCRIPTION"
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    """One invoice line as a test or the sandbox writes it: item, amount, optional memo."""
+
+    amount: Decimal
+    item: str = DEFAULT_ITEM
+    memo: str | None = None
+    gl_account: str = DEFAULT_GL_ACCOUNT
+    location: str = DEFAULT_LOCATION
+
+    @classmethod
+    def read(cls, value: Any) -> LineSpec:
+        """A LineSpec, or a mapping {item, amount, memo?, gl_account?, location?}."""
+        if isinstance(value, LineSpec):
+            return value
+        if not isinstance(value, dict) or "amount" not in value:
+            raise ValueError("a line is {item, amount, memo?, gl_account?, location?}")
+        unknown = sorted(set(value) - {"item", "amount", "memo", "gl_account", "location"})
+        if unknown:
+            raise ValueError(f"a line has no field {unknown[0]!r}")
+        return cls(
+            amount=to_amount(value["amount"]),
+            item=str(value.get("item") or DEFAULT_ITEM),
+            memo=str(value["memo"]) if value.get("memo") else None,
+            gl_account=str(value.get("gl_account") or DEFAULT_GL_ACCOUNT),
+            location=str(value.get("location") or DEFAULT_LOCATION),
+        )
+
+
+def line_records(key: str, lines: list[LineSpec]) -> list[dict[str, Any]]:
+    """Lines in the `objects.accounts-receivable.invoice-line` shape (AR@695769): key, id,
+    lineNumber (a number, AR line schema), glAccount {key, id} (AR@696285), baseAmount and
+    txnAmount as decimal-precision-2 strings (AR@697886, AR@698197), memo (AR@698405) and
+    dimensions {location, item} as dimension-ref {key, id} (AR@708720, AR@909919)."""
+    records = []
+    for number, line in enumerate(lines, start=1):
+        amount = money_text(line.amount)
+        record: dict[str, Any] = {
+            "key": f"{key}-{number}",
+            "id": f"{key}-{number}",
+            "lineNumber": number,
+            "glAccount": {"key": line.gl_account, "id": line.gl_account},
+            "baseAmount": amount,
+            "txnAmount": amount,
+            "dimensions": {
+                "location": {"key": line.location, "id": line.location},
+                "item": {"key": line.item, "id": line.item},
+            },
+        }
+        if line.memo:
+            record["memo"] = line.memo
+        records.append(record)
+    return records
 
 
 @dataclass(frozen=True)
@@ -68,6 +129,7 @@ def invoice_record(
     state: str,
     invoice_date: date,
     due_date: date,
+    lines: list[LineSpec] | None = None,
 ) -> dict[str, Any]:
     """A stored invoice in the `objects.accounts-receivable.invoice` shape (the fields we use)."""
     if not (len(currency) == 3 and currency.isascii() and currency.isupper()):
@@ -75,6 +137,9 @@ def invoice_record(
     if state not in INVOICE_STATES:  # the spec's state enum (AR@657361)
         raise ValueError(f"state must be one of {sorted(INVOICE_STATES)}, not {state!r}")
     total = money_text(amount)  # totals are decimal-precision-2 strings (AR@661678)
+    specs = lines if lines is not None else [LineSpec(amount=amount)]
+    if specs and sum((line.amount for line in specs), Decimal(0)) != amount:
+        raise ValueError(f"the lines add up to {sum(line.amount for line in specs)}, not {total}")
     return {
         "key": key,
         "id": key,
@@ -101,11 +166,26 @@ def invoice_record(
         "totalBaseAmountDue": total,
         "totalTxnAmount": total,
         "totalTxnAmountDue": total,
+        "lines": line_records(key, specs),  # invoice-line[] (AR@687465)
     }
 
 
 def set_record_amount(record: dict[str, Any], amount: Decimal) -> None:
+    """A new total; the last line takes the difference, so the lines still add up."""
     total = money_text(amount)
+    for name in ("totalBaseAmount", "totalBaseAmountDue", "totalTxnAmount", "totalTxnAmountDue"):
+        record[name] = total
+    lines = record.get("lines") or []
+    if lines:
+        others = sum((Decimal(line["txnAmount"]) for line in lines[:-1]), Decimal(0))
+        last = money_text(amount - others)
+        lines[-1]["txnAmount"] = lines[-1]["baseAmount"] = last
+
+
+def set_record_lines(record: dict[str, Any], lines: list[LineSpec]) -> None:
+    """Replace the lines; the totals become their sum."""
+    record["lines"] = line_records(str(record["key"]), lines)
+    total = money_text(sum((line.amount for line in lines), Decimal(0)))
     for name in ("totalBaseAmount", "totalBaseAmountDue", "totalTxnAmount", "totalTxnAmountDue"):
         record[name] = total
 

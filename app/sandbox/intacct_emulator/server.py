@@ -13,9 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from app.sandbox.emulator_kit.static import PAGE_HEADERS, asset
 from app.sandbox.intacct_emulator.failures import FailureQueue, Operation, injected_reply
-from app.sandbox.intacct_emulator.query import QUERY_PATH, run_query
-from app.sandbox.intacct_emulator.recording import RequestLog
+from app.sandbox.intacct_emulator.query import QUERY_PATH
+from app.sandbox.intacct_emulator.recording import RecordedRequest, RequestLog
 from app.sandbox.intacct_emulator.records import Reply, ia_error
 from app.sandbox.intacct_emulator.state import NO_BODY, CompanyState
 
@@ -39,9 +40,12 @@ class Plan:
 class Router:
     """Turns (method, path, headers, body) into a Plan; no sockets here."""
 
-    def __init__(self, state: CompanyState, failures: FailureQueue) -> None:
+    def __init__(
+        self, state: CompanyState, failures: FailureQueue, log: RequestLog | None = None
+    ) -> None:
         self.state = state
         self.failures = failures
+        self.log = log
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> Plan:
         if path.startswith(API_PREFIX + ADMIN_PREFIX):
@@ -66,9 +70,7 @@ class Router:
                 headers, "submit", target, lambda: self.state.submit(body, idem)
             )
         if method == "POST" and route == QUERY_PATH:
-            return self._authorized(
-                headers, "query", None, lambda: run_query(body, self.state.invoices())
-            )
+            return self._authorized(headers, "query", None, lambda: self.state.query(body))
         return Plan(_no_route(method, path))
 
     def _authorized(
@@ -113,15 +115,33 @@ class Router:
                 if isinstance(args.get(name), str):
                     args[name] = date.fromisoformat(args[name])
             return Reply(201, self.state.add_invoice(key, **args))
+        if route.startswith("/invoices/") and route.endswith("/post") and method == "POST":
+            key = unquote(route[len("/invoices/") : -len("/post")])
+            return Reply(200, self.state.post_outside(key))
         if route.startswith("/invoices/") and method == "PATCH":
             key = unquote(route[len("/invoices/") :])
-            return Reply(200, self.state.set_amount(key, args["amount"]))
+            if "amount" in args:
+                return Reply(200, self.state.set_amount(key, args["amount"]))
+            due = args.get("due_date")
+            return Reply(
+                200,
+                self.state.edit(
+                    key,
+                    lines=args.get("lines"),
+                    due_date=date.fromisoformat(due) if isinstance(due, str) else None,
+                ),
+            )
         if route == "/failures" and method == "POST":
             self.failures.add(**args)
             return Reply(200, {"ok": True})
         if route == "/tokens/expire" and method == "POST":
             self.state.expire_tokens(**args)
             return Reply(200, {"ok": True})
+        if route == "/requests" and method == "GET":  # the page's history of API calls
+            entries = self.log.select() if self.log is not None else []
+            return Reply(200, {"requests": [request_json(e) for e in entries]})
+        if route == "/failures" and method == "GET":
+            return Reply(200, {"queued": self.failures.pending()})
         if route == "/submissions" and method == "GET":
             counts = self.state.submission_counts()
             return Reply(200, {"total": sum(counts.values()), "byKey": counts})
@@ -164,6 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         path = urlsplit(self.path).path
+        if self.command == "GET" and (path == "/" or path.startswith("/static/")):
+            self._page_file("index.html" if path == "/" else path.removeprefix("/static/"))
+            return
         headers = dict(self.headers.items())
         body = self._read_body()
         try:
@@ -196,6 +219,21 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return raw.decode("utf-8", "replace")
 
+    def _page_file(self, name: str) -> None:
+        """The emulator's page and its files (static/), with the page's security headers."""
+        found = asset("app.sandbox.intacct_emulator", name)
+        if found is None:
+            self._send(_no_route("GET", self.path))
+            return
+        data, content_type = found
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for header, value in PAGE_HEADERS.items():
+            self.send_header(header, value)
+        self.end_headers()
+        self.wfile.write(data)
+
     def _send(self, reply: Reply) -> None:
         data = b"" if reply.body is None else json.dumps(reply.body, default=str).encode()
         self.send_response(reply.status)
@@ -206,6 +244,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+def request_json(entry: RecordedRequest) -> dict[str, Any]:
+    """One logged API call for the page: what, its Idempotency-Key, the answer's status."""
+    return {
+        "method": entry.method,
+        "path": entry.path,
+        "status": entry.status,
+        "idempotency_key": _header(entry.headers, "Idempotency-Key"),
+        "body": entry.json,
+    }
 
 
 def _is_form(content_type: str | None) -> bool:

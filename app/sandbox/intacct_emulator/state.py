@@ -15,8 +15,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
+from app.sandbox.intacct_emulator.query import query as run_query
 from app.sandbox.intacct_emulator.records import (
     INVOICE_HREF,
+    LineSpec,
     Reply,
     ia_error,
     invalid_field,
@@ -25,6 +27,7 @@ from app.sandbox.intacct_emulator.records import (
     ok,
     payload_errors,
     set_record_amount,
+    set_record_lines,
     to_amount,
 )
 
@@ -76,6 +79,7 @@ class CompanyState:
         state: str = "draft",
         invoice_date: date | None = None,
         due_date: date | None = None,
+        lines: list[Any] | None = None,
     ) -> dict[str, Any]:
         if not key or "/" in key:
             raise ValueError("an invoice key must be non-empty and contain no '/'")
@@ -90,9 +94,23 @@ class CompanyState:
             state=state,
             invoice_date=issued,
             due_date=due_date or issued + timedelta(days=30),
+            lines=[LineSpec.read(line) for line in lines] if lines is not None else None,
         )
+        _touch(record, created=True)
         with self._lock:
             self._invoices[key] = record
+            return copy.deepcopy(record)
+
+    def post_outside(self, key: str) -> dict[str, Any]:
+        """Someone posts the draft in Intacct itself (its UI, another integration), not through
+        Countersign's submit: draft becomes posted (AR@262665), no Idempotency-Key, no count in
+        submissions()."""
+        with self._lock:
+            record = self._invoices[key]
+            if record["state"] != "draft":
+                raise ValueError(f"invoice {key} is {record['state']}, not a draft")
+            record["state"] = "posted"
+            _touch(record)
             return copy.deepcopy(record)
 
     def invoice(self, key: str) -> dict[str, Any]:
@@ -107,6 +125,19 @@ class CompanyState:
         with self._lock:
             record = self._invoices[key]
             set_record_amount(record, to_amount(amount))
+            _touch(record)
+            return copy.deepcopy(record)
+
+    def edit(
+        self, key: str, *, lines: list[Any] | None = None, due_date: date | None = None
+    ) -> dict[str, Any]:
+        """Someone edits the invoice in Intacct: new lines (totals follow) or a new due date."""
+        with self._lock:
+            record = self._invoices[key]
+            if lines is not None:
+                set_record_lines(record, [LineSpec.read(line) for line in lines])
+            if due_date is not None:
+                record["dueDate"] = due_date.isoformat()
             return copy.deepcopy(record)
 
     def submissions(self, key: str | None = None) -> int:
@@ -240,9 +271,26 @@ class CompanyState:
             message = f"Invoice {key} is {record['state']}; only draft invoices can be submitted"
             return ia_error(400, "invalidRequest", message, "BL01001973")
         record["state"] = "posted"
+        _touch(record)
         self._submissions[key] = self._submissions.get(key, 0) + 1
         # 200 {key, id, href, state}: the submit-response schema (AR@689357).
         return ok({"key": key, "id": key, "href": INVOICE_HREF.format(key=key), "state": "posted"})
+
+    def query(self, body: Any) -> Reply:
+        """POST /services/core/query (see query.py)."""
+        with self._lock:
+            records = [copy.deepcopy(r) for r in self._invoices.values()]
+        return run_query(records, body)
+
+
+def _touch(record: dict[str, Any], *, created: bool = False) -> None:
+    """The record's `audit` times (audit.s1: createdDateTime, modifiedDateTime, date-time, e.g.
+    "2025-05-16T15:34:35Z"), set when it is created and on every change."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    audit = record.setdefault("audit", {})
+    if created:
+        audit["createdDateTime"] = now
+    audit["modifiedDateTime"] = now
 
 
 def _not_found(key: str) -> Reply:

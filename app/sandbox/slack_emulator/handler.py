@@ -8,6 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from app.sandbox.emulator_kit.static import PAGE_HEADERS, asset
+from app.sandbox.slack_emulator import ui
 from app.sandbox.slack_emulator.models import Json
 from app.sandbox.slack_emulator.web_api import dispatch
 from app.sandbox.slack_emulator.workspace import Workspace
@@ -21,9 +23,12 @@ class EmulatorServer(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
 
-    def __init__(self, address: tuple[str, int], workspace: Workspace) -> None:
+    def __init__(
+        self, address: tuple[str, int], workspace: Workspace, page: ui.PageConfig | None = None
+    ) -> None:
         super().__init__(address, EmulatorHandler)
         self.workspace = workspace
+        self.page = page or ui.PageConfig()
 
     @property
     def base_url(self) -> str:
@@ -62,8 +67,22 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 return
             status, text = ws.respond(path.removeprefix("/response/"), body)
             self._send_text(status, text)
+        elif path.startswith("/_emulator/ui/"):
+            body = self._json_body() if verb == "POST" else None
+            status, answer = ui.handle(
+                ws,
+                self.server.page,
+                self.server.base_url,
+                verb,
+                path[len("/_emulator/ui/") :],
+                query,
+                body,
+            )
+            self._send_json(status, answer)
         elif path.startswith("/_emulator/"):
             self._admin(verb, path.removeprefix("/_emulator/"), query)
+        elif verb == "GET" and (path == "/" or path.startswith("/static/")):
+            self._page_file("index.html" if path == "/" else path.removeprefix("/static/"))
         else:
             self._send_json(404, {"ok": False, "error": "not_found"})
 
@@ -92,6 +111,21 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _page_file(self, name: str) -> None:
+        """The workspace page and its files (static/), with the page's security headers."""
+        found = asset("app.sandbox.slack_emulator", name)
+        if found is None:
+            self._send_json(404, {"ok": False, "error": "not_found"})
+            return
+        data, content_type = found
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for header, value in PAGE_HEADERS.items():
+            self.send_header(header, value)
         self.end_headers()
         self.wfile.write(data)
 

@@ -57,6 +57,9 @@ DEFAULT_USERS: tuple[EmulatedUser, ...] = (
     EmulatedUser("U0CFO1", "cfo", "cfo@example.com", "Morgan CFO"),
     EmulatedUser("U0REQUEST1", "sales.rep", "sales.rep@example.com", "Sam Sales"),
     EmulatedUser("U0OUTSIDER", "outsider", "outsider@example.com", "Olly Outsider"),
+    # An Enterprise Grid member: their id starts with W (docs.slack.dev/reference/objects/
+    # user-object: "user IDs ... may begin with W").
+    EmulatedUser("W0GRIDCTRL", "grid.controller", "grid.controller@example.com", "Gita Grid"),
 )
 
 DEFAULT_CHANNELS: dict[str, str] = {
@@ -129,6 +132,7 @@ class EphemeralMessage:
     user: str
     text: str
     blocks: list[Json] = field(default_factory=list)
+    ts: str = ""  # when it was shown, a message ts (the page places it among the messages)
 
     def to_json(self) -> Json:
         return {
@@ -136,6 +140,7 @@ class EphemeralMessage:
             "user": self.user,
             "text": self.text,
             "blocks": copy.deepcopy(self.blocks),
+            "ts": self.ts,
         }
 
 

@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from app.sandbox.emulator_kit.background import BackgroundServer
+from app.sandbox.slack_emulator.access import DEFAULT_SCOPES
 from app.sandbox.slack_emulator.handler import EmulatorServer
+from app.sandbox.slack_emulator.interactions import AppTarget
 from app.sandbox.slack_emulator.models import (
     DEFAULT_BOT_TOKEN,
     DEFAULT_CHANNELS,
@@ -19,6 +21,7 @@ from app.sandbox.slack_emulator.models import (
     PostedMessage,
     RecordedCall,
 )
+from app.sandbox.slack_emulator.ui import BillingTarget, PageConfig, Signer
 from app.sandbox.slack_emulator.workspace import Fault, Workspace
 
 
@@ -42,6 +45,8 @@ class SlackEmulator(BackgroundServer[EmulatorServer]):
         host: str = "127.0.0.1",
         port: int = 0,
         monotonic: Callable[[], float] = time.monotonic,
+        scopes: Iterable[str] = DEFAULT_SCOPES,
+        private_channels: Iterable[str] = (),
     ) -> None:
         super().__init__()
         self._workspace = Workspace(
@@ -50,12 +55,33 @@ class SlackEmulator(BackgroundServer[EmulatorServer]):
             users=DEFAULT_USERS if users is None else users,
             channels=DEFAULT_CHANNELS if channels is None else channels,
             monotonic=monotonic,
+            scopes=scopes,
+            private=private_channels,
         )
         self._address = (host, port)
+        self._page = PageConfig()
 
     def _make_server(self) -> EmulatorServer:
         self._workspace.closing.clear()
-        return EmulatorServer(self._address, self._workspace)
+        return EmulatorServer(self._address, self._workspace, self._page)
+
+    def connect_app(self, url: str, signing_secret: str, commands: tuple[str, ...] = ()) -> None:
+        """The page's clicks, dialogs, slash commands and Home-tab visits go to the app at
+        `url` (its Request URL), signed with `signing_secret`; `commands` are its slash
+        commands (the composer suggests them)."""
+        self._page.app = AppTarget(url, signing_secret)
+        self._page.commands = commands
+
+    def connect_billing(
+        self, url: str, sign: Signer, examples: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        """The page's "send an event" posts to `url` with the headers `sign(body)` gives, as the
+        billing system would; `examples` are (name, JSON text) offered in the page."""
+        self._page.billing = BillingTarget(url, sign, examples)
+
+    def link_page(self, name: str, url: str) -> None:
+        """Show a link to another page (the Intacct emulator's) in the workspace sidebar."""
+        self._page.links[name] = url
 
     def _before_shutdown(self, server: EmulatorServer) -> None:
         self._workspace.closing.set()  # held answers and slow calls end now
@@ -166,6 +192,26 @@ class SlackEmulator(BackgroundServer[EmulatorServer]):
         """Someone invited the bot to `channel`."""
         with self._workspace.lock:
             self._workspace.bot_absent.discard(self._workspace.resolve_channel(channel) or channel)
+
+    def revoke_scope(self, scope: str) -> None:
+        """The bot token no longer has `scope`: calls that need it answer `missing_scope`."""
+        with self._workspace.lock:
+            self._workspace.scopes.discard(scope)
+
+    def grant_scope(self, scope: str) -> None:
+        with self._workspace.lock:
+            self._workspace.scopes.add(scope)
+
+    def make_private(self, channel: str) -> None:
+        """`channel` is a private channel: the bot must be a member to see or post in it."""
+        with self._workspace.lock:
+            self._workspace.private.add(self._workspace.resolve_channel(channel) or channel)
+
+    def remove_member(self, channel: str, user: str) -> None:
+        """`user` leaves `channel`: an ephemeral for them there answers `user_not_in_channel`."""
+        with self._workspace.lock:
+            cid = self._workspace.resolve_channel(channel) or channel
+            self._workspace.members.get(cid, set()).discard(user)
 
     def archive(self, channel: str) -> None:
         """`channel` is archived: posts there answer `is_archived`."""

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from app.sandbox.slack_emulator import access
 from app.sandbox.slack_emulator.block_rules import TOO_LONG, check_message, check_view
 from app.sandbox.slack_emulator.models import (
     APP_ID,
@@ -89,6 +90,13 @@ def _answer(ws: Workspace, method: str, args: Json, token: str | None) -> Reply:
         headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
         body = {"ok": False, "error": fault.error, **dict(fault.extra)}
         return Reply(fault.status, body, headers)
+    channel_arg = _text_arg(args, "channel")
+    channel = ws.resolve_channel(channel_arg) if channel_arg else None
+    lacking = access.missing_scope(ws, method, channel)
+    if lacking is not None:
+        provided = ",".join(sorted(ws.scopes))
+        body = {"ok": False, "error": "missing_scope", "needed": lacking, "provided": provided}
+        return Reply(200, body)
     # docs.slack.dev/apis/web-api/rate-limits: HTTP 429, Retry-After, error "ratelimited"
     retry_after = ws.throttled(method, _text_arg(args, "channel"))
     if retry_after is not None:
@@ -235,20 +243,15 @@ def auth_test(ws: Workspace, args: Json) -> Json:
     }
 
 
-def _member_of(ws: Workspace, channel: str) -> None:
-    """docs.slack.dev/reference/methods/chat.postMessage and conversations.history, "Errors":
-    `not_in_channel` when the bot is not a member (no chat:write.public assumed),
-    `is_archived` when the channel has been archived."""
-    with ws.lock:
-        if channel in ws.archived:
-            raise ApiError("is_archived")
-        if channel in ws.bot_absent:
-            raise ApiError("not_in_channel")
+def _may_post(ws: Workspace, channel: str) -> None:
+    refusal = access.post_refusal(ws, channel)
+    if refusal is not None:
+        raise ApiError(refusal)
 
 
 def chat_post_message(ws: Workspace, args: Json) -> Json:
     channel = _channel(ws, args)
-    _member_of(ws, channel)
+    _may_post(ws, channel)
     text, blocks, extra = _message_content(args)
     thread_ts = _text_arg(args, "thread_ts")
     if thread_ts is not None:
@@ -300,9 +303,9 @@ def conversations_history(ws: Workspace, args: Json) -> Json:
     `response_metadata.next_cursor` to pass as `cursor`; a message's `metadata` only with
     `include_all_metadata`."""
     channel = _channel(ws, args)
-    with ws.lock:  # "not_in_channel" is among its documented errors; archived ones are readable
-        if channel in ws.bot_absent:
-            raise ApiError("not_in_channel")
+    refusal = access.history_refusal(ws, channel)
+    if refusal is not None:
+        raise ApiError(refusal)
     oldest = _ts_bound(args, "oldest", "invalid_ts_oldest")
     latest = _ts_bound(args, "latest", "invalid_ts_latest")
     inclusive = _flag(args, "inclusive")
@@ -361,8 +364,9 @@ def chat_post_ephemeral(ws: Workspace, args: Json) -> Json:
     if not ws.may_see(user, channel):
         raise ApiError("user_not_in_channel")
     text, blocks, _ = _message_content(args)
-    ws.ephemerals.append(EphemeralMessage(channel, user, text or "", blocks or []))
-    return {"message_ts": ws.next_ts()}
+    message_ts = ws.next_ts()
+    ws.ephemerals.append(EphemeralMessage(channel, user, text or "", blocks or [], message_ts))
+    return {"message_ts": message_ts}
 
 
 def conversations_open(ws: Workspace, args: Json) -> Json:
@@ -436,6 +440,9 @@ def views_open(ws: Workspace, args: Json) -> Json:
     stored = _stored_view(ws, view)
     with ws.lock:
         ws.opened_views.append(stored)
+        owner = ws.trigger_users.get(trigger_id)
+        if owner is not None:  # a click in the page: the modal opens in that user's client
+            ws.modal_owners[stored["id"]] = owner
     return {"view": copy.deepcopy(stored)}
 
 

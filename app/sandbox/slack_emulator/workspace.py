@@ -70,6 +70,8 @@ class Workspace:
         users: Iterable[EmulatedUser],
         channels: Mapping[str, str],
         monotonic: Callable[[], float] = time.monotonic,
+        scopes: Iterable[str] = (),
+        private: Iterable[str] = (),
     ) -> None:
         self.bot_token = bot_token
         self.app_token = DEFAULT_APP_TOKEN
@@ -95,8 +97,18 @@ class Workspace:
         self.under_retry_after: list[tuple[str, str]] = []  # (method, scope) of calls made
         self.bot_absent: set[str] = set()  # channels the bot is not a member of
         self.archived: set[str] = set()
+        self.scopes: set[str] = set(scopes)  # what the bot token was granted
+        self.private: set[str] = set(private)  # private channel ids
+        # Human members of each channel; everyone at first (`members` of the channel object).
+        self.members: dict[str, set[str]] = {cid: set(self.users) for cid in self.channels}
         self.closing = threading.Event()  # set on stop(): wakes held answers and slow calls
         self._last_ts_us = 0
+        # The page (ui.py): who each page-issued trigger belongs to, whose client shows each
+        # modal, which modals are closed, and a counter that moves on every change it shows.
+        self.trigger_users: dict[str, str] = {}
+        self.modal_owners: dict[str, str] = {}
+        self.closed_views: set[str] = set()
+        self.version = 0
 
     # --- directory ---------------------------------------------------------------------------
 
@@ -119,19 +131,21 @@ class Workspace:
                 return next((cid for cid, cname in self.channels.items() if cname == name), None)
             if channel in self.users:
                 return self.dm_channel(channel)
-            owner = "U" + channel[1:]
-            if channel.startswith("D") and owner in self.users:
-                return self.dm_channel(owner)
+            if channel.startswith("D"):  # the DM id of a member (U… or an Enterprise Grid W…)
+                owner = next((u for u in self.users if u[1:] == channel[1:]), None)
+                return None if owner is None else self.dm_channel(owner)
             return None
 
     def channel_name(self, channel: str) -> str:
         return self.channels.get(channel, "directmessage")
 
     def may_see(self, user: str, channel: str) -> bool:
-        """Everyone is in every public channel; a DM holds only its user and the bot."""
+        """A DM holds only its user and the bot; a channel, its members."""
         with self.lock:
             owner = next((u for u, dm in self.dms.items() if dm == channel), None)
-            return owner is None or owner == user
+            if owner is not None:
+                return owner == user
+            return user in self.members.get(channel, set())
 
     # --- messages ----------------------------------------------------------------------------
 
@@ -209,12 +223,15 @@ class Workspace:
 
     # --- triggers and response URLs ----------------------------------------------------------
 
-    def issue_trigger(self) -> str:
+    def issue_trigger(self, user: str | None = None) -> str:
+        """A single-use trigger_id; `user` is whose client a modal it opens appears in."""
         trigger_id = (
             f"{secrets.randbelow(10**13)}.{secrets.randbelow(10**13)}.{secrets.token_hex(16)}"
         )
         with self.lock:
             self._triggers[trigger_id] = (self.monotonic(), False)
+            if user is not None:
+                self.trigger_users[trigger_id] = user
         return trigger_id
 
     def exchange_trigger(self, trigger_id: str) -> str | None:
@@ -249,6 +266,7 @@ class Workspace:
                 return 404, "used_url"
             self._responses[token] = dataclasses.replace(target, uses=target.uses + 1)
             self.response_posts.append(copy.deepcopy(body))
+            self.version += 1
             return self._apply_response(target, body)
 
     def _apply_response(self, target: ResponseTarget, body: Json) -> tuple[int, str]:
@@ -268,7 +286,9 @@ class Workspace:
             self.post(target.channel, text or "", blocks or [], thread_ts)
         else:
             self.ephemerals.append(
-                EphemeralMessage(target.channel, target.user, text or "", blocks or [])
+                EphemeralMessage(
+                    target.channel, target.user, text or "", blocks or [], self.next_ts()
+                )
             )
         return 200, "ok"
 
@@ -339,6 +359,12 @@ class Workspace:
     def record(self, call: RecordedCall) -> None:
         with self.lock:
             self.calls.append(call)
+            self.version += 1  # every Web API call may change what the page shows
+
+    def touch(self) -> None:
+        """Something the page shows changed outside the Web API (a modal closed, a note)."""
+        with self.lock:
+            self.version += 1
 
     def find_view(self, view_id: str) -> Json | None:
         with self.lock:

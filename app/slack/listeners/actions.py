@@ -1,10 +1,10 @@
 """Card buttons. Every click is acked at once; what follows runs on Countersign's workers
 (app/slack/executor.py): Approve decides and answers a refusal through the click's
-response_url; Reject opens the reason modal (its trigger_id lives 3 s, so that is the only
-work it does); Details opens a modal with what is stored, then updates it with what Intacct
-says (app/flows/details.py). A button value that Countersign did not make is refused with one
-line, never a 500. When the workers are full the person is told "busy, try again"; nothing is
-recorded."""
+response_url; Reject and Request changes open their modal (a trigger_id lives 3 s, so that is
+the only work they do); Resubmit puts a changed exception back to its approvers; Details opens
+a modal with what is stored, then updates it with what Intacct says (app/flows/details.py).
+A button value that Countersign did not make is refused with one line, never a 500. When the
+workers are full the person is told "busy, try again"; nothing is recorded."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from slack_sdk import WebClient
 from app.domain.approval import Actor, Outcome
 from app.domain.lifecycle import exception_label
 from app.flows import access
-from app.flows.decide import DecisionCommand, UnknownException, decide
+from app.flows.changes import Resubmission, resubmit
+from app.flows.decide import DecisionCommand, DecisionResult, UnknownException, decide
 from app.flows.details import live_context, stored_details
 from app.flows.ports import DeliveryFailed, RetryLater
 from app.slack.command_verbs import policy_access
@@ -90,18 +91,53 @@ def register(app: App, deps: SlackDeps) -> None:
         except Busy:
             busy(deps, url, click.channel_id, click.user_id)
 
-    @app.action(ActionId.REJECT)
-    def reject(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
+    def open_modal(body: dict[str, Any], client: WebClient, *, changes: bool) -> None:
         click = parsed(body)
         if click is None or click.trigger_id is None:
             return
-        trigger = click.trigger_id
-        view = deps.renderer.reject_modal(click.card, exception_label(click.exception_id))
+        trigger, label = click.trigger_id, exception_label(click.exception_id)
+        render = deps.renderer.changes_modal if changes else deps.renderer.reject_modal
+        view = render(click.card, label)
         try:
             deps.work.submit(lambda: client.views_open(trigger_id=trigger, view=view), "modal")
         except Busy:
             busy(deps, response_url(body), click.channel_id, click.user_id)
+
+    @app.action(ActionId.REJECT)
+    def reject(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        open_modal(body, client, changes=False)
+
+    @app.action(ActionId.REQUEST_CHANGES)
+    def request_changes(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        open_modal(body, client, changes=True)
+
+    def resubmit_now(click: Click, url: str | None) -> None:
+        command = Resubmission(click.exception_id, deps.actor(click.user_id))
+        try:
+            result = resubmit(deps.db, command, now=deps.clock.now())
+        except UnknownException as missing:
+            result = DecisionResult(False, "unknown", str(missing))
+        log.info(
+            "resubmit",
+            exception_label=exception_label(click.exception_id),
+            user=click.user_id,
+            recorded=result.recorded,
+        )
+        reply(deps, url, click.channel_id, click.user_id, result.message)
+
+    @app.action(ActionId.RESUBMIT)
+    def resubmit_clicked(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        click = parsed(body)
+        if click is None:
+            return
+        url = response_url(body)
+        try:
+            deps.work.submit(lambda: resubmit_now(click, url), "resubmit")
+        except Busy:
+            busy(deps, url, click.channel_id, click.user_id)
 
     def details_now(click: Click, trigger: str, body: dict[str, Any]) -> None:
         """Open the modal with what is stored (inside the trigger's 3 s), then update it with

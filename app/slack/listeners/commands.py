@@ -1,10 +1,11 @@
-"""/billing-exceptions: list (with filters), mine, show BX-000123, stats [7d|30d], help.
+"""/billing-exceptions: list (with filters), mine, show BX-000123, stats [7d|30d], delegate,
+delegate off, reassign, help.
 
-`help` (and an empty line, an unknown verb, an id that cannot be one) is answered inside the
-ack. Every other verb
-needs the database (and `show` Intacct): the command is acked at once and the answer follows
-through the command's response_url from Countersign's workers, or "busy, try again" inside the
-ack when they are full. The verbs and who may use them: app/slack/command_verbs.py; answers
+`help` (and an empty line, an unknown verb, an id that cannot be one, a delegate or reassign
+line that cannot be one) is answered inside the ack. Every other verb needs the database (and
+`show` Intacct): the command is acked at once and the answer follows through the command's
+response_url from Countersign's workers, or "busy, try again" inside the ack when they are
+full. The verbs and who may use them: app/slack/command_verbs.py; answers
 are ephemeral."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from app.slack.command_verbs import HELP, VERBS, Refused, answer, wanted_label
 from app.slack.deps import SlackDeps
 from app.slack.executor import BUSY, Busy
 from app.slack.ids import SLASH_COMMAND
+from app.slack.listeners import delegate_command
 from app.slack.listeners.reply import reply, response_url
 from app.slack.mrkdwn import escape as escape_mrkdwn
 from app.slack.mrkdwn import unescape
@@ -29,6 +31,8 @@ def quick_answer(text: str) -> str | None:
         return HELP
     if verb not in VERBS:
         return f"Unknown command `{escape_mrkdwn(verb[:40])}`.\n{HELP}"
+    if delegate_command.handles(text):  # delegate, delegate off, reassign: their own usage
+        return delegate_command.quick_answer(text)
     if verb == "show":
         try:
             wanted_label(rest)
@@ -62,3 +66,4 @@ def register(app: App, deps: SlackDeps) -> None:
             ack(BUSY)
             return
         ack()
+        return

@@ -1,4 +1,5 @@
-"""The reject modal: validate the reason, decide, answer inside the modal when refused.
+"""The reject and request-changes modals: validate the text, act, answer inside the modal
+when refused (both work the same way; the reject modal is described here).
 
 Slack waits 3 s for the answer to a view_submission. What needs no network (the form is ours,
 the reason is long enough) is answered inside the ack. The decision (a directory lookup and a
@@ -12,6 +13,7 @@ did not write is refused inside the modal, never with a 500."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as Late
 from typing import Any
@@ -21,12 +23,13 @@ from slack_bolt import Ack, App
 
 from app.domain.approval import Outcome
 from app.domain.lifecycle import exception_label
+from app.flows.changes import ChangeRequest, request_changes
 from app.flows.decide import DecisionCommand, DecisionResult, UnknownException, decide
 from app.slack.deps import SlackDeps
 from app.slack.executor import BUSY, Busy
 from app.slack.ids import BlockId, CallbackId
 from app.slack.listeners.reply import reply
-from app.slack.payloads import PayloadError, RejectSubmission, parse_reject
+from app.slack.payloads import PayloadError, RejectSubmission, parse_changes, parse_reject
 
 log = structlog.get_logger("countersign.slack")
 MIN_REASON = 3
@@ -56,33 +59,58 @@ def register(app: App, deps: SlackDeps) -> None:
         )
         return result
 
-    def tell_late(user: str, future: Future[DecisionResult]) -> None:
+    def changes_now(submission: RejectSubmission, note: str) -> DecisionResult:
+        command = ChangeRequest(
+            submission.exception_id, deps.actor(submission.user_id), note, card=submission.card
+        )
+        try:
+            result = request_changes(deps.db, command, now=deps.clock.now())
+        except UnknownException as missing:
+            return DecisionResult(False, "unknown", str(missing))
+        log.info(
+            "changes_requested",
+            exception_label=exception_label(submission.exception_id),
+            user=submission.user_id,
+            recorded=result.recorded,
+            state=result.state,
+        )
+        return result
+
+    def tell_late(user: str, what: str, future: Future[DecisionResult]) -> None:
         """After the modal closed: say so when the decision was refused (or failed)."""
         failed = future.exception()
         if failed is None and future.result().recorded:
             return
-        text = "Your rejection could not be recorded: " + (
+        text = f"Your {what} could not be recorded: " + (
             future.result().message if failed is None else "something went wrong on our side."
         )
         deps.work.notice(lambda: reply(deps, None, None, user, text), "late refusal")
 
-    @app.view(CallbackId.REJECT_MODAL)
-    def reject_submitted(ack: Ack, body: dict[str, Any]) -> None:
+    def submitted(
+        ack: Ack,
+        body: dict[str, Any],
+        *,
+        parse: Callable[[dict[str, Any]], RejectSubmission],
+        block: str,
+        run: Callable[[RejectSubmission, str], DecisionResult],
+        what: str,
+        empty: str,
+    ) -> None:
         def refuse(message: str) -> None:
-            ack(response_action="errors", errors={BlockId.REJECT_REASON: message})
+            ack(response_action="errors", errors={block: message})
 
         try:
-            submission = parse_reject(body)
+            submission = parse(body)
         except PayloadError as error:
             log.warning("view.refused_payload", error=str(error))
             refuse("This form is not one Countersign made; nothing was recorded.")
             return
-        reason = submission.reason.strip()
-        if len(reason) < MIN_REASON:
-            refuse("Please say why, in a few words.")
+        text = submission.reason.strip()
+        if len(text) < MIN_REASON:
+            refuse(empty)
             return
         try:
-            future = deps.work.submit(lambda: reject_now(submission, reason), "reject")
+            future = deps.work.submit(lambda: run(submission, text), what)
         except Busy:
             refuse(BUSY)
             return
@@ -91,9 +119,33 @@ def register(app: App, deps: SlackDeps) -> None:
         except Late:
             log.warning("view.decision_late", user=submission.user_id)
             ack()
-            future.add_done_callback(lambda done: tell_late(submission.user_id, done))
+            future.add_done_callback(lambda done: tell_late(submission.user_id, what, done))
             return
         if result.recorded:
             ack()
         else:
             refuse(result.message)
+
+    @app.view(CallbackId.REJECT_MODAL)
+    def reject_submitted(ack: Ack, body: dict[str, Any]) -> None:
+        submitted(
+            ack,
+            body,
+            parse=parse_reject,
+            block=BlockId.REJECT_REASON,
+            run=reject_now,
+            what="rejection",
+            empty="Please say why, in a few words.",
+        )
+
+    @app.view(CallbackId.CHANGES_MODAL)
+    def changes_submitted(ack: Ack, body: dict[str, Any]) -> None:
+        submitted(
+            ack,
+            body,
+            parse=parse_changes,
+            block=BlockId.CHANGES_NOTE,
+            run=changes_now,
+            what="request for changes",
+            empty="Please say what must change, in a few words.",
+        )

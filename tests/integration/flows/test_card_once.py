@@ -121,7 +121,9 @@ def test_a_post_whose_answer_is_lost_leaves_one_card(
     assert len(slack.calls("chat.postMessage")) == 1  # slack_sdk did not re-send it either
     assert len(slack.calls("conversations.history")) == 1
     (posted,) = _audit(db, "card.posted")
-    assert posted.detail == {"channel": CHANNEL, "ts": ts, "adopted": True}
+    where = {k: posted.detail[k] for k in ("channel", "ts", "adopted")}
+    assert where == {"channel": CHANNEL, "ts": ts, "adopted": True}
+    assert posted.detail["card"]["exception_id"] == exception_id  # what the card showed
 
 
 def test_a_rate_limited_post_is_retried_without_a_history_search(

@@ -85,8 +85,10 @@ def test_errors_a_person_must_fix_say_what_to_do(
 def test_emulator_answers_not_in_channel_and_is_archived_as_slack_does(
     slack: SlackEmulator,
 ) -> None:
-    """Bot not in the channel: not_in_channel (posts, history); an archived one: is_archived."""
+    """Bot not in a public channel, without chat:write.public: not_in_channel (posts, history);
+    an archived one: is_archived."""
     client = WebClient(token=slack.bot_token, base_url=slack.api_url)
+    slack.revoke_scope("chat:write.public")
     slack.remove_bot("C0BILLING")
     slack.archive("C0ARDISPUTES")
     for call in (
@@ -154,6 +156,7 @@ def test_when_the_admin_channel_is_the_problem_the_notice_is_parked_unannounced(
     too, not announced again, and the worker's last problem names the admin channel."""
     clock = SettableClock()
     chat = _chat(slack)
+    slack.revoke_scope("chat:write.public")
     slack.remove_bot("C0BILLING")
     slack.remove_bot("C0ADMIN")
 

@@ -24,7 +24,7 @@ def test_check_valid_policy_exits_zero() -> None:
     """`check` on the example policy reports OK with counts and the content hash."""
     result = runner.invoke(policies_app, ["check", str(POLICIES)])
     assert result.exit_code == 0
-    assert ": OK: 9 routes, 4 groups, 1 calendar; content hash " in result.stdout
+    assert ": OK: 9 routes, 5 groups, 1 calendar; content hash " in result.stdout
 
 
 def test_check_uses_environment_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,3 +211,25 @@ def test_check_on_a_hostile_file_is_one_line_per_problem(case: str) -> None:
     lines = done.stderr.splitlines()
     assert len(lines) == len(expected.splitlines()) + 1
     assert lines[-1].startswith(f"policy {GOLDEN / case}: ")
+
+
+def test_check_and_explain_show_a_step_that_needs_several_groups(tmp_path: Path) -> None:
+    """`check` lists each `require` step; `explain` shows each group's count and members."""
+    checked = runner.invoke(policies_app, ["check", str(POLICIES)])
+    assert (
+        "route `mid-cycle-amendment` step 1: needs 1 from billing_ops and 1 from "
+        "finance_managers (a person in two groups counts once)"
+    ) in checked.stdout
+    event = json.loads((ROOT / "examples" / "discount.json").read_text())
+    event["type"] = "mid_cycle_amendment"
+    path = tmp_path / "amendment.json"
+    path.write_text(json.dumps(event))
+    result = runner.invoke(policies_app, ["explain", str(path), "--policies", str(POLICIES)])
+    assert result.exit_code == 0, result.stdout
+    assert "✓ mid-cycle-amendment" in result.stdout
+    assert (
+        "  step 1: approvals from each group (a person counts once):\n"
+        "          1 of 1 from billing_ops: U0BILLOPS1\n"
+        "          1 of 2 from finance_managers: U0FINMGR1, U0FINMGR2\n"
+    ) in result.stdout
+    assert "  one person may approve only one step" in result.stdout

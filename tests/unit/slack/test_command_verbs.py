@@ -3,12 +3,16 @@ look: viewers and admins everything, others only what concerns them, everyone wi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app.domain.approval import Actor
 from app.flows import access
 from app.flows.listing import Filters
-from app.routing.policy_set import Access
+from app.routing.admins import is_admin
+from app.routing.loader import load_policy_set
+from app.routing.policy_set import Access, PolicySet
 from app.slack.command_verbs import Refused, parse_filters, wanted_label
 from app.slack.listeners.commands import quick_answer
 
@@ -57,5 +61,29 @@ def test_access_rules() -> None:
     assert access.may_view(RULES, Actor("U0OUTSIDER"), ("U0OUTSIDER",))
     assert not access.may_view(RULES, Actor("U0OUTSIDER"), ("U0OTHER",))
     assert access.may_view_all(None, Actor("U0OUTSIDER"))  # no section: as before
-    assert access.is_admin(RULES, Actor("U0ADMIN1"))
-    assert not access.is_admin(None, Actor("U0ADMIN1"))
+
+
+def test_admins_are_the_access_admins_else_the_admins_group(tmp_path: Path) -> None:
+    """With an `access` section its admins are the admins (the `admins` group is not); without
+    one, the `admins` group's members are; with neither, nobody is."""
+    without = _policy(tmp_path / "without", "admins: [U0GROUPADM]\n")
+    assert is_admin(without, Actor("U0GROUPADM"))
+    assert not is_admin(without, Actor("U0CFO1"))
+    section = "access: {viewers: [U0VIEW1], admins: [group:cfo]}\n"
+    with_access = _policy(tmp_path / "with", "admins: [U0GROUPADM]\n", section)
+    assert is_admin(with_access, Actor("U0CFO1"))
+    assert not is_admin(with_access, Actor("U0GROUPADM"))
+    neither = _policy(tmp_path / "neither", "")
+    assert not is_admin(neither, Actor("U0CFO1"))
+
+
+def _policy(folder: Path, admins_group: str, section: str = "") -> PolicySet:
+    folder.mkdir()
+    (folder / "policy.yml").write_text(
+        "version: 1\ngroups:\n  cfo: [U0CFO1]\n"
+        + (f"  {admins_group}" if admins_group else "")
+        + "defaults: {channel: C0BILLING, calendar: none}\n"
+        + "routes: [{name: all, steps: [{approvers: [U0CFO1]}]}]\n"
+        + section
+    )
+    return load_policy_set(folder)

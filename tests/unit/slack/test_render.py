@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from app.flows.ports import DecisionLine, ExceptionCard
+from app.domain.approval import CardRef
+from app.flows.ports import ChangesLine, DecisionLine, ExceptionCard
 from app.slack import blockkit
-from app.slack.ids import ActionId
+from app.slack.ids import ActionId, CallbackId
 from app.slack.render import BlockRenderer
 
 
@@ -31,15 +32,38 @@ def card(**changes: object) -> ExceptionCard:
 
 
 def test_open_card_has_buttons_carrying_the_exception_step_and_version() -> None:
-    """An open card ends with Approve, Reject and Details whose value is exception:step:version."""
+    """An open card ends with Approve, Reject, Request changes and Details, each carrying
+    exception:step:version."""
     _, blocks = BlockRenderer().card(card(step=1, version=3))
     actions = blocks[-1]
     assert [e["action_id"] for e in actions["elements"]] == [
         ActionId.APPROVE,
         ActionId.REJECT,
+        ActionId.REQUEST_CHANGES,
         ActionId.DETAILS,
     ]
     assert {e["value"] for e in actions["elements"]} == {"7:1:3"}
+
+
+def test_changes_requested_card_shows_who_asked_and_only_the_requester_copy_resubmits() -> None:
+    """While changes are requested the card names who asked what and when, and has no Approve
+    or Reject; the requester's copy has one Resubmit button."""
+    asked = ChangesLine("U0CFO1", "2026-12-02 09:00 UTC", "Split <seats>")
+    _, blocks = BlockRenderer().card(card(open=False, changes=asked))
+    text = json.dumps(blocks)
+    assert "<@U0CFO1> asked for changes at 2026-12-02 09:00 UTC: Split &lt;seats&gt;" in text
+    assert all(block["type"] != "actions" for block in blocks)
+    _, mine = BlockRenderer().card(card(open=False, changes=asked, resubmit=True), intro="Fix")
+    assert [e["action_id"] for e in mine[-1]["elements"]] == [ActionId.RESUBMIT]
+
+
+def test_changes_modal_asks_for_a_note_of_three_characters() -> None:
+    """The Request changes modal carries the card it was opened from and needs 3+ characters."""
+    view = BlockRenderer().changes_modal(CardRef(7, 1, 3), "BX-000007")
+    assert view["callback_id"] == CallbackId.CHANGES_MODAL
+    assert view["private_metadata"] == "7:1:3"
+    (field,) = view["blocks"]
+    assert field["element"]["min_length"] == 3
 
 
 def test_user_text_is_escaped_and_mentions_are_not() -> None:
