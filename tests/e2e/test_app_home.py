@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -112,4 +113,36 @@ def test_buttons_on_home_work_as_on_the_card(served: Served) -> None:
     after = served.home("U0FINMGR1", "you approved it")
     assert label in after.split("Decided by you recently", 1)[1]
     assert label not in after.split("Waiting for you as a delegate", 1)[0]
+    assert_at_rest(served.env["DATABASE_URL"])
+
+
+def test_a_delegate_sees_and_decides_what_waits_for_the_person_they_stand_in_for(
+    served: Served,
+) -> None:
+    """While U0FINMGR1's delegation to U0OUTSIDER runs, the outsider's Home lists what waits
+    for U0FINMGR1 under "as a delegate", "for" them, with the card's buttons; Approve there is
+    recorded for U0FINMGR1; after `delegate off` the section is empty again."""
+    label = served.open_exception()
+    value = served.card(label).blocks[-1]["elements"][0]["value"]
+    until = (datetime.now(UTC).date() + timedelta(days=2)).isoformat()
+    answer = served.delivery.slash_command(f"delegate <@U0OUTSIDER> until {until}", "U0FINMGR1")
+    assert answer.status_code == 200
+    wait_for(
+        lambda: any("decides your approvals" in str(p["text"])
+                    for p in served.slack.response_url_posts()) or None,
+        timeout=15, what="the delegation's answer",
+    )  # fmt: skip
+    served.delivery.app_home_opened("U0OUTSIDER")
+    shown = served.home("U0OUTSIDER", "for <@U0FINMGR1>")
+    delegated = shown.split("Waiting for you as a delegate", 1)[1].split("Your requests", 1)[0]
+    assert label in delegated
+    view = served.slack.home_view("U0OUTSIDER")
+    assert view is not None
+    assert _buttons(view, value) == [ActionId.APPROVE, ActionId.REJECT, ActionId.DETAILS]
+    assert served.delivery.home_click("U0OUTSIDER", ActionId.APPROVE, value).status_code == 200
+    served.home("U0OUTSIDER", "you approved it")
+    assert "for <@U0FINMGR1>" in str(served.card(label).blocks)
+    served.delivery.slash_command("delegate off", "U0FINMGR1")
+    served.delivery.app_home_opened("U0OUTSIDER")
+    served.home("U0OUTSIDER", "You are not standing in for anyone right now")
     assert_at_rest(served.env["DATABASE_URL"])

@@ -58,7 +58,12 @@ def test_details_opens_with_stored_facts_then_shows_intacct(served: Served) -> N
     label = served.open_exception(customer=customer)
     card = served.card(label)
     buttons = [e["action_id"] for e in card.blocks[-1]["elements"]]
-    assert buttons == [ActionId.APPROVE, ActionId.REJECT, ActionId.DETAILS]
+    assert buttons == [
+        ActionId.APPROVE,
+        ActionId.REJECT,
+        ActionId.REQUEST_CHANGES,
+        ActionId.DETAILS,
+    ]
     answer = served.delivery.click("C0BILLING", card.ts, ActionId.DETAILS, "U0FINMGR1")
     assert answer.status_code == 200
     shown = _modal(served, label, "Customer's receivables")

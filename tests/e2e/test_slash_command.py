@@ -96,7 +96,7 @@ def test_mine_show_and_help(served: Served, opened: dict[str, str]) -> None:
     assert "*Invoice in Intacct*" in shown
     assert "Customer's receivables" in shown
     helped = run(served, "help", "U0OUTSIDER")
-    for verb in ("list", "mine", "show", "stats", "help"):
+    for verb in ("list", "mine", "show", "stats", "delegate", "delegate off", "reassign", "help"):
         assert f"`{verb}" in helped
     assert_at_rest(served.env["DATABASE_URL"])
 
@@ -137,4 +137,20 @@ def test_access_refuses_people_who_are_not_viewers(served: Served, opened: dict[
     own = served.open_exception(requester="U0OUTSIDER")
     served.card(own)
     assert "*Figures*" in run(served, f"show {own}", "U0OUTSIDER")
+    assert_at_rest(served.env["DATABASE_URL"])
+
+
+def test_delegate_and_reassign_go_through_the_same_dispatcher(
+    served: Served, opened: dict[str, str]
+) -> None:
+    """`delegate` and `reassign` are verbs of the one dispatcher: a mistake is answered in the
+    ack, `delegate off` with none running says so, and `reassign` is open to the `access`
+    admins only (this policy has no `admins` group)."""
+    assert "not a date" in run(served, "delegate <@U0FINMGR2> until 24/12/2026", "U0FINMGR1")
+    assert "Usage" in run(served, f"reassign {opened['acme']} <@U0FINMGR1>", "U0CFO1")
+    assert run(served, "delegate off", "U0FINMGR1") == "You have no active delegation."
+    line = f"reassign {opened['acme']} <@U0FINMGR1> <@U0BILLOPS1> on leave"
+    assert "Only Countersign admins" in run(served, line, "U0FINMGR2")
+    moved = run(served, line, "U0CFO1")  # an `access` admin
+    assert "now decides in place of" in moved, moved
     assert_at_rest(served.env["DATABASE_URL"])
