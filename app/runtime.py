@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from slack_sdk import WebClient
@@ -15,6 +16,7 @@ from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.flows import jobs, reload_request
 from app.flows.changes import Resume
+from app.flows.home import HOME_PUBLISH, HomeJobs, queue_refresh
 from app.flows.intake import Intake
 from app.flows.notify import SlackJobs
 from app.flows.outbox_worker import Handler, OutboxWorker, publish_counts
@@ -28,6 +30,7 @@ from app.flows.snapshot import Snapshot
 from app.flows.sweep import TimerSweep
 from app.intacct.client import IntacctClient
 from app.intacct.port import IntacctInvoices
+from app.intacct.receivables import IntacctReceivables
 from app.routing import PolicySet
 from app.scheduler import OUTBOX, Scheduler
 from app.slack.app import create_bolt_app
@@ -58,6 +61,7 @@ SLACK_JOBS = (
     jobs.CHANNEL_NOTICE,
     jobs.POLICY_CARD,
     jobs.POLICY_CARD_UPDATE,
+    HOME_PUBLISH,
 )
 
 
@@ -80,6 +84,8 @@ class Runtime:
         self.chat = SlackChat(
             self.slack_client, BlockRenderer(), Pacer(scale=settings.SLACK_RATE_SCALE)
         )
+        self.directory = Directory(self.slack_client)
+        self.homes = HomeJobs(self.db, self.chat, self.directory.known)
         self.policies = PolicyHolder(settings.COUNTERSIGN_POLICIES, self._tell_admins)
         # Every loading stored; under change_control a new hash waits for approval.
         self.policy_control = PolicyControl(
@@ -147,8 +153,10 @@ class Runtime:
             self.db,
             self.clock,
             self.chat,
-            Directory(self.slack_client),
+            self.directory,
             BlockRenderer(),
+            homes=self.homes,
+            receivables=IntacctReceivables(self.intacct),
             policy=self.policies.current,
         )
         self.bolt = create_bolt_app(
@@ -165,8 +173,9 @@ class Runtime:
         slack = SlackJobs(self.db, self.chat)
         policy_cards = PolicyCards(self.db, self.chat)
         return {
-            jobs.POST_CARD: slack.post_card,
-            jobs.UPDATE_CARD: slack.update_card,
+            jobs.POST_CARD: self._then_homes(slack.post_card),
+            jobs.UPDATE_CARD: self._then_homes(slack.update_card),
+            HOME_PUBLISH: self.homes.publish,
             jobs.THREAD_NOTE: slack.thread_note,
             jobs.NOTIFY_USER: slack.notify_user,
             jobs.DM_CARD: slack.dm_card,
@@ -177,6 +186,15 @@ class Runtime:
             jobs.SNAPSHOT: Snapshot(self.db, IntacctInvoices(self.intacct)),
             jobs.RESUBMIT: Resume(self.db, IntacctInvoices(self.intacct)),
         }
+
+    def _then_homes(self, handler: Handler) -> Handler:
+        """`handler`, then a (debounced) Home refresh for everyone its exception concerns."""
+
+        def run(payload: dict[str, Any], now: datetime) -> None:
+            handler(payload, now)
+            queue_refresh(self.db, int(payload["exception_id"]), now=now)
+
+        return run
 
     def _tell_admins(self, kept: PolicySet, problems: str) -> None:
         if not kept.admin_channel:

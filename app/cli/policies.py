@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from app.domain.events import BillingEvent
 from app.domain.stored_event import StoredEvent
+from app.routing.admins import admins as admins_of
 from app.routing.backtest import backtest, render_backtest_table
 from app.routing.durations import format_duration
 from app.routing.errors import PolicyLoadError
@@ -79,6 +80,24 @@ DirArg = Annotated[
 ]
 
 
+NO_ACCESS = (
+    "no `access` section: everyone in the workspace may list, show and count exceptions with "
+    "/billing-exceptions; add access: {viewers: [group:…], admins: [group:…]}"
+)
+
+
+def access_line(policy: PolicySet) -> str:
+    """Who may look at the queue, as `check` prints it."""
+    admins = ", ".join(admins_of(policy)) or "nobody"
+    if policy.access is None:
+        return (
+            "access: not set (everyone may list, show and count exceptions); "
+            f"admins (the `admins` group) {admins}"
+        )
+    viewers = ", ".join(policy.access.viewers) or "nobody"
+    return f"access: viewers {viewers}; admins {admins}"
+
+
 @policies_app.command("check")
 def check(
     directory: DirArg = None,
@@ -96,11 +115,13 @@ def check(
     policy = _load(folder)
     for warning in policy.warnings:
         typer.echo(str(warning), err=True)
+    warnings = len(policy.warnings)
+    if strict and policy.access is None:
+        typer.echo(f"{folder}: warning: {NO_ACCESS}", err=True)
+        warnings += 1
     warned = f" with {_plural(len(policy.warnings), 'warning')}" if policy.warnings else ""
-    if strict and policy.warnings:
-        typer.echo(
-            f"policy {folder}: {_plural(len(policy.warnings), 'warning')} (--strict)", err=True
-        )
+    if strict and warnings:
+        typer.echo(f"policy {folder}: {_plural(warnings, 'warning')} (--strict)", err=True)
         raise typer.Exit(1)
     typer.echo(
         f"{folder}: OK{warned}: {_plural(len(policy.routes), 'route')}, "
@@ -128,6 +149,7 @@ def check(
             f"  change control ({control.source}): a new policy hash waits until one of "
             f"{', '.join(control.approvers)} approves it in {control.channel}"
         )
+    typer.echo(f"  {access_line(policy)}")
 
 
 def _read_event(path: Path) -> dict[str, Any]:

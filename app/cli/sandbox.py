@@ -214,12 +214,15 @@ def send(
 
 
 REJECTED_DEFAULT = "Rejected in the sandbox"
+ACTIONS = ("approve", "reject", "request-changes", "resubmit", "details")
 
 
 @sandbox_app.command("click")
 def click(
     exception: Annotated[str, typer.Argument(help="The exception, e.g. BX-000001.")],
-    action: Annotated[str, typer.Argument(help="approve, reject, request-changes or resubmit.")],
+    action: Annotated[
+        str, typer.Argument(help="approve, reject, request-changes, resubmit or details.")
+    ],
     user: Annotated[str, typer.Option("--as", help="The Slack user who clicks, e.g. U0FINMGR1.")],
     reason: Annotated[
         str, typer.Option(help="Why, when rejecting; what must change, with request-changes.")
@@ -227,15 +230,14 @@ def click(
     port: AppPort = 3000,
     slack_port: SlackPort = 3001,
 ) -> None:
-    """Click Approve, Reject or Request changes on an exception's card, or the requester's
-    Resubmit button in their DM, signed as Slack would sign it, and say what happened. Exits 1
-    when nothing was recorded (refused, a repeat, already decided)."""
+    """Click Approve, Reject, Request changes or Details on an exception's card, or the
+    requester's Resubmit button in their DM, signed as Slack would sign it, and say what
+    happened (Details: print the modal). Exits 1 when nothing was recorded (refused, a repeat,
+    already decided)."""
     from app.sandbox.clicks import EmulatedSlack, NotRecorded, SandboxRecords
 
-    if action not in ("approve", "reject", "request-changes", "resubmit"):
-        raise typer.BadParameter(
-            "approve, reject, request-changes or resubmit", param_hint="ACTION"
-        )
+    if action not in ACTIONS:
+        raise typer.BadParameter(", ".join(ACTIONS), param_hint="ACTION")
     ports = Ports(port, slack_port)
     try:
         records = SandboxRecords(_database_url())
@@ -245,6 +247,11 @@ def click(
     try:
         with _reaching(f"Countersign at {ports.app_url} or Slack at {ports.slack_url}"):
             card = records.card(exception)
+            if action == "details":
+                from app.cli.sandbox_views import details_of, echo_lines
+
+                echo_lines(details_of(ports, card, user))
+                return
             typer.echo(_click(records, slack, ports, card, action, user, reason))
     except NotRecorded as why:
         typer.echo(str(why), err=True)
@@ -331,6 +338,44 @@ def _answered(card: Card, answer: httpx.Response) -> None:
 
     if answer.status_code != 200:
         raise NotRecorded(f"{card.label}: Countersign answered {answer.status_code} {answer.text}")
+
+
+@sandbox_app.command("home")
+def home(
+    user: Annotated[str, typer.Option("--as", help="Whose Home tab, e.g. U0FINMGR1.")],
+    port: AppPort = 3000,
+    slack_port: SlackPort = 3001,
+) -> None:
+    """Open the person's App Home in the emulated Slack and print what Countersign published."""
+    from app.cli.sandbox_views import echo_lines, home_of
+    from app.sandbox.clicks import NotRecorded
+
+    ports = Ports(port, slack_port)
+    try:
+        with _reaching(f"Countersign at {ports.app_url} or Slack at {ports.slack_url}"):
+            echo_lines(home_of(ports, user))
+    except NotRecorded as why:
+        raise _fail(str(why)) from None
+
+
+@sandbox_app.command("command")
+def command(
+    line: Annotated[str, typer.Argument(help='e.g. "/billing-exceptions list overdue".')],
+    user: Annotated[str, typer.Option("--as", help="Who types it, e.g. U0FINMGR1.")],
+    channel: Annotated[str, typer.Option(help="The channel it is typed in.")] = "C0BILLING",
+    port: AppPort = 3000,
+    slack_port: SlackPort = 3001,
+) -> None:
+    """Type a /billing-exceptions command in the emulated Slack and print the answer."""
+    from app.cli.sandbox_views import command_answer
+    from app.sandbox.clicks import NotRecorded
+
+    ports = Ports(port, slack_port)
+    try:
+        with _reaching(f"Countersign at {ports.app_url} or Slack at {ports.slack_url}"):
+            typer.echo(command_answer(ports, line, user, channel))
+    except NotRecorded as why:
+        raise _fail(str(why)) from None
 
 
 @sandbox_app.command("show")

@@ -79,6 +79,31 @@ class IntacctClient:
         body = self._call("GET", f"{INVOICE_PATH}/{quote(key, safe='')}", what="Get invoice")
         return snapshot_from_record(_result(body))
 
+    def invoice_record(self, key: str) -> Mapping[str, Any]:
+        """The AR invoice record as Intacct returns it (lines, dates, state, totals)."""
+        body = self._call("GET", f"{INVOICE_PATH}/{quote(key, safe='')}", what="Get invoice")
+        return _result(body)
+
+    def query(
+        self, request: Mapping[str, Any], *, what: str = "Query", limit: int | None = None
+    ) -> list[Mapping[str, Any]]:
+        """POST /services/core/query (core-query, CR@99645): the `ia::result` rows, as Intacct
+        answers them (a related field under its dotted name, e.g. `customer.id`), page after
+        page while `ia::meta.next` names one; at most `limit` rows (one page when the request's
+        `size` covers it)."""
+        rows: list[Mapping[str, Any]] = []
+        start: int | None = int(request.get("start", 1))
+        while start is not None and (limit is None or len(rows) < limit):
+            body = self._call("POST", QUERY_PATH, what=what, json_body={**request, "start": start})
+            page = body.get("ia::result") if isinstance(body, Mapping) else None
+            if not isinstance(page, list):
+                raise IntacctError(f"{what}: Intacct's query answer has no ia::result list")
+            rows += [row for row in page if isinstance(row, Mapping)]
+            meta = body.get("ia::meta")
+            following = meta.get("next") if isinstance(meta, Mapping) else None
+            start = following if isinstance(following, int) and following > start else None
+        return rows if limit is None else rows[:limit]
+
     def submit_invoice(self, key: str, *, idempotency_key: str) -> InvoiceSnapshot:
         """Post a draft invoice, then read it back; a retry with the same key posts only once."""
         if not idempotency_key:
@@ -96,38 +121,25 @@ class IntacctClient:
     def posted_since(self, since: datetime) -> list[tuple[InvoiceSnapshot, str | None]]:
         """Every AR invoice in a posted state modified at or after `since` (the query service,
         paged), with its audit.modifiedDateTime."""
-        found: list[tuple[InvoiceSnapshot, str | None]] = []
-        start: int | None = 1
         stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        while start is not None:
-            body = self._call(
-                "POST",
-                QUERY_PATH,
-                what="Query invoices",
-                json_body={
-                    "object": "accounts-receivable/invoice",
-                    "fields": list(QUERY_FIELDS),
-                    "filters": [
-                        {"$in": {"state": list(POSTED_STATES)}},
-                        {"$gte": {"audit.modifiedDateTime": stamp}},
-                    ],
-                    "filterExpression": "1 and 2",
-                    "orderBy": [{"key": "asc"}],
-                    "start": start,
-                    "size": QUERY_PAGE,
-                },
-            )
-            rows = body.get("ia::result") if isinstance(body, Mapping) else None
-            if not isinstance(rows, list):
-                raise IntacctError("Intacct's query answer has no ia::result list")
-            for row in rows:
-                found.append(
-                    (snapshot_from_record(_nested(row)), _text(row, "audit.modifiedDateTime"))
-                )
-            meta = body.get("ia::meta")
-            following = meta.get("next") if isinstance(meta, Mapping) else None
-            start = following if isinstance(following, int) and following > start else None
-        return found
+        rows = self.query(
+            {
+                "object": "accounts-receivable/invoice",
+                "fields": list(QUERY_FIELDS),
+                "filters": [
+                    {"$in": {"state": list(POSTED_STATES)}},
+                    {"$gte": {"audit.modifiedDateTime": stamp}},
+                ],
+                "filterExpression": "1 and 2",
+                "orderBy": [{"key": "asc"}],
+                "size": QUERY_PAGE,
+            },
+            what="Query invoices",
+        )
+        return [
+            (snapshot_from_record(_nested(row)), _text(row, "audit.modifiedDateTime"))
+            for row in rows
+        ]
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -26,7 +26,7 @@ from app.intacct.errors import (
 T = TypeVar("T")
 
 
-def _translate(call: Callable[[], T]) -> T:
+def translate(call: Callable[[], T]) -> T:
     try:
         return call()
     except IntacctOutcomeUnknown as lost:
@@ -48,11 +48,11 @@ class IntacctInvoices:
         self._client = client
 
     def get_invoice(self, key: str) -> InvoiceSnapshot:
-        return _translate(lambda: self._client.get_invoice(key))
+        return translate(lambda: self._client.get_invoice(key))
 
     def submit_invoice(self, key: str, *, idempotency_key: str) -> InvoiceSnapshot:
-        return _translate(lambda: self._client.submit_invoice(key, idempotency_key=idempotency_key))
+        return translate(lambda: self._client.submit_invoice(key, idempotency_key=idempotency_key))
 
     def posted_since(self, since: datetime) -> list[PostedInvoice]:
-        found = _translate(lambda: self._client.posted_since(since))
+        found = translate(lambda: self._client.posted_since(since))
         return [PostedInvoice(invoice, modified) for invoice, modified in found]

@@ -12,6 +12,7 @@ from app.routing.errors import WARNING, Problem, in_order
 from app.routing.fields import did_you_mean
 from app.routing.order import check_order
 from app.routing.policy_set import (
+    Access,
     ChangeControl,
     CompiledRoute,
     EscalationLevel,
@@ -31,7 +32,15 @@ from app.routing.schema import (
 )
 from app.routing.source import Pos
 
-_SINGLE = ("timezone", "admin_channel", "defaults", "routes", "unmatched", "change_control")
+_SINGLE = (
+    "timezone",
+    "admin_channel",
+    "access",
+    "change_control",
+    "defaults",
+    "routes",
+    "unmatched",
+)
 
 
 @dataclass
@@ -84,6 +93,7 @@ class Compiler:
             has_unmatched="unmatched" in merged.sections,
             routes_unreadable=merged.routes_unreadable,
         )
+        access = self._access(merged)
         if any(not p.is_warning for p in self.problems) or any(r is None for r in compiled):
             return None
         return PolicySet(
@@ -97,6 +107,7 @@ class Compiler:
             files=tuple(doc.file for doc in docs),
             warnings=tuple(in_order(p for p in self.problems if p.is_warning)),
             change_control=change_control,
+            access=access,
         )
 
     def _change_control(self, merged: _Merged, admin: str | None) -> ChangeControl | None:
@@ -117,6 +128,16 @@ class Compiler:
         if approvers is None:
             return None
         return ChangeControl(approvers, channel, written.pos.short)
+
+    def _access(self, merged: _Merged) -> Access | None:
+        doc = merged.doc("access")
+        if doc is None or doc.access is None:
+            return None
+        viewers = self._resolve(doc.access.viewers, merged)
+        admins = self._resolve(doc.access.admins, merged)
+        if viewers is None or admins is None:
+            return None
+        return Access(viewers, admins)
 
     def _merge(self, docs: list[FileDoc]) -> _Merged:
         merged = _Merged()

@@ -14,6 +14,15 @@ from app.routing.errors import Problem
 
 
 @dataclass(frozen=True)
+class Access:
+    """Who may look at the queue (`/billing-exceptions list`, `show`, `stats`, Details) and who
+    administers it (admins may also look); people as written, groups resolved."""
+
+    viewers: tuple[str, ...]
+    admins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EscalationLevel:
     """One escalation level: after `after` (business time) its `to` people are asked too.
 
@@ -119,6 +128,7 @@ class PolicySet:
         warnings: tuple[Problem, ...] = (),
         change_control: ChangeControl | None = None,
         sources: tuple[tuple[str, bytes], ...] = (),
+        access: Access | None = None,
     ) -> None:
         self.content_hash = content_hash
         self.timezone = timezone
@@ -131,6 +141,7 @@ class PolicySet:
         self.change_control = change_control
         # (path relative to the policy folder, bytes) of every file, sorted: what was hashed
         self.sources = sources
+        self.access = access  # None: no `access` section (everyone may look, as before)
         self._conditions = dict(zip((r.name for r in routes), conditions, strict=True))
         full = tuple((r, c.predicate()) for r, c in zip(routes, conditions, strict=True))
         self._fallback: _Candidates = full

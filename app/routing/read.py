@@ -10,6 +10,7 @@ from app.routing.holidays_check import check_holidays
 from app.routing.schema import (
     NAME,
     TOP_LEVEL,
+    AccessDoc,
     CalendarDoc,
     ChangeControlDoc,
     FileDoc,
@@ -28,6 +29,7 @@ TOP = (
     "version",
     "timezone",
     "admin_channel",
+    "access",
     "calendars",
     "groups",
     "defaults",
@@ -57,6 +59,7 @@ STEP = (
     *STEP_TIMER_KEYS,
 )
 LEVEL = ("after", "to")
+ACCESS = ("viewers", "admins")
 REQUIRE = ("group", "count")
 _REQUIRE_EXAMPLE = "{group: billing_ops, count: 1}"
 REQUIRE_HINTS = {
@@ -105,6 +108,8 @@ class FileReader(Values):
             doc.timezone = self.zone(found["timezone"][1], "timezone")
         if "admin_channel" in found:
             doc.admin_channel = self.channel(found["admin_channel"][1], "admin_channel")
+        if "access" in found:
+            doc.access = self._access(found["access"][1])
         if "calendars" in found:
             self._calendars(found["calendars"][1], doc)
         if "groups" in found:
@@ -157,6 +162,23 @@ class FileReader(Values):
                     "use lower-case letters, digits, - and _; `none` is reserved",
                 )
         return good
+
+    def _access(self, node: YNode) -> AccessDoc | None:
+        """access: {viewers: [...], admins: [...]}: groups, Slack ids or e-mails; at least one."""
+        fields = self.keys(node, "`access`", ACCESS)
+        if fields is None:
+            return None
+        if not fields:
+            self.err(node.pos, "`access` names nobody", "e.g. access: {viewers: [group:cfo]}")
+            return None
+        access = AccessDoc(node.pos)
+        for name in ACCESS:
+            if name in fields:
+                people = self.approvers(fields[name][1], f"access {name}")
+                if people is None:
+                    return None
+                setattr(access, name, people)
+        return access
 
     def _groups(self, node: YNode, doc: FileDoc) -> None:
         for key, value in self._named(node, "groups", doc.broken_groups):

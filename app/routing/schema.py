@@ -36,6 +36,7 @@ KEY_HOMES: dict[str, tuple[str, str | None]] = {
         (
             "version",
             "admin_channel",
+            "access",
             "calendars",
             "groups",
             "defaults",
@@ -45,6 +46,7 @@ KEY_HOMES: dict[str, tuple[str, str | None]] = {
         ),
         ("at the top of the file", None),
     ),
+    **dict.fromkeys(("viewers", "admins"), ("under `access`", "e.g. access: {viewers: [...]}")),
     "timezone": ("at the top of the file or in a calendar", None),
     **dict.fromkeys(
         ("channel", "calendar", "on_resubmit", "on_invoice_change"),
@@ -157,6 +159,15 @@ class ChangeControlDoc:
 
 
 @dataclass
+class AccessDoc:
+    """The `access` section as written: who may look at the queue, who administers it."""
+
+    pos: Pos
+    viewers: list[Ref] = field(default_factory=list)
+    admins: list[Ref] = field(default_factory=list)
+
+
+@dataclass
 class FileDoc:
     """One policy file as written."""
 
@@ -165,6 +176,7 @@ class FileDoc:
     sections: dict[str, Pos] = field(default_factory=dict)
     timezone: Ref | None = None
     admin_channel: Ref | None = None
+    access: AccessDoc | None = None
     calendars: dict[str, CalendarDoc] = field(default_factory=dict)
     broken_calendars: set[str] = field(default_factory=set)
     groups: dict[str, tuple[Pos, list[Ref]]] = field(default_factory=dict)

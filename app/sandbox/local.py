@@ -169,6 +169,10 @@ countersign sandbox send examples/discount.json        # BX-000001: a 25 % disco
 countersign sandbox show                               # the card in #billing-exceptions
 countersign sandbox click BX-000001 approve --as U0OUTSIDER  # refused: not an approver
 countersign sandbox click BX-000001 approve --as U0FINMGR1   # step 1 of 2: a finance manager
+countersign sandbox home --as U0CFO1                   # the CFO's Home: BX-000001 waits there
+countersign sandbox click BX-000001 details --as U0CFO1      # the event, route, Intacct context
+countersign sandbox command "/billing-exceptions list overdue" --as U0FINMGR1  # nothing overdue
+countersign sandbox command "/billing-exceptions show BX-000001" --as U0OUTSIDER  # not allowed
 countersign sandbox click BX-000001 approve --as U0CFO1      # step 2 of 2: the CFO -> released
 countersign sandbox show                               # card updated in place; requester DM'd
 countersign sandbox send examples/dispute.json         # BX-000002, in #ar-disputes

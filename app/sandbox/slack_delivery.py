@@ -186,6 +186,47 @@ class SlackDelivery:
         }
         return payload
 
+    def home_click(self, user_id: str, action_id: str, value: str | None = None) -> httpx.Response:
+        """Click a button on the person's published Home tab (the one carrying `value`, or the
+        first with `action_id`): a block_actions payload from a view, which carries the view
+        and `container: {type: view}` and, unlike a message click, no response_url."""
+        view = self._emulator_get("_emulator/views").get("home", {}).get(user_id)
+        if view is None:
+            raise LookupError(f"{user_id} has no Home published")
+        found = [
+            (block_id, e)
+            for block_id, e in _elements(view.get("blocks") or [])
+            if e.get("type") == "button"
+            and e.get("action_id") == action_id
+            and (value is None or e.get("value") == value)
+        ]
+        if not found:
+            raise LookupError(f"no button {action_id!r} ({value!r}) on {user_id}'s Home")
+        block_id, button = found[0]
+        payload: Json = {
+            "type": "block_actions",
+            "user": self._user(user_id),
+            "api_app_id": self.api_app_id,
+            "token": VERIFICATION_TOKEN,
+            "container": {"type": "view", "view_id": view["id"]},
+            "trigger_id": self._trigger_id(),
+            "team": {"id": self.team_id, "domain": TEAM_DOMAIN},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": view,
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": block_id or "home" + uuid.uuid4().hex[:6],
+                    "text": button.get("text", {}),
+                    "value": button.get("value", ""),
+                    "type": "button",
+                    "action_ts": self._slack_ts(),
+                }
+            ],
+        }
+        return self._send_payload(payload)
+
     def submit_view(
         self, view_id: str, user_id: str, values: dict[str, dict[str, str]]
     ) -> httpx.Response:

@@ -27,6 +27,7 @@ import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from app.flows.home import HomeQueue
 from app.flows.policy_cards import PolicyChangeCard
 from app.flows.ports import (
     DeliveryFailed,
@@ -36,6 +37,7 @@ from app.flows.ports import (
     Paced,
     RetryLater,
 )
+from app.slack.home_view import home_view
 from app.slack.ids import CARD_METADATA_TYPE, POLICY_CARD_METADATA_TYPE
 from app.slack.mrkdwn import escape_keeping_mentions
 from app.slack.pacing import Pacer
@@ -272,6 +274,24 @@ class SlackChat:
             "chat.update",
             channel,
             lambda: self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
+        )
+
+    def publish_home(self, user: str, queue: HomeQueue, now: datetime) -> None:
+        """views.publish the person's Home showing `queue` (HomePort)."""
+        view = home_view(self._renderer, queue, now)
+        self._call(
+            "views.publish", None, lambda: self._client.views_publish(user_id=user, view=view)
+        )
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> str:
+        """views.open a modal (the trigger lives 3 s: no pacing wait here); its view id."""
+        response = slack_call(lambda: self._client.views_open(trigger_id=trigger_id, view=view))
+        return str(response["view"]["id"])
+
+    def update_view(self, view_id: str, view: dict[str, Any]) -> None:
+        """views.update an open modal in place."""
+        self._call(
+            "views.update", None, lambda: self._client.views_update(view_id=view_id, view=view)
         )
 
     def post_thread(self, channel: str, ts: str, text: str) -> None:

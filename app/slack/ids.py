@@ -31,6 +31,7 @@ class BlockId(StrEnum):
 
 class CallbackId(StrEnum):
     REJECT_MODAL = "cs_reject_modal"
+    DETAILS_MODAL = "cs_details_modal"
     CHANGES_MODAL = "cs_changes_modal"
 
 

@@ -24,3 +24,8 @@ def escape_keeping_mentions(text: str) -> str:
     Everything else (`<!channel>`, `<!here>`, links, `&`) arrives as plain characters; a user
     mention can only ever name one user, never a channel or everyone."""
     return _OWN_MENTION.sub(r"<@\1>", escape(text))
+
+
+def unescape(text: str) -> str:
+    """The text `escape` was given back (for a sender that escapes once more itself)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

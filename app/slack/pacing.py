@@ -33,6 +33,7 @@ METHOD_TIER = {
     "users.lookupByEmail": 3,
     "views.open": 4,
     "views.publish": 4,
+    "views.update": 4,
 }
 DEFAULT_TIER = 3
 CHANNEL_PER_SECOND = 1.0  # chat.postMessage, per channel

@@ -176,6 +176,18 @@ class BlockRenderer:
         text = f"Policy change {card.proposed[:12]}: {card.state}"
         return mrkdwn.escape(text), fitted
 
+    def view(self, template: str, what: str, **values: Any) -> dict[str, Any]:
+        """A modal or Home view from `template`, fitted to Block Kit's limits (each cut
+        logged) and checked; `what` names it in the log."""
+        view: dict[str, Any] = self._render(template, **values)
+        fitted, warnings = blockkit.fit_view(view)
+        for warning in warnings:
+            log.warning("view.truncated", view=what, detail=warning)
+        problems = blockkit.check_view(fitted)
+        if problems:
+            raise ValueError(f"{what} breaks Block Kit limits: {problems}")
+        return fitted
+
     def reject_modal(self, card: CardRef, label: str) -> dict[str, Any]:
         """The reason modal for a Reject click on `card`; submitting it decides on that card."""
         return self._modal("reject_modal.json.j2", card, label)

@@ -113,8 +113,11 @@ def test_reject_through_the_dialog(sandbox: SandboxProcess, context: BrowserCont
     assert_at_rest(f"sqlite:///{sandbox.db}")
 
 
-def test_edited_invoice_is_blocked(sandbox: SandboxProcess, context: BrowserContext) -> None:
-    """A total changed on the Intacct page after the card was sent blocks the release."""
+def test_edited_invoice_is_not_posted_and_asked_again(
+    sandbox: SandboxProcess, context: BrowserContext
+) -> None:
+    """A total changed on the Intacct page after the card was sent is not posted: the release
+    finds the change and (on_invoice_change: reapprove, the default) asks step 1 again."""
     slack = WorkspacePage(context, slack_url(sandbox), "U0FINMGR1")
     slack.send_event("discount.json")
     expect(slack.card("BX-000001")).to_contain_text("USD 48,250.00")
@@ -131,8 +134,9 @@ def test_edited_invoice_is_blocked(sandbox: SandboxProcess, context: BrowserCont
     slack.view_as("U0CFO1")
     slack.card("BX-000001").get_by_role("button", name="Approve").click()
     card = slack.card("BX-000001")
-    expect(card).to_contain_text("Approved but NOT released — the invoice changed")
-    expect(slack.buttons(card)).to_have_count(0)
+    expect(card).to_contain_text("The invoice changed after approval")
+    expect(card).to_contain_text("Step 1 of 2")
+    expect(slack.buttons(card)).to_have_count(4)  # Approve, Reject, Request changes, Details
     card.get_by_role("button", name="1 reply").click()  # the thread says why
     thread = slack.page.get_by_role("complementary", name="Thread")
     expect(thread).to_contain_text("changed")
@@ -151,7 +155,7 @@ def test_home_tab_and_slash_command(sandbox: SandboxProcess, context: BrowserCon
     expect(slack.card("BX-000001")).to_be_visible()
     slack.open("Home")
     home = slack.page.locator("#messages")
-    expect(home).to_contain_text("Your queue")
+    expect(home).to_contain_text("Countersign — your queue")
     expect(home).to_contain_text("BX-000001")
     expect(home).to_contain_text("Acme Corp")
     shoot(slack.page, "home")

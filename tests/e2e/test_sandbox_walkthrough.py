@@ -156,6 +156,18 @@ def test_printed_hints_work_in_the_printed_order(sandbox: SandboxProcess) -> Non
     assert "approved step 1 of 2; waiting for step 2 of 2" in said[f"{click} U0FINMGR1"]
     assert "approved step 2 of 2; the exception is now released" in said[f"{click} U0CFO1"]
     assert "Approved and released in Intacct" in said[f"{click} U0CFO1"]
+    home = said["countersign sandbox home --as U0CFO1"]
+    assert "BX-000001" in home.split("Waiting for you as a delegate")[0]
+    assert "[Approve] [Reject] [Details]" in home
+    details = said["countersign sandbox click BX-000001 details --as U0CFO1"]
+    assert "*Route* big-discount" in details
+    assert "*Invoice in Intacct* INV-1001" in details
+    assert "Customer's receivables" in details
+    assert "<@U0FINMGR1> approved step 1" in details
+    overdue = 'countersign sandbox command "/billing-exceptions list overdue" --as U0FINMGR1'
+    assert "Nothing open matches" in said[overdue]
+    outsider = 'countersign sandbox command "/billing-exceptions show BX-000001" --as U0OUTSIDER'
+    assert "You are not allowed to look at billing exceptions" in said[outsider]
     rejected = next(out for line, out in said.items() if "BX-000002 reject" in line)
     assert "rejected step 1 of 1; the exception is now rejected" in rejected
     assert (
@@ -166,7 +178,7 @@ def test_printed_hints_work_in_the_printed_order(sandbox: SandboxProcess) -> Non
     assert re.match(r"audit chain intact: \d+ entries", said["countersign audit verify"])
     shown = [d.stdout for line, d in results if line.startswith("countersign sandbox show")]
     assert "BX-000001" in shown[0]
-    assert "[Approve | Reject | Request changes]" in shown[0]
+    assert "[Approve | Reject | Request changes | Details]" in shown[0]
     assert "[Approve" not in shown[-1]
     assert "Invoice INV-1001 was released in Intacct" in shown[-1]
     exports = [line for line in hints if line.startswith("export ")]

@@ -69,7 +69,12 @@ def test_event_to_card_to_approval_to_posted_invoice(stack: Stack, database_url:
         "catch-all",
     ):
         assert shown in text, shown
-    assert buttons(card) == [ActionId.APPROVE, ActionId.REJECT, ActionId.REQUEST_CHANGES]
+    assert buttons(card) == [
+        ActionId.APPROVE,
+        ActionId.REJECT,
+        ActionId.REQUEST_CHANGES,
+        ActionId.DETAILS,
+    ]
 
     click = stack.delivery.click("C0BILLING", card.ts, ActionId.APPROVE, "U0FINMGR1")
     assert click.status_code == 200
@@ -104,6 +109,7 @@ def test_unauthorized_click_is_refused_ephemerally(stack: Stack) -> None:
         ActionId.APPROVE,
         ActionId.REJECT,
         ActionId.REQUEST_CHANGES,
+        ActionId.DETAILS,
     ]
     assert stack.intacct.submissions(INVOICE) == 0
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from app.intacct.receivables import open_invoices_query
 from app.sandbox.intacct_emulator import FailureKind, IntacctEmulator
 from tests.integration.intacct_contract import (
     ERROR_RESPONSE,
@@ -232,3 +233,29 @@ def test_query_mistakes_are_error_responses(api: httpx.Client) -> None:
         response = api.post(QUERY_PATH, json=bad)
         assert response.status_code == 400, bad
         assert validation_errors(load(response.content), ERROR_RESPONSE) == []
+
+
+def test_open_receivables_query_and_answer_validate(
+    api: httpx.Client, intacct_emulator: IntacctEmulator
+) -> None:
+    """The open-receivables query Countersign sends is a core-query, and the emulator's answer
+    (only the customer's invoices in the states asked for) validates against the spec."""
+    intacct_emulator.add_invoice(
+        "Q-1", number="Q-1", customer_id="C-Q", customer_name="Q", currency="USD",
+        amount="10.00", state="posted",
+    )  # fmt: skip
+    intacct_emulator.add_invoice(
+        "Q-2", number="Q-2", customer_id="C-Q", customer_name="Q", currency="USD",
+        amount="20.00", state="paid",
+    )  # fmt: skip
+    request = open_invoices_query("C-Q")
+    assert validation_errors(request, CORE_QUERY) == []
+    response = api.post(QUERY_PATH, json=request)
+    assert response.status_code == 200
+    body = load(response.content)
+    assert validation_errors(body, QUERY_OK) == []
+    assert [row["key"] for row in body["ia::result"]] == ["Q-1"]
+    assert body["ia::meta"]["totalCount"] == 1
+    refused = api.post(QUERY_PATH, json={**request, "object": "accounts-payable/vendor"})
+    assert refused.status_code == 400
+    assert validation_errors(load(refused.content), ERROR_RESPONSE) == []

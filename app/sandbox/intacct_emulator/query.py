@@ -1,12 +1,18 @@
 """POST /services/core/query over the emulated invoices, as Sage's query service answers it.
 
+One implementation answers every query Countersign sends: a customer's open receivables
+(Details, `show`: `$eq` on customer.id, `$in` on state, ordered by dueDate) and the invoices
+posted since a time (reconcile: `$in` on state, `$gte` on audit.modifiedDateTime, paged).
+
 Request: `core-query` (common-resources CR@99645, kept in tests/reference/intacct/
 ar-invoice-openapi.json components/schemas/core-query): object, fields (dotted for related
 objects, e.g. `customer.id`), filters (`$eq`, `$ne`, `$lt`, `$lte`, `$gt`, `$gte`, `$in`,
-`$notIn`), filterExpression, orderBy, start and size ("4000 maximum", CR@124416).
+`$notIn`), filterExpression, orderBy, start (1-based) and size ("4000 maximum", CR@124416).
 Response: 200 {"ia::result": [ {field: value} ], "ia::meta": metadata-pages} (CR@15684; pages:
-totalCount, start, pageSize, next, previous, AR@519191). The emulator serves the AR invoice
-object only and an all-`and` filterExpression; anything else is refused with a 400 saying so."""
+totalCount, start, pageSize, next, previous, AR@519191); each row holds the fields as they were
+asked for, a related one under its dotted name (`{"customer.id": …}`, as the `fields`
+description names them, CR@99645). The emulator serves the AR invoice object only and an
+all-`and` filterExpression; anything else is refused with a 400 saying so."""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from typing import Any
 
 from app.sandbox.intacct_emulator.records import Reply, ia_error, invalid_field, payload_errors
 
+QUERY_PATH = "/services/core/query"  # CR@15684
 OBJECT = "accounts-receivable/invoice"
 MAX_SIZE = 4000  # "4000 maximum" (core-query size, CR@124416)
 DEFAULT_SIZE = 100  # the example pageSize (AR@232797)

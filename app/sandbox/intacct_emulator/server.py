@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from app.sandbox.emulator_kit.static import PAGE_HEADERS, asset
 from app.sandbox.intacct_emulator.failures import FailureQueue, Operation, injected_reply
+from app.sandbox.intacct_emulator.query import QUERY_PATH
 from app.sandbox.intacct_emulator.recording import RecordedRequest, RequestLog
 from app.sandbox.intacct_emulator.records import Reply, ia_error
 from app.sandbox.intacct_emulator.state import NO_BODY, CompanyState
@@ -23,7 +24,6 @@ API_PREFIX = "/ia/api/v1"
 ADMIN_PREFIX = "/_emulator"
 INVOICE_PREFIX = "/objects/accounts-receivable/invoice/"
 SUBMIT_PATH = "/workflows/accounts-receivable/invoice/submit"
-QUERY_PATH = "/services/core/query"  # core-query (CR@15684)
 
 
 @dataclass(frozen=True)

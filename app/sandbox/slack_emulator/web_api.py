@@ -459,6 +459,28 @@ def views_publish(ws: Workspace, args: Json) -> Json:
     return {"view": copy.deepcopy(stored)}
 
 
+def views_update(ws: Workspace, args: Json) -> Json:
+    """Replace an open modal's content (docs.slack.dev/reference/methods/views.update): named by
+    `view_id` (or `external_id`); an unknown one is `not_found`; a `hash` that is not the
+    view's current one is `hash_conflict`. The view keeps its id and gets a new hash."""
+    view = _view_arg(args, "modal")
+    view_id, external_id = _text_arg(args, "view_id"), _text_arg(args, "external_id")
+    if not view_id and not external_id:
+        raise ApiError("invalid_arguments")
+    with ws.lock:
+        for index, current in enumerate(ws.opened_views):
+            if current["id"] == view_id or (
+                external_id and current.get("external_id") == external_id
+            ):
+                expected_hash = _text_arg(args, "hash")
+                if expected_hash is not None and current["hash"] != expected_hash:
+                    raise ApiError("hash_conflict")
+                stored = _stored_view(ws, view, view_id=current["id"])
+                ws.opened_views[index] = stored
+                return {"view": copy.deepcopy(stored)}
+    raise ApiError("not_found")
+
+
 def users_info(ws: Workspace, args: Json) -> Json:
     user = _user(ws, args, "user")
     return {"user": ws.users[user].to_api(ws.team_id)}
@@ -491,6 +513,7 @@ HANDLERS: dict[str, Handler] = {
     "conversations.open": conversations_open,
     "views.open": views_open,
     "views.publish": views_publish,
+    "views.update": views_update,
     "users.info": users_info,
     "users.lookupByEmail": users_lookup_by_email,
 }

@@ -1,8 +1,10 @@
 """Card buttons. Every click is acked at once; what follows runs on Countersign's workers
 (app/slack/executor.py): Approve decides and answers a refusal through the click's
-response_url; Reject opens the reason modal (its trigger_id lives 3 s, so that is the only
-work it does). A button value that Countersign did not make is refused with one line, never a
-500. When the workers are full the person is told "busy, try again"; nothing is recorded."""
+response_url; Reject and Request changes open their modal (a trigger_id lives 3 s, so that is
+the only work they do); Resubmit puts a changed exception back to its approvers; Details opens
+a modal with what is stored, then updates it with what Intacct says (app/flows/details.py).
+A button value that Countersign did not make is refused with one line, never a 500. When the
+workers are full the person is told "busy, try again"; nothing is recorded."""
 
 from __future__ import annotations
 
@@ -12,11 +14,16 @@ import structlog
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from app.domain.approval import Outcome
+from app.domain.approval import Actor, Outcome
 from app.domain.lifecycle import exception_label
+from app.flows import access
 from app.flows.changes import Resubmission, resubmit
 from app.flows.decide import DecisionCommand, DecisionResult, UnknownException, decide
+from app.flows.details import live_context, stored_details
+from app.flows.ports import DeliveryFailed, RetryLater
+from app.slack.command_verbs import policy_access
 from app.slack.deps import SlackDeps
+from app.slack.details_view import details_modal
 from app.slack.executor import Busy
 from app.slack.ids import ActionId
 from app.slack.listeners.reply import busy, reply, response_url
@@ -131,3 +138,37 @@ def register(app: App, deps: SlackDeps) -> None:
             deps.work.submit(lambda: resubmit_now(click, url), "resubmit")
         except Busy:
             busy(deps, url, click.channel_id, click.user_id)
+
+    def details_now(click: Click, trigger: str, body: dict[str, Any]) -> None:
+        """Open the modal with what is stored (inside the trigger's 3 s), then update it with
+        what Intacct says now."""
+        now = deps.clock.now()
+        stored = stored_details(deps.db, click.exception_id)
+        if stored is None:
+            reply(deps, None, click.channel_id, click.user_id, "That exception does not exist.")
+            return
+        rules = policy_access(deps)
+        quick = Actor(click.user_id)  # by id first: a directory lookup only when that fails
+        if not access.may_view(rules, quick, stored.people) and not access.may_view(
+            rules, deps.actor(click.user_id), stored.people
+        ):
+            reply(deps, response_url(body), click.channel_id, click.user_id, access.REFUSED)
+            return
+        try:
+            view_id = deps.chat.open_view(trigger, details_modal(deps.renderer, stored, None, now))
+            live = live_context(deps.receivables, stored, now.date())
+            deps.chat.update_view(view_id, details_modal(deps.renderer, stored, live, now))
+        except (RetryLater, DeliveryFailed) as error:
+            log.warning("details.not_shown", user=click.user_id, error=str(error))
+
+    @app.action(ActionId.DETAILS)
+    def details(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        click = parsed(body)
+        if click is None or click.trigger_id is None:
+            return
+        trigger = click.trigger_id
+        try:
+            deps.work.submit(lambda: details_now(click, trigger, body), "details")
+        except Busy:
+            busy(deps, response_url(body), click.channel_id, click.user_id)

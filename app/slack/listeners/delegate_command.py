@@ -1,27 +1,22 @@
 """`/billing-exceptions delegate @person until YYYY-MM-DD [reason]`, `delegate off` (and
 `reassign`, answered by reassign_command.py).
 
-The dispatcher in commands.py hands these verbs here. A line that cannot be one (a missing
-date, a person not given as an @mention) is answered inside the ack; the rest is acked at
-once and answered through the command's response_url from Countersign's workers. The date is
-a day in the policy's time zone (UTC when the policy sets none): the delegation holds through
-that whole day there."""
+The dispatcher (commands.py, its table in app/slack/command_verbs.py) hands these verbs here.
+A line that cannot be one (a missing date, a person not given as an @mention) is answered
+inside the ack (`quick_answer`); the rest is acked at once and `answer` runs on Countersign's
+workers, its reply going through the command's response_url. The date is a day in the
+policy's time zone (UTC when the policy sets none): the delegation holds through that whole
+day there."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
-from typing import Any
-
-from slack_bolt import Ack
 
 from app.domain.delegation import DelegationRefused
 from app.flows import delegation
 from app.slack.deps import SlackDeps
-from app.slack.executor import BUSY, Busy
 from app.slack.listeners import reassign_command
 from app.slack.listeners.mentions import person
-from app.slack.listeners.reply import reply, response_url
 from app.slack.mrkdwn import escape
 
 VERBS = ("delegate", "reassign")
@@ -93,29 +88,3 @@ def answer(deps: SlackDeps, user: str, text: str) -> str:
         f"({made.timezone}) and gets your reminders; each decision names you both. "
         "`/billing-exceptions delegate off` ends it sooner."
     )
-
-
-def run(
-    ack: Ack,
-    deps: SlackDeps,
-    command: dict[str, Any],
-    answer_of: Callable[[SlackDeps, str, str], str] = answer,
-) -> None:
-    """Ack the command (with the answer when it needs no database), then answer it."""
-    text = str(command.get("text") or "")
-    quick = quick_answer(text)
-    if quick is not None:
-        ack(quick)
-        return
-    url = response_url(command)
-    user, channel = str(command.get("user_id") or ""), command.get("channel_id")
-
-    def work() -> None:
-        reply(deps, url, channel, user, answer_of(deps, user, text))
-
-    try:
-        deps.work.submit(work, "command")
-    except Busy:
-        ack(BUSY)
-        return
-    ack()

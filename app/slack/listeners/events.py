@@ -7,8 +7,9 @@ memory is per process: with several instances a retry that lands on another one 
 there too, which is harmless for what is subscribed today (publishing Home is idempotent); an
 event with effects beyond that would keep the ids in the database instead.
 
-app_home_opened is acked at once; the Home view (the person's queue) is built and published
-with views.publish on Countersign's workers."""
+app_home_opened is acked at once; the Home view (the person's queue, app/flows/home.py) is built
+and published with views.publish on Countersign's workers; when Slack or the pacing says
+"later", a `home.publish` outbox job publishes it instead."""
 
 from __future__ import annotations
 
@@ -21,17 +22,15 @@ from typing import Any
 
 import structlog
 from slack_bolt import App, BoltRequest, BoltResponse
-from slack_sdk import WebClient
 
-from app.flows.queue import QueueLine, waiting_on
+from app.flows.home import queue_home
+from app.flows.ports import RetryLater
 from app.slack.deps import SlackDeps
 from app.slack.executor import Busy
-from app.slack.mrkdwn import escape as escape_mrkdwn
 
 log = structlog.get_logger("countersign.slack")
 RETRY_WINDOW = 3600.0  # Slack retries three times within minutes (FACTS.md): an hour covers it
 MAX_REMEMBERED = 100_000
-HOME_LIMIT = 20
 SUBSCRIBED = ("app_home_opened",)  # manifest.yml settings.event_subscriptions.bot_events
 
 
@@ -67,34 +66,6 @@ class SeenEvents:
             self._seen.pop(event_id, None)
 
 
-def home_view(lines: list[QueueLine]) -> dict[str, Any]:
-    """The Home tab: a heading and the person's queue, or a clear empty state."""
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": "Countersign"}},
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": "*Your queue* — exceptions waiting for you"},
-        },
-    ]
-    if not lines:
-        blocks.append(
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": "Nothing is waiting for you. 🎉"},
-            }
-        )
-    for line in lines:
-        text = (
-            f"*{line.label}* {escape_mrkdwn(line.type)} · {escape_mrkdwn(line.customer)} · "
-            f"{escape_mrkdwn(line.amount)} · route {escape_mrkdwn(line.route)}"
-        )
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
-    if len(lines) >= HOME_LIMIT:
-        note = f"Showing the oldest {HOME_LIMIT}; `/billing-exceptions list` shows more."
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
-    return {"type": "home", "blocks": blocks}
-
-
 def register(app: App, deps: SlackDeps) -> None:
     seen = SeenEvents()
 
@@ -113,15 +84,21 @@ def register(app: App, deps: SlackDeps) -> None:
             seen.forget(event_id)
         return answer
 
-    def publish_home(client: WebClient, user: str) -> None:
-        lines = waiting_on(deps.db, deps.actor(user), limit=HOME_LIMIT)
-        view = home_view(lines)
-        client.views_publish(user_id=user, view=view)
+    def publish_home(user: str) -> None:
+        """Publish now; when Slack or our pacing says "later", the outbox does it."""
+        now = deps.clock.now()
+        try:
+            queue = deps.home_jobs().queue(user, now, deps.actor(user))
+            deps.chat.publish_home(user, queue, now)
+        except RetryLater as wait:
+            log.info("home.publish_later", user=user, why=str(wait))
+            with deps.db.transaction() as session:
+                queue_home(session, user, now=now)
 
     @app.event("app_home_opened")
-    def home_opened(event: dict[str, Any], client: WebClient) -> None:
+    def home_opened(event: dict[str, Any]) -> None:
         user = event.get("user")
         if event.get("tab", "home") != "home" or not isinstance(user, str):
             return
         with contextlib.suppress(Busy):  # when busy, the next visit to Home publishes it
-            deps.work.submit(lambda: publish_home(client, user), "home")
+            deps.work.submit(lambda: publish_home(user), "home")

@@ -1,6 +1,7 @@
 """`/billing-exceptions reassign BX-000123 @from @to reason…`: an admin moves a pending step's
-seat from one approver to another (app/flows/reassign.py). Admins are the policy's `admins`
-group (app/routing/admins.py). A line that cannot be one is answered inside the ack."""
+seat from one approver to another (app/flows/reassign.py). Who is an admin: the `access`
+section's admins, else the `admins` group (app/routing/admins.py). A line that cannot be one
+is answered inside the ack."""
 
 from __future__ import annotations
 

@@ -160,8 +160,31 @@ def test_check_strict_fails_on_warnings() -> None:
     result = runner.invoke(policies_app, ["check", "--strict", str(folder)])
     assert result.exit_code == 1
     assert "may never be met" in result.stderr
-    assert result.stderr.endswith(f"policy {folder}: 2 warnings (--strict)\n")
+    assert "no `access` section" in result.stderr  # the third warning, --strict only
+    assert result.stderr.endswith(f"policy {folder}: 3 warnings (--strict)\n")
     assert result.stdout == ""
+
+
+def test_check_shows_access_and_strict_warns_without_it(tmp_path: Path) -> None:
+    """`check` prints who may look at the queue; with no `access` section only --strict
+    warns (and fails); a section naming an undefined group is an error with its line."""
+    shown = runner.invoke(policies_app, ["check", str(POLICIES)])
+    assert "access: viewers U0BILLOPS1, U0FINMGR1, U0FINMGR2; admins U0CTRL1, U0CFO1" in (
+        shown.stdout
+    )
+    folder = GOLDEN / "person_twice_in_group"
+    plain = runner.invoke(policies_app, ["check", str(folder)])
+    assert plain.exit_code == 0
+    assert "access: not set" in plain.stdout
+    assert "no `access` section" not in plain.stderr
+    (tmp_path / "p.yml").write_text(
+        "version: 1\ngroups: {ops: [U0OPS1]}\naccess:\n  viewers: [group:opz]\n"
+        "routes:\n  - name: all\n    steps: [{approvers: [group:ops]}]\n"
+    )
+    broken = runner.invoke(policies_app, ["check", str(tmp_path)])
+    assert broken.exit_code == 1
+    assert "p.yml:4" in broken.stderr
+    assert "undefined group `opz`" in broken.stderr
 
 
 def test_check_strict_passes_a_clean_policy() -> None:

@@ -6,9 +6,8 @@ import threading
 
 import pytest
 
-from app.flows.queue import QueueLine
 from app.slack.executor import Busy, Work
-from app.slack.listeners.events import SeenEvents, home_view
+from app.slack.listeners.events import SeenEvents
 
 
 def test_work_refuses_at_once_when_workers_and_queue_are_taken() -> None:
@@ -54,12 +53,3 @@ def test_the_memory_is_bounded() -> None:
     assert all(seen.take(e) for e in ("Ev1", "Ev2", "Ev3"))
     assert seen.take("Ev1")
     assert not seen.take("Ev3")
-
-
-def test_home_shows_an_empty_state_and_escapes_names() -> None:
-    """No exceptions: "Nothing is waiting"; a hostile customer name is escaped."""
-    assert "Nothing is waiting for you" in str(home_view([]))
-    line = QueueLine("BX-000001", "usage_anomaly", "<!channel> & Sons", "$1.00", "open", "r", ())
-    shown = str(home_view([line]))
-    assert "<!channel>" not in shown
-    assert "&amp;" in shown

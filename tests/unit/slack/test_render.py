@@ -33,7 +33,7 @@ def card(**changes: object) -> ExceptionCard:
 
 
 def test_open_card_has_buttons_carrying_the_exception_step_and_version() -> None:
-    """An open card ends with Approve, Reject and Request changes carrying
+    """An open card ends with Approve, Reject, Request changes and Details, each carrying
     exception:step:version."""
     _, blocks = BlockRenderer().card(card(step=1, version=3))
     actions = blocks[-1]
@@ -41,6 +41,7 @@ def test_open_card_has_buttons_carrying_the_exception_step_and_version() -> None
         ActionId.APPROVE,
         ActionId.REJECT,
         ActionId.REQUEST_CHANGES,
+        ActionId.DETAILS,
     ]
     assert {e["value"] for e in actions["elements"]} == {"7:1:3"}
 
