@@ -63,6 +63,11 @@ def stored_sections(d: StoredDetails, now: datetime) -> list[str]:
         late = "⚠️ *overdue* since" if d.sla_due <= now else "due"
         timers.insert(0, f"*SLA* {late} {d.sla_due.strftime(WHEN)}")
     sections.append("*Timers*\n" + ("\n".join(timers) or "none pending"))
+    sections.append(
+        f"*Evidence* `countersign evidence {d.label}` writes this exception's evidence packet"
+        " (the event as received, the policy, every card and decision, the audit entries and"
+        " their proof; HTML, JSON and PDF)."
+    )
     return sections
 
 

@@ -76,6 +76,7 @@ def test_details_opens_with_stored_facts_then_shows_intacct(served: Served) -> N
     assert "*Policy* `" in shown
     assert "escalate (level 1) of step 1 due" in shown
     assert "*SLA* due" in shown
+    assert f"`countersign evidence {label}` writes this exception's evidence packet" in shown
     assert "Globex &amp; Co" in shown
     assert "*draft*" in shown  # the invoice's state, read live
     assert "open USD 800.00 in 2 invoice(s)" in shown
