@@ -113,7 +113,6 @@ def _fresh_runtime(wiring: dict[str, str], db: str) -> Runtime:
         start_clean(Path(db))
     except OSError as error:
         raise _fail(f"cannot empty the sandbox database {db}: {error}") from None
-    typer.echo(f"sandbox: starting from a clean database at {db}")
     upgrade(settings.DATABASE_URL)
     try:
         return Runtime(settings)

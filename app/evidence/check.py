@@ -70,10 +70,10 @@ def verify(folder: Path, anchor_key: str | None) -> PacketCheck:
         if entry["action"] in ("card.posted", "card.updated") and entry["seq"] not in shown:
             raise PacketBroken(f"the card of audit entry {entry['seq']} is missing")
     for decision in packet["decisions"]:
-        _decision(decision, entries)
-    listed = {decision["id"] for decision in packet["decisions"]}
+        _decision(decision, by_seq)
+    listed = {decision["audit_seq"] for decision in packet["decisions"]}
     for entry in entries:
-        if entry["action"] == "decision.recorded" and entry["detail"].get("decision") not in listed:
+        if entry["action"] == "decision.recorded" and entry["seq"] not in listed:
             raise PacketBroken(f"the decision of audit entry {entry['seq']} is missing")
     _invoice(packet["invoice"], opened, by_seq)
     proof = packet["audit"]["proof"]
@@ -174,14 +174,16 @@ def _card(card: dict[str, Any], by_seq: dict[int, dict[str, Any]]) -> None:
     )
 
 
-def _decision(decision: dict[str, Any], entries: list[dict[str, Any]]) -> None:
-    recorded = [
-        e["detail"]
-        for e in entries
-        if e["action"] == "decision.recorded" and e["detail"].get("decision") == decision["id"]
-    ]
-    _check(len(recorded) == 1, f"decision {decision['id']} has no audit entry")
-    detail = recorded[0]
+def _decision(decision: dict[str, Any], by_seq: dict[int, dict[str, Any]]) -> None:
+    entry = by_seq.get(decision.get("audit_seq") or -1)
+    _check(
+        entry is not None
+        and entry["action"] == "decision.recorded"
+        and entry["detail"].get("decision") == decision["id"],
+        f"decision {decision['id']} has no audit entry",
+    )
+    assert entry is not None
+    detail = entry["detail"]
     for name, key in (("outcome", "outcome"), ("email", "email"), ("reason", "reason")):
         _check(
             decision[name] == detail.get(key),

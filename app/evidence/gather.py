@@ -69,11 +69,18 @@ def gather(db: Database, exception_id: int, now: datetime, anchors: Anchors | No
         head = view.head()
         proof = _proof(view, entries, head, anchors)
     details = [json.loads(entry.detail) for entry in entries]
-    by_decision = {
-        d.get("decision"): d
-        for e, d in zip(entries, details, strict=True)
-        if e.action == "decision.recorded"
-    }
+    recorded = [
+        (e, d) for e, d in zip(entries, details, strict=True) if e.action == "decision.recorded"
+    ]
+    # A decision row's entry is the latest that names its id (SQLite may reuse the id of a
+    # decision set aside when steps were asked again); every other entry is set aside.
+    latest = {d.get("decision"): (e, d) for e, d in recorded}
+    current = {r.id for r in decision_rows}
+    set_aside = [
+        _set_aside(e, d)
+        for e, d in recorded
+        if d.get("decision") not in current or latest[d.get("decision")][0].seq != e.seq
+    ]
     return {
         "packet_version": PACKET_VERSION,
         "generated_at": at_text(now),
@@ -100,7 +107,8 @@ def gather(db: Database, exception_id: int, now: datetime, anchors: Anchors | No
             for entry, detail in zip(entries, details, strict=True)
             if entry.action in CARD_ACTIONS
         ],
-        "decisions": [_decision(d, by_decision.get(d.id)) for d in decision_rows],
+        "decisions": [_decision(d, *latest.get(d.id, (None, None))) for d in decision_rows]
+        + set_aside,
         "invoice": _invoice(row, entries, details),
         "audit": {
             "entries": [
@@ -157,9 +165,13 @@ def _event(event: BillingEventRow | None) -> dict[str, Any] | None:
     }
 
 
-def _decision(decision: DecisionRow, detail: dict[str, Any] | None) -> dict[str, Any]:
+def _decision(
+    decision: DecisionRow, entry: EntryText | None, detail: dict[str, Any] | None
+) -> dict[str, Any]:
     return {
         "id": decision.id,
+        "audit_seq": entry.seq if entry is not None else None,
+        "set_aside": False,
         "step": decision.step + 1,
         "outcome": decision.outcome,
         "slack_id": decision.approver,
@@ -169,6 +181,25 @@ def _decision(decision: DecisionRow, detail: dict[str, Any] | None) -> dict[str,
         "reason": decision.reason,
         "decided_at": at_text(decision.decided_at),
         "via": (detail or {}).get("via"),
+    }
+
+
+def _set_aside(entry: EntryText, detail: dict[str, Any]) -> dict[str, Any]:
+    """A decision whose step was asked again (changes requested, the invoice changed after
+    approval): its row is gone, its audit entry says everything about it."""
+    return {
+        "id": detail.get("decision"),
+        "audit_seq": entry.seq,
+        "set_aside": True,
+        "step": int(detail.get("step", -1)) + 1,
+        "outcome": detail.get("outcome"),
+        "slack_id": entry.actor.split(" for ")[0],
+        "email": detail.get("email"),
+        "name": detail.get("name"),
+        "on_behalf_of": detail.get("on_behalf_of"),
+        "reason": detail.get("reason"),
+        "decided_at": entry.at,
+        "via": detail.get("via"),
     }
 
 

@@ -105,10 +105,12 @@ def render(packet: dict[str, Any]) -> str:
     parts.append("<h2>Decisions</h2>")
     head = ("step", "outcome", "slack_id", "email", "name", "on_behalf_of", "decided_at", "reason")
     rows = "".join(
-        "<tr>" + "".join(f"<td>{_e(d[k])}</td>" for k in head) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{_e(d[k])}</td>" for k in head)
+        + f"<td>{'set aside: the step was asked again' if d.get('set_aside') else ''}</td></tr>"
         for d in packet["decisions"]
     )
-    th = "".join(f"<th>{_e(k.replace('_', ' '))}</th>" for k in head)
+    th = "".join(f"<th>{_e(k.replace('_', ' '))}</th>" for k in (*head, "note"))
     parts.append(f"<table><tr>{th}</tr>{rows}</table>")
     parts += [
         "<h2>Invoice</h2><h3>As approved</h3>",

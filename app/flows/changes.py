@@ -31,6 +31,7 @@ from app.flows.decide import (
     UnknownException,
     card_version,
     one_person_one_step,
+    set_aside_count,
     steps_decided_by,
     steps_of,
 )
@@ -87,7 +88,7 @@ def request_changes(db: Database, command: ChangeRequest, *, now: datetime) -> D
             if step in mine:
                 raise NotAuthorized(f"You already decided step {step + 1} of {label}.")
             if command.card is not None:
-                check_card(command.card, current_step=step, version=card_version(session, row.id))
+                check_card(command.card, current_step=step, version=card_version(session, row))
             authorize(
                 command.actor,
                 steps_of(row)[step],
@@ -215,6 +216,7 @@ def set_aside_decisions(session: Session, row: ExceptionRow, from_step: int) -> 
     ).all()
     if found:
         session.execute(delete(DecisionRow).where(col(DecisionRow.id).in_(list(found))))
+        row.timing = {**row.timing, "set_aside": set_aside_count(row) + len(found)}
     row.steps = [
         step
         if number < from_step

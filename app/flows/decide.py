@@ -170,7 +170,7 @@ def _decide(
         acting: Delegation | None = None
         try:
             if command.card is not None:
-                check_card(command.card, current_step=step, version=card_version(session, row.id))
+                check_card(command.card, current_step=step, version=card_version(session, row))
             if command.actor.is_one_of(steps[step].approvers):
                 authorize(
                     command.actor,
@@ -391,11 +391,19 @@ def _decided_for(session: Session, exception_id: int, step: int, person: str) ->
     ).first()
 
 
-def card_version(session: Session, exception_id: int) -> int:
-    """The card version: decisions recorded on the exception (what build_card counts too)."""
-    return session.exec(
-        select(func.count(col(DecisionRow.id))).where(DecisionRow.exception_id == exception_id)
+def card_version(session: Session, row: ExceptionRow) -> int:
+    """The card version (what build_card counts too): decisions recorded on the exception, plus
+    those set aside when its steps were asked again, so a version never comes back: a button
+    on a card shown before the steps were asked again cannot decide after."""
+    count = session.exec(
+        select(func.count(col(DecisionRow.id))).where(DecisionRow.exception_id == row.id)
     ).one()
+    return count + set_aside_count(row)
+
+
+def set_aside_count(row: ExceptionRow) -> int:
+    """How many decisions of this exception were set aside (steps asked again)."""
+    return int((row.timing or {}).get("set_aside", 0))
 
 
 def _approvals(session: Session, exception_id: int, step: int) -> int:

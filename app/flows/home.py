@@ -25,6 +25,7 @@ import structlog
 from sqlmodel import Session, col, select
 
 from app.domain.approval import Actor
+from app.flows.decide import set_aside_count
 from app.flows.delegation import acting_for, stand_ins
 from app.flows.notify import step_text
 from app.flows.ports import DeliveryFailed
@@ -127,7 +128,7 @@ def waiting_items(
                 exception_id=row.id,
                 line=line_of(row),
                 step=row.current_step,
-                version=versions.get(row.id, 0),
+                version=versions.get(row.id, 0) + set_aside_count(row),
                 step_text=step_text(row),
                 opened_at=row.created_at,
                 sla_due=sla,

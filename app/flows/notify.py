@@ -39,7 +39,7 @@ from app.domain.lifecycle import State, exception_label
 from app.domain.money import format_money
 from app.domain.quorum import Requirement, describe_needs, describe_rule, shortfall
 from app.flows import delegation, jobs
-from app.flows.decide import approved_names
+from app.flows.decide import approved_names, set_aside_count
 from app.flows.ports import (
     ChangesLine,
     ChatPort,
@@ -115,7 +115,7 @@ def build_card(session: Session, row: ExceptionRow, now: datetime | None = None)
         changes=changes_line(row),
         open=is_open,
         step=row.current_step,
-        version=len(decisions),
+        version=len(decisions) + set_aside_count(row),
     )
 
 

@@ -195,6 +195,8 @@ Open the sandbox workspace in your browser: {ports.slack_url}
   (Slack as any sandbox user: cards, clicks, dialogs, Home tab, send an example event)
   Intacct page   {ports.intacct_url}   (invoices, API calls, edit a total, inject failures)
 
+sandbox: started from a clean database at {database} (emptied at every start)
+
 Countersign sandbox is running (no real Slack or Intacct is contacted).
   app            {ports.app_url}   (POST /billing-events, /slack/events, GET /healthz /readyz)
   Slack emulator {ports.slack_url}_emulator/state

@@ -6,6 +6,8 @@ exception and invoice, and ends with the outbox at rest and no timer overdue."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +28,13 @@ from app.sandbox.slack_emulator.models import PostedMessage
 from app.slack.ids import CHANGES_NOTE_ACTION, ActionId, BlockId, CallbackId
 from app.store.db import Database
 from app.store.tables import AuditEntryRow, ExceptionRow, TimerRow
-from tests.e2e.harness import assert_at_rest, process_env, serve_process, wait_for
+from tests.e2e.harness import (
+    COUNTERSIGN,
+    assert_at_rest,
+    process_env,
+    serve_process,
+    wait_for,
+)
 
 POLICIES = Path(__file__).parent / "policies_changes"
 SECRET, HOOK_SECRET = "changes-signing-secret-not-real", "changes-webhook-secret-not-real"
@@ -426,6 +434,59 @@ def test_invoice_lines_edited_after_approval_are_approved_again(served: Served) 
     assert released["fingerprint"] == row.invoice_fingerprint
     assert served.intacct.submissions(served.invoices[label]) == 1
     assert_at_rest(served.database_url)
+
+
+def _button_values(message: PostedMessage) -> set[str]:
+    return {
+        str(element.get("value"))
+        for block in message.blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+    }
+
+
+def test_a_reapproved_exception_never_reuses_a_card_version_and_its_evidence_verifies(
+    served: Served, tmp_path: Path
+) -> None:
+    """After the invoice changed and step 1 is asked again, the card's buttons carry a version
+    never shown before (a first-round button cannot decide the new round); once released, the
+    evidence packet lists the set-aside decisions beside the new ones and verifies."""
+    label, _ = served.open_exception()
+    served.snapshot_taken(label)
+    first_round = _button_values(served.card(label))
+    served.click(served.card(label), "U0FINMGR1", ActionId.APPROVE)
+    served.intacct.edit_invoice(
+        served.invoices[label], lines=[{"item": "PLATFORM", "amount": "1500.00", "memo": "x"}]
+    )
+    served.click(served.card(label, has="Step 2 of "), "U0CFO1", ActionId.APPROVE)
+    again = served.card(label, has="approve it again")
+    assert _button_values(again).isdisjoint(first_round)
+    served.click(again, "U0FINMGR1", ActionId.APPROVE)
+    served.click(served.card(label, has="Step 2 of "), "U0CFO1", ActionId.APPROVE)
+    served.released(label)
+    assert_at_rest(served.database_url)
+
+    env = {**os.environ, "DATABASE_URL": served.database_url}
+    out = tmp_path / "packet"
+    written = subprocess.run(
+        [COUNTERSIGN, "evidence", label, "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    packet = json.loads((out / "packet.json").read_text())
+    kept = [(d["step"], d["slack_id"], d["set_aside"]) for d in packet["decisions"]]
+    assert sorted(kept) == [
+        (1, "U0FINMGR1", False),
+        (1, "U0FINMGR1", True),
+        (2, "U0CFO1", False),
+        (2, "U0CFO1", True),
+    ]
+    verified = subprocess.run(
+        [COUNTERSIGN, "evidence", "verify", str(out)],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "evidence packet intact" in verified.stdout
 
 
 def test_invoice_changed_after_approval_is_rejected_when_the_policy_says_so(

@@ -135,7 +135,9 @@ def states(db: Path) -> dict[int, str]:
 
 def test_printed_hints_work_in_the_printed_order(sandbox: SandboxProcess) -> None:
     """Every printed command exits 0 but the refused click, which says why; the audit holds."""
-    assert f"starting from a clean database at {sandbox.db}" in sandbox.text
+    assert f"started from a clean database at {sandbox.db}" in sandbox.text
+    page = sandbox.text.index("Open the sandbox workspace in your browser: http://")
+    assert page < sandbox.text.index("started from a clean database")  # the page comes first
     hints = sandbox.hints()
     assert any(f"DATABASE_URL=sqlite:///{sandbox.db}" in line for line in hints)
     assert any(f"COUNTERSIGN_SANDBOX_PORT={sandbox.ports[0]}" in line for line in hints)
@@ -221,7 +223,7 @@ def test_restart_starts_clean_and_the_walkthrough_works_again(sandbox: SandboxPr
     assert [done.returncode for _, done in first] == [0, 0], first
     sandbox.stop()
     sandbox.start()
-    assert f"starting from a clean database at {sandbox.db}" in sandbox.text
+    assert f"started from a clean database at {sandbox.db}" in sandbox.text
     again = run_hints(
         [
             f"export DATABASE_URL=sqlite:///{sandbox.db}",
