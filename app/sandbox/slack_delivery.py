@@ -20,6 +20,8 @@ from urllib.parse import urlencode, urljoin
 
 import httpx
 
+from app.sandbox.slack_emulator.escaping import escape_command_text
+
 Json = dict[str, Any]
 
 TEAM_DOMAIN = "countersign-sandbox"
@@ -293,7 +295,12 @@ class SlackDelivery:
             "user_id": user_id,
             "user_name": user["username"],
             "command": command,
-            "text": text,
+            # Countersign's command escapes users and channels (should_escape: true)
+            "text": escape_command_text(
+                text,
+                {u["name"].lower(): u["id"] for u in self._directory_data()["users"]},
+                {name.lower(): cid for cid, name in self._directory_data()["channels"].items()},
+            ),
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
             "response_url": self._response_url(channel_id, user_id, None),

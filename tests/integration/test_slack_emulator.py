@@ -526,3 +526,19 @@ def test_stale_or_forged_signatures_are_rejected(
         assert delivery.sign(body, now) == delivery.sign(body, now)
         signed = delivery.send_raw(body, "application/x-www-form-urlencoded", timestamp=now)
         assert signed.status_code == 200
+
+
+def test_slash_command_text_is_escaped_as_slack_escapes_it(
+    slack_delivery: SlackDelivery, slack_receiver: SlackReceiver
+) -> None:
+    """With should_escape on, @member becomes <@U…|name> and #channel <#C…|name>; e-mail
+    addresses, unknown names and mentions already escaped are left as typed."""
+    slack_delivery.slash_command(
+        "delegate @fin.two until 2026-12-20 in #billing-exceptions, cfo@example.com @nobody"
+        " <@U0CFO1|cfo>",
+        "U0FINMGR1",
+    )
+    assert slack_receiver.last.parsed["text"] == (
+        "delegate <@U0FINMGR2|fin.two> until 2026-12-20 in <#C0BILLING|billing-exceptions>,"
+        " cfo@example.com @nobody <@U0CFO1|cfo>"
+    )

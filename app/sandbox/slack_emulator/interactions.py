@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from app.sandbox.slack_emulator.escaping import escape_command_text
 from app.sandbox.slack_emulator.models import APP_ID, BOT_USER_ID, TEAM_DOMAIN, Json
 from app.sandbox.slack_emulator.workspace import Workspace
 
@@ -229,7 +230,11 @@ class Deliveries:
             "user_id": user,
             "user_name": self._user(user)["name"],
             "command": command,
-            "text": text,
+            "text": escape_command_text(
+                text,
+                {u.name.lower(): u.id for u in self.ws.users.values()},
+                {name.lower(): cid for cid, name in self.ws.channels.items()},
+            ),
             "api_app_id": APP_ID,
             "is_enterprise_install": "false",
             "response_url": self._response_url(channel, user, None),
