@@ -5,6 +5,7 @@ but these files runs in the page, whatever text the app or an event put in it.""
 from __future__ import annotations
 
 import re
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\.(html|css|js|png|svg)")
@@ -37,3 +38,14 @@ def asset(package: str, name: str) -> tuple[bytes, str] | None:
     if not path.is_file():
         return None
     return path.read_bytes(), _TYPES[match.group(1)]
+
+
+def send_asset(handler: BaseHTTPRequestHandler, data: bytes, content_type: str) -> None:
+    """Answer 200 with a page file and the page's security headers."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(data)))
+    for header, value in PAGE_HEADERS.items():
+        handler.send_header(header, value)
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from app.sandbox.emulator_kit.static import PAGE_HEADERS, asset
+from app.sandbox.emulator_kit.static import asset, send_asset
 from app.sandbox.intacct_emulator.failures import FailureQueue, Operation, injected_reply
 from app.sandbox.intacct_emulator.query import QUERY_PATH
 from app.sandbox.intacct_emulator.recording import RecordedRequest, RequestLog
@@ -225,14 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
         if found is None:
             self._send(_no_route("GET", self.path))
             return
-        data, content_type = found
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for header, value in PAGE_HEADERS.items():
-            self.send_header(header, value)
-        self.end_headers()
-        self.wfile.write(data)
+        send_asset(self, *found)
 
     def _send(self, reply: Reply) -> None:
         data = b"" if reply.body is None else json.dumps(reply.body, default=str).encode()

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from app.sandbox.emulator_kit.static import PAGE_HEADERS, asset
+from app.sandbox.emulator_kit.static import asset, send_asset
 from app.sandbox.slack_emulator import ui
 from app.sandbox.slack_emulator.models import Json
 from app.sandbox.slack_emulator.web_api import dispatch
@@ -120,14 +120,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if found is None:
             self._send_json(404, {"ok": False, "error": "not_found"})
             return
-        data, content_type = found
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for header, value in PAGE_HEADERS.items():
-            self.send_header(header, value)
-        self.end_headers()
-        self.wfile.write(data)
+        send_asset(self, *found)
 
     # --- the Web API -------------------------------------------------------------------------
 

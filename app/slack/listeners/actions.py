@@ -8,6 +8,7 @@ workers are full the person is told "busy, try again"; nothing is recorded."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -79,17 +80,23 @@ def register(app: App, deps: SlackDeps) -> None:
             channel = click.channel_id or result.channel
             reply(deps, url, channel, click.user_id, result.message)
 
-    @app.action(ActionId.APPROVE)
-    def approve(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
+    def run_later(
+        body: dict[str, Any], work: Callable[[Click, str | None], None], what: str
+    ) -> None:
+        """Parse the click and hand `work` to Countersign's workers (busy: tell the person)."""
         click = parsed(body)
         if click is None:
             return
         url = response_url(body)
         try:
-            deps.work.submit(lambda: approve_now(click, url), "approve")
+            deps.work.submit(lambda: work(click, url), what)
         except Busy:
             busy(deps, url, click.channel_id, click.user_id)
+
+    @app.action(ActionId.APPROVE)
+    def approve(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        run_later(body, approve_now, "approve")
 
     def open_modal(body: dict[str, Any], client: WebClient, *, changes: bool) -> None:
         click = parsed(body)
@@ -130,14 +137,7 @@ def register(app: App, deps: SlackDeps) -> None:
     @app.action(ActionId.RESUBMIT)
     def resubmit_clicked(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        click = parsed(body)
-        if click is None:
-            return
-        url = response_url(body)
-        try:
-            deps.work.submit(lambda: resubmit_now(click, url), "resubmit")
-        except Busy:
-            busy(deps, url, click.channel_id, click.user_id)
+        run_later(body, resubmit_now, "resubmit")
 
     def details_now(click: Click, trigger: str, body: dict[str, Any]) -> None:
         """Open the modal with what is stored (inside the trigger's 3 s), then update it with
