@@ -60,7 +60,14 @@ class SandboxProcess:
         stream, lines = self.process.stdout, self.output
         assert stream is not None
         threading.Thread(target=lambda: lines.extend(stream), daemon=True).start()
-        wait_for(lambda: "Stop with Ctrl-C." in self.text, timeout=30, what="the printed hints")
+        process = self.process
+        wait_for(
+            lambda: "Stop with Ctrl-C." in self.text or process.poll() is not None,
+            timeout=30,
+            what="the printed hints",
+        )
+        if process.poll() is not None:  # it stopped (a port taken, say): show what it said
+            raise AssertionError(f"sandbox up exited {process.returncode}:\n{self.text}")
         wait_for(lambda: answers_200(f"{self.url}/readyz"), timeout=30, what="the sandbox")
         return self
 
