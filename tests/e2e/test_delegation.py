@@ -139,8 +139,11 @@ class Served:
             return list(session.exec(query.order_by(col(AuditEntryRow.seq))).all())
 
     def released(self, label: str) -> None:
+        """Wait until Intacct has the invoice posted and Countersign has recorded the release
+        (the state is written just after Intacct answers)."""
         key = self.invoices[label]
         wait_for(lambda: self.intacct.submissions(key) == 1, timeout=15, what=f"{key} posted")
+        wait_for(lambda: self.state(label) == "released", timeout=15, what=f"{label} released")
 
 
 def _id(label: str) -> int:
