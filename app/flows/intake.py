@@ -12,6 +12,7 @@ what was answered is committed, the rest is retried by the sender."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Callable, Sequence
@@ -21,9 +22,10 @@ from typing import Any, Literal
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import Table, and_, insert, or_, text
+from sqlalchemy import Select, Table, bindparam, func, text
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.domain import jsontext
 from app.domain.business_time import Clockwork
@@ -34,9 +36,9 @@ from app.flows import jobs, superseding
 from app.flows.timing import clockwork, opening_timers, timer_values, timing_snapshot
 from app.routing import PolicySet, RouteDecision
 from app.routing.policy_set import CompiledRoute
-from app.store import audit, canonical_json, outbox
+from app.store import audit, bulk, canonical_json, outbox
 from app.store.db import Database
-from app.store.tables import BillingEventRow, ExceptionRow, RejectedEventRow, TimerRow
+from app.store.tables import BillingEventRow, ExceptionRow, RejectedEventRow, TimerRow, sa_table
 
 log = structlog.get_logger("countersign.intake")
 Status = Literal["created", "duplicate", "rejected"]
@@ -148,19 +150,21 @@ class _RouteRows:
     steps_json: canonical_json.Encoded  # `steps` as the column stores it, encoded once
     timing: dict[str, Any]
     clock: Clockwork  # the route's calendar, built once
-    # The timing of a step opened at one moment, kept for the next event opened at that same
-    # moment (every event of a batch shares its arrival time): (at, timing, timing as JSON).
-    opened: tuple[datetime, dict[str, Any], canonical_json.Encoded] | None = None
+    # The timing and timers of a first step opened at one moment, kept for the next event
+    # opened at that same moment (every event of a batch shares its arrival time).
+    opened: tuple[datetime, canonical_json.Encoded, list[tuple[str, datetime]]] | None = None
 
-    def opened_at(self, now: datetime) -> tuple[dict[str, Any], canonical_json.Encoded]:
-        """The route's timing with its first step opened at `now`, and its column JSON."""
+    def opened_at(self, now: datetime) -> tuple[canonical_json.Encoded, list[tuple[str, datetime]]]:
+        """The route's timing (as its column JSON) with the first step opened at `now`, and
+        that step's timers (kind, due)."""
         last = self.opened
         if last is not None and last[0] is now:
             return last[1], last[2]
         timing = {**self.timing, "step_opened_at": now.isoformat()}
         encoded = canonical_json.Encoded(canonical_json.dumps(timing))
-        self.opened = (now, timing, encoded)
-        return timing, encoded
+        timers = opening_timers(self.steps, timing, self.clock, now)
+        self.opened = (now, encoded, timers)
+        return encoded, timers
 
 
 @dataclass
@@ -189,11 +193,6 @@ class _Rejection:
 
 _Plan = _Opening | _Rejection
 Plan = _Plan  # an event read and routed, ready to write (Intake.prepare, write_prepared)
-
-
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
 
 
 class Intake:
@@ -287,8 +286,7 @@ class Intake:
         timing: dict[str, Any] | canonical_json.Encoded = shared.timing
         timers: list[tuple[str, datetime]] = []
         if not route.auto_approve:
-            opened, timing = shared.opened_at(now)
-            timers = opening_timers(shared.steps, opened, shared.clock, now)
+            timing, timers = shared.opened_at(now)
         requester = event.requested_by
         row = {
             "type": event.type.value,
@@ -372,27 +370,32 @@ def _rejection(item: Incoming, errors: tuple[dict[str, str], ...], via: str) -> 
     return _Rejection(item, errors, row)
 
 
+@functools.cache
+def _last_id(table: Table) -> Select[Any]:
+    return sa_select(func.max(table.c.id))
+
+
 def _insert_plans(session: Session, model: Any, plans: Sequence[_Plan]) -> dict[int, int]:
-    """Insert the plans' rows in one statement: id(plan) -> the new row's id. PostgreSQL takes
-    the ids from the sequence first (a pipelined executemany then beats one huge RETURNING
-    statement); SQLite, under its write lock, returns them from a multi-row INSERT."""
+    """Insert the plans' rows in one executemany: id(plan) -> the new row's id. The ids are
+    taken first: from the sequence on PostgreSQL, and on SQLite, whose write lock this
+    transaction holds from its BEGIN IMMEDIATE, as the next ones after the largest (the rowid
+    SQLite itself would give; these tables are never AUTOINCREMENT)."""
     if not plans:
         return {}
-    table = _table(model)
+    table = sa_table(model)
     if session.get_bind().dialect.name == "postgresql":
-        new_ids = (
-            session.execute(
-                _NEXT_IDS,
-                {"table": table.name, "n": len(plans)},
-            )
+        new_ids = list(
+            session.connection()
+            .execute(_NEXT_IDS, {"table": table.name, "n": len(plans)})
             .scalars()
             .all()
         )
-        rows = [p.row | {"id": row_id} for p, row_id in zip(plans, new_ids, strict=True)]
-        session.execute(insert(table), rows)
     else:
-        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        new_ids = session.execute(statement, [p.row for p in plans]).scalars().all()
+        last = int(session.connection().execute(_last_id(table)).scalar() or 0)
+        new_ids = list(range(last + 1, last + 1 + len(plans)))
+    bulk.insert_many(
+        session, table, [p.row | {"id": row_id} for p, row_id in zip(plans, new_ids, strict=True)]
+    )
     return {id(plan): row_id for plan, row_id in zip(plans, new_ids, strict=True)}
 
 
@@ -441,9 +444,8 @@ def _write_chunk(session: Session, plans: list[_Plan], via: str) -> list[IntakeO
         jobs_rows += _jobs(plan, exception_id)
         timers += [timer_values(exception_id, 0, kind, due, now) for kind, due in plan.timers]
         outcomes.append(IntakeOutcome("created", exception_id, state, plan.event.event_id))
-    for model, rows in ((BillingEventRow, events), (TimerRow, timers)):
-        if rows:
-            session.execute(insert(_table(model)), rows)
+    bulk.insert_many(session, sa_table(BillingEventRow), events)
+    bulk.insert_many(session, sa_table(TimerRow), timers)
     outbox.enqueue_many(session, jobs_rows)
     audit.append_many(session, entries)
     return outcomes
@@ -552,35 +554,27 @@ def _unexpected(error: Exception, stage: str) -> dict[str, str]:
     return _problem(f"the event could not be processed (error id {error_id})")
 
 
+_EVENTS, _EXCEPTIONS = sa_table(BillingEventRow), sa_table(ExceptionRow)
+_STORED = (
+    sa_select(_EVENTS.c.source, _EVENTS.c.event_id, _EXCEPTIONS.c.id, _EXCEPTIONS.c.state)
+    .join_from(_EVENTS, _EXCEPTIONS, _EXCEPTIONS.c.id == _EVENTS.c.exception_id)
+    .where(
+        _EVENTS.c.source == bindparam("source"),
+        _EVENTS.c.event_id.in_(bindparam("event_ids", expanding=True)),
+    )
+)
+
+
 def _stored(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
-    """(exception id, state) of each (source, event_id) already stored, in one lookup that
-    walks the (source, event_id) unique index: `source = ? AND event_id IN (...)` per source
-    (SQLite scans the whole table for a row-value `(source, event_id) IN (...)`)."""
-    if not keys:
-        return {}
+    """(exception id, state) of each (source, event_id) already stored: one lookup per source
+    (a batch has one), `source = ? AND event_id IN (...)`, which walks the (source, event_id)
+    unique index (SQLite scans the whole table for a row-value `(source, event_id) IN (...)`)."""
     by_source: dict[str, list[str]] = {}
     for source, event_id in keys:
         by_source.setdefault(source, []).append(event_id)
-    source_col, event_col = col(BillingEventRow.source), col(BillingEventRow.event_id)
-    found = session.exec(
-        select(
-            BillingEventRow.source,
-            BillingEventRow.event_id,
-            col(ExceptionRow.id),
-            ExceptionRow.state,
-        )
-        .join(ExceptionRow, col(ExceptionRow.id) == col(BillingEventRow.exception_id))
-        .where(
-            or_(
-                *(
-                    and_(source_col == source, event_col.in_(event_ids))
-                    for source, event_ids in by_source.items()
-                )
-            )
-        )
-    ).all()
-    return {
-        (source, event_id): (exception_id, state)
-        for source, event_id, exception_id, state in found
-        if exception_id is not None
-    }
+    found: dict[tuple[str, str], tuple[int, str]] = {}
+    for source, event_ids in by_source.items():
+        rows = session.connection().execute(_STORED, {"source": source, "event_ids": event_ids})
+        for stored_source, event_id, exception_id, state in rows:
+            found[(stored_source, event_id)] = (exception_id, state)
+    return found

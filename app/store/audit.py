@@ -32,13 +32,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import bindparam, event, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import SessionTransaction
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from app.store import canonical_json
+from app.store import bulk, canonical_json
 from app.store.audit_read import EntryText, Snapshot
-from app.store.tables import AuditEntryRow, AuditHeadRow
+from app.store.tables import AuditEntryRow, AuditHeadRow, sa_table
 
 GENESIS = "0" * 64
 _HEAD = "countersign.audit_head"  # the locked head row, kept for the rest of the transaction
@@ -155,8 +156,7 @@ def append(
     )
     entry = AuditEntryRow(**values)
     session.add(entry)
-    head.seq, head.hash = entry.seq, entry.hash
-    session.add(head)
+    _advance(session, head, entry.seq, entry.hash)
     return entry
 
 
@@ -193,9 +193,8 @@ def append_many(session: Session, entries: list[Entry]) -> None:
         values["detail"] = canonical_json.Encoded(detail_text)  # stored as hashed, not re-encoded
         rows.append(values)
         prev_hash = values["hash"]
-    session.execute(insert(AuditEntryRow.__table__), rows)  # type: ignore[attr-defined]
-    head.seq, head.hash = seq, prev_hash
-    session.add(head)
+    bulk.insert_many(session, _ENTRIES, rows)
+    _advance(session, head, seq, prev_hash)
 
 
 def _in_order(session: Session, at: datetime) -> datetime:
@@ -206,21 +205,45 @@ def _in_order(session: Session, at: datetime) -> datetime:
     last: datetime | None = session.info.get(_LAST_AT)
     if last is None:
         head = _locked_head(session)
-        last = session.exec(select(AuditEntryRow.at).where(AuditEntryRow.seq == head.seq)).first()
+        last = session.connection().execute(_LAST_ENTRY_AT, {"seq": head.seq}).scalar()
     stamped = at if last is None or at >= last else last
     session.info[_LAST_AT] = stamped
     return stamped
 
 
-def _locked_head(session: Session) -> AuditHeadRow:
+@dataclass
+class _Head:
+    """The chain's head as this transaction holds it (locked) and moves it."""
+
+    seq: int
+    hash: str
+
+
+_ENTRIES = sa_table(AuditEntryRow)
+_HEADS = sa_table(AuditHeadRow)
+_LOCK_HEAD = sa_select(_HEADS.c.seq, _HEADS.c.hash).where(_HEADS.c.id == 1).with_for_update()
+_MOVE_HEAD = (
+    update(_HEADS).where(_HEADS.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash"))
+)
+_LAST_ENTRY_AT = sa_select(_ENTRIES.c.at).where(_ENTRIES.c.seq == bindparam("seq"))
+
+
+def _locked_head(session: Session) -> _Head:
     """The head row, locked until the transaction ends (first use in it takes the lock)."""
-    head: AuditHeadRow | None = session.info.get(_HEAD)
+    head: _Head | None = session.info.get(_HEAD)
     if head is None:
-        head = session.exec(select(AuditHeadRow).with_for_update()).first()
-        if head is None:
+        row = session.connection().execute(_LOCK_HEAD).first()
+        if row is None:
             raise RuntimeError("the audit head row is missing: run `countersign db upgrade`")
+        head = _Head(row.seq, row.hash)
         session.info[_HEAD] = head
     return head
+
+
+def _advance(session: Session, head: _Head, seq: int, hash_: str) -> None:
+    """Move the locked head to the entry just appended."""
+    session.connection().execute(_MOVE_HEAD, {"seq": seq, "hash": hash_})
+    head.seq, head.hash = seq, hash_
 
 
 @dataclass(frozen=True)

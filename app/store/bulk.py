@@ -7,11 +7,14 @@ a table with collected rows must call `flush` first, so that the update sees the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Dialect, Table, bindparam, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 _PENDING = "countersign.bulk_inserts"
@@ -48,3 +51,91 @@ def flush(session: Session) -> None:
     for table, rows in list(pending.items()):
         session.execute(insert(table), rows)
     pending.clear()
+
+
+# --- many rows of one shape, at the driver's speed ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """An INSERT compiled once for one table, column set and dialect: the statement, its
+    parameters in order with each one's bind processor, the omitted columns' defaults, and
+    whether the driver takes a dict per row (psycopg) or a sequence (sqlite3)."""
+
+    sql: str
+    parameters: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    defaults: dict[str, Any]
+    named: bool
+
+
+_SHAPES: dict[tuple[int, str, tuple[str, ...], bool], _Shape] = {}
+
+
+def _shape(
+    dialect: Dialect, table: Table, given: tuple[str, ...], ignore_conflicts: bool
+) -> _Shape:
+    key = (id(dialect), table.name, given, ignore_conflicts)
+    shape = _SHAPES.get(key)
+    if shape is None:
+        defaults: dict[str, Any] = {}
+        for column in table.columns:
+            if column.name in given or column.default is None:
+                continue
+            if not column.default.is_scalar:
+                raise ValueError(f"insert_many into {table.name} needs {column.name} given")
+            defaults[column.name] = column.default.arg  # type: ignore[attr-defined]
+        statement: Any = (pg_insert if dialect.name == "postgresql" else sqlite_insert)(table)
+        if ignore_conflicts:
+            statement = statement.on_conflict_do_nothing()
+        names = (*given, *defaults)
+        compiled = statement.values({name: bindparam(name) for name in names}).compile(
+            dialect=dialect
+        )
+        order = tuple(compiled.positiontup or names)
+        parameters = tuple(
+            (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in order
+        )
+        shape = _Shape(compiled.string, parameters, defaults, named=not compiled.positional)
+        _SHAPES[key] = shape
+    return shape
+
+
+def insert_many(
+    session: Session, table: Table, rows: list[dict[str, Any]], *, ignore_conflicts: bool = False
+) -> None:
+    """Insert rows that all have the same keys with one executemany at the driver: each value
+    goes through its column's bind processor, as SQLAlchemy's own insert would, without its
+    per-row bookkeeping; omitted columns take their (scalar) defaults. With ignore_conflicts a
+    row that breaks a unique constraint is skipped by the database (ON CONFLICT DO NOTHING)."""
+    if not rows:
+        return
+    connection = session.connection()
+    shape = _shape(connection.dialect, table, tuple(rows[0]), ignore_conflicts)
+    width = len(rows[0])
+    if any(len(row) != width for row in rows):
+        raise ValueError(f"insert_many into {table.name}: the rows differ in their columns")
+    if shape.defaults:
+        rows = [{**shape.defaults, **row} for row in rows]
+    columns = []
+    for name, process in shape.parameters:
+        values = [row[name] for row in rows]
+        columns.append(values if process is None else _processed(values, process))
+    batch: list[Any] = list(zip(*columns, strict=True))
+    if shape.named:
+        names = [name for name, _ in shape.parameters]
+        batch = [dict(zip(names, values, strict=True)) for values in batch]
+    connection.exec_driver_sql(shape.sql, batch)
+
+
+def _processed(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
+    """`process` of each value, once per distinct object: the rows of a batch share many
+    (its arrival time, a route's steps), and a bind processor costs a microsecond or two."""
+    done: dict[int, Any] = {}
+    out = []
+    for value in values:
+        key = id(value)  # stable: every value is held by its row until the insert is done
+        if key not in done:
+            done[key] = process(value)
+        out.append(done[key])
+    return out

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select, update
 
@@ -103,9 +102,7 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     table = OutboxRow.__table__  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(table).on_conflict_do_nothing(), rows)
+    bulk.insert_many(session, table, rows, ignore_conflicts=True)
 
 
 def claim(

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.store.types import Money, UTCDateTime
@@ -228,3 +228,9 @@ class PolicyVersionRow(SQLModel, table=True):
     base_hash: str | None = Field(default=None, max_length=64)  # the hash in force when proposed
     decided_by: str | None = Field(default=None, max_length=254)
     decided_at: datetime | None = _when(default=None)
+
+
+def sa_table(model: Any) -> Table:
+    """The Core table of a row model, for statements that skip the ORM."""
+    table: Table = model.__table__
+    return table
