@@ -6,22 +6,23 @@ them; cards/s is measured from the emulator's message timestamps (first card to 
 paces chat.postMessage to about one a second per channel (after a small burst), so the
 baseline is the plain loop capped at that pace for the same cards and channels. Scenarios:
 unloaded over 20 channels and in one channel; during intake (signed single events sent to the
-server meanwhile, their cards going to another channel); under 429s (the emulator answers
-every 3rd post in a channel 429 with Retry-After 1 s and refuses every call until it passes:
-calls made meanwhile are counted, goal 0, and the largest gap between posts with cards still
-queued is reported)."""
+server meanwhile, from a process of their own, their cards going to another channel); under
+429s (the emulator answers every 3rd post in a channel 429 with Retry-After 1 s and refuses
+every call until it passes: calls made meanwhile are counted, goal 0, and the largest gap
+between posts with cards still queued is reported)."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -175,19 +176,28 @@ def wait_all(slack: SlackEmulator, channels: int, timeout: float = 120.0) -> lis
     return times
 
 
-def intake_load(url: str, stop: threading.Event, sent: list[int]) -> Callable[[], None]:
+def intake_load(url: str, stop: Any, sent: Any) -> None:
+    """Signed single events from LOAD_THREADS senders, until `stop` is set; run in its own
+    process (bench_intake's reason: a load generator sharing the emulators' process would
+    take their interpreter lock and slow Slack down, not Countersign)."""
+
     def send() -> None:
         with httpx.Client(timeout=30) as http:
             n = 0
             while not stop.is_set():
-                key = f"load-{threading.get_ident()}-{n}"
+                key = f"load-{os.getpid()}-{threading.get_ident()}-{n}"
                 body = json.dumps(event(key, "C-LOAD")).encode()
                 headers = webhook.signed_headers(WEBHOOK_SECRET, int(time.time()), body)
                 http.post(f"{url}/billing-events", content=body, headers=headers)
                 n += 1
-            sent.append(n)
+            with sent.get_lock():
+                sent.value += n
 
-    return send
+    threads = [threading.Thread(target=send) for _ in range(LOAD_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def scenario(channels: int, *, load: bool = False, throttle: bool = False) -> dict[str, float]:
@@ -196,8 +206,9 @@ def scenario(channels: int, *, load: bool = False, throttle: bool = False) -> di
             slack.throttle("chat.postMessage", every=3, retry_after=1)
         with served(slack, channels, Path(tmp)) as env:
             url = f"http://127.0.0.1:{env['PORT']}"
-            stop, sent = threading.Event(), []
-            threads = []
+            spawn = multiprocessing.get_context("spawn")
+            stop, sent = spawn.Event(), spawn.Value("q", 0)
+            loader = None
             if load:
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:  # the load starts once serve answers
@@ -206,18 +217,14 @@ def scenario(channels: int, *, load: bool = False, throttle: bool = False) -> di
                             break
                     except httpx.HTTPError:
                         time.sleep(0.05)
-                threads = [
-                    threading.Thread(target=intake_load(url, stop, sent))
-                    for _ in range(LOAD_THREADS)
-                ]
-                for thread in threads:
-                    thread.start()
+                loader = spawn.Process(target=intake_load, args=(url, stop, sent))
+                loader.start()
             started = time.time()
             times = wait_all(slack, channels)
             elapsed = time.time() - started
             stop.set()
-            for thread in threads:
-                thread.join()
+            if loader is not None:
+                loader.join()
         posts = sorted(
             c.at.timestamp()
             for c in slack.calls("chat.postMessage")
@@ -228,7 +235,7 @@ def scenario(channels: int, *, load: bool = False, throttle: bool = False) -> di
             "rate": rate_of(times),
             "under_retry_after": len(slack.calls_under_retry_after()),
             "largest_gap": max(gaps, default=0.0),
-            "intake_per_s": sum(sent) / elapsed if load else 0.0,
+            "intake_per_s": sent.value / elapsed if load else 0.0,
         }
 
 

@@ -187,12 +187,10 @@ class SlackJobs:
             row = session.get(ExceptionRow, exception_id)
             if row is None or row.message_ts or not row.channel:
                 return
-            card, channel, unsure_since = (
-                build_card(session, row, now),
-                row.channel,
-                row.card_post_started_at,
-            )
-            self._chat.card_slot(channel)  # Paced: back at its slot, nothing written
+            channel, unsure_since = row.channel, row.card_post_started_at
+            # Paced: back at its slot, nothing written, and the card not drawn for nothing
+            self._chat.card_slot(channel)
+            card = build_card(session, row, now)
             if unsure_since is None:
                 row.card_post_started_at = now
                 session.add(row)
