@@ -6,7 +6,8 @@ them; cards/s is measured from the emulator's message timestamps (first card to 
 paces chat.postMessage to about one a second per channel (after a small burst), so the
 baseline is the plain loop capped at that pace for the same cards and channels. Scenarios:
 unloaded over 20 channels and in one channel; during intake (signed single events sent to the
-server meanwhile, from a process of their own, their cards going to another channel); under
+server meanwhile, from a process of their own, their cards going to another channel: a steady
+50 events/s, and flat out, as fast as the server answers 4 senders); under
 429s (the emulator answers every 3rd post in a channel 429 with Retry-After 1 s and refuses
 every call until it passes: calls made meanwhile are counted, goal 0, and the largest gap
 between posts with cards still queued is reported)."""
@@ -42,6 +43,7 @@ COUNTERSIGN = str(Path(sys.executable).with_name("countersign"))
 CHANNELS, PER_CHANNEL = 20, 10
 LOAD_CHANNEL, ADMIN = "C0LOAD", "C0ADMIN"
 LOAD_THREADS = 4
+STEADY_LOAD = 50.0  # events/s: a billing run trickling in while cards go out
 
 
 def lane(n: int) -> str:
@@ -176,15 +178,19 @@ def wait_all(slack: SlackEmulator, channels: int, timeout: float = 120.0) -> lis
     return times
 
 
-def intake_load(url: str, stop: Any, sent: Any) -> None:
-    """Signed single events from LOAD_THREADS senders, until `stop` is set; run in its own
-    process (bench_intake's reason: a load generator sharing the emulators' process would
-    take their interpreter lock and slow Slack down, not Countersign)."""
+def intake_load(url: str, stop: Any, sent: Any, per_second: float) -> None:
+    """Signed single events from LOAD_THREADS senders until `stop` is set, `per_second` in all
+    (0: as fast as the server answers); run in a process of its own (a load generator sharing
+    the emulators' process would take their interpreter lock and slow Slack, not Countersign)."""
+    gap = LOAD_THREADS / per_second if per_second else 0.0
 
     def send() -> None:
         with httpx.Client(timeout=30) as http:
-            n = 0
+            n, next_at = 0, time.monotonic()
             while not stop.is_set():
+                if gap:
+                    next_at += gap
+                    time.sleep(max(0.0, next_at - time.monotonic()))
                 key = f"load-{os.getpid()}-{threading.get_ident()}-{n}"
                 body = json.dumps(event(key, "C-LOAD")).encode()
                 headers = webhook.signed_headers(WEBHOOK_SECRET, int(time.time()), body)
@@ -200,7 +206,10 @@ def intake_load(url: str, stop: Any, sent: Any) -> None:
         thread.join()
 
 
-def scenario(channels: int, *, load: bool = False, throttle: bool = False) -> dict[str, float]:
+def scenario(
+    channels: int, *, load: float | None = None, throttle: bool = False
+) -> dict[str, float]:
+    """Deliver the cards; `load`: intake meanwhile at that many events/s (0: flat out)."""
     with tempfile.TemporaryDirectory() as tmp, emulator(channels) as slack:
         if throttle:
             slack.throttle("chat.postMessage", every=3, retry_after=1)
@@ -209,7 +218,7 @@ def scenario(channels: int, *, load: bool = False, throttle: bool = False) -> di
             spawn = multiprocessing.get_context("spawn")
             stop, sent = spawn.Event(), spawn.Value("q", 0)
             loader = None
-            if load:
+            if load is not None:
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:  # the load starts once serve answers
                     try:
@@ -217,7 +226,7 @@ def scenario(channels: int, *, load: bool = False, throttle: bool = False) -> di
                             break
                     except httpx.HTTPError:
                         time.sleep(0.05)
-                loader = spawn.Process(target=intake_load, args=(url, stop, sent))
+                loader = spawn.Process(target=intake_load, args=(url, stop, sent, load))
                 loader.start()
             started = time.time()
             times = wait_all(slack, channels)
@@ -235,7 +244,7 @@ def scenario(channels: int, *, load: bool = False, throttle: bool = False) -> di
             "rate": rate_of(times),
             "under_retry_after": len(slack.calls_under_retry_after()),
             "largest_gap": max(gaps, default=0.0),
-            "intake_per_s": sent.value / elapsed if load else 0.0,
+            "intake_per_s": sent.value / elapsed if load is not None else 0.0,
         }
 
 
@@ -246,7 +255,8 @@ def main() -> None:
     baseline = min(plain, ceiling)
     unloaded = scenario(CHANNELS)
     single = scenario(1)
-    loaded = scenario(CHANNELS, load=True)
+    steady = scenario(CHANNELS, load=STEADY_LOAD)
+    loaded = scenario(CHANNELS, load=0)
     limited = scenario(CHANNELS, throttle=True)
     single_base = min(plain_loop(1), paced_rate(PER_CHANNEL, 1))
     print(f"load average: {Path('/proc/loadavg').read_text().strip()}")
@@ -263,11 +273,12 @@ def main() -> None:
         f"unloaded, 1 channel: {single['rate']:.2f} cards/s vs {single_base:.2f}"
         f" = {single['rate'] / single_base:.2f}x"
     )
-    print(
-        f"during intake ({loaded['intake_per_s']:.0f} events/s sent): {loaded['rate']:.1f}"
-        f" cards/s vs unloaded {unloaded['rate']:.1f} = {loaded['rate'] / unloaded['rate']:.2f}x"
-        " (goal >= 0.5x)"
-    )
+    for name, run in (("steady", steady), ("flat out", loaded)):
+        print(
+            f"during intake, {name} ({run['intake_per_s']:.0f} events/s sent):"
+            f" {run['rate']:.1f} cards/s vs unloaded {unloaded['rate']:.1f}"
+            f" = {run['rate'] / unloaded['rate']:.2f}x (goal >= 0.5x)"
+        )
     print(
         f"under 429s (Retry-After 1 s every 3rd post per channel): {limited['rate']:.1f} cards/s;"
         f" calls while Retry-After in force: {limited['under_retry_after']:.0f} (baseline 0,"

@@ -2,24 +2,30 @@
 
 Measures one sweep that claims and processes the due timers (Slack calls excluded: the sweep
 only queues them in the outbox) and the process's peak RSS. SQLite file in a temp dir; set
-BENCH_DATABASE_URL to a PostgreSQL URL to measure there instead."""
+BENCH_DATABASE_URL to a PostgreSQL server's URL to measure there instead (in a scratch
+database created on that server and dropped afterwards, so every run starts empty)."""
 
 from __future__ import annotations
 
 import os
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import insert
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.flows.sweep import TimerSweep
 from app.store.db import Database
 from app.store.migrate import upgrade
 from app.store.tables import ExceptionRow, TimerRow
+from tests.databases import scratch_postgres
 
 OPEN, DUE = 100_000, 1_000
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -80,34 +86,37 @@ def populate(db: Database) -> None:
 
 
 def main() -> None:
-    url = os.environ.get("BENCH_DATABASE_URL")
+    server = os.environ.get("BENCH_DATABASE_URL")
     with tempfile.TemporaryDirectory() as folder:
-        url = url or f"sqlite:///{folder}/bench.db"
-        upgrade(url)
-        db = Database(url)
-        started = time.perf_counter()
-        populate(db)
-        print(
-            f"timers: populated {OPEN:,} open exceptions in {time.perf_counter() - started:.1f} s"
-        )
-        started = time.perf_counter()
-        report = TimerSweep(db, FixedClock(), worker_id="bench", batch=500).sweep()
-        elapsed = time.perf_counter() - started
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(
-            f"timers: one sweep claimed {report.claimed:,} and fired {report.fired:,} due timers "
-            f"of {OPEN:,} open exceptions in {elapsed:.3f} s "
-            f"({report.fired / elapsed:,.0f} timers/s) on {db.dialect}; peak RSS {rss_mb:.0f} MB"
-        )
-        second = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            TimerSweep(db, FixedClock(), worker_id="bench").sweep()
-            second.append(time.perf_counter() - t0)
-        print(
-            f"timers: an idle sweep (nothing due) takes {statistics.median(second) * 1000:.1f} ms"
-        )
-        db.dispose()
+        if server:
+            with scratch_postgres(server, "cs_bench_timers") as url:
+                measure(url)
+        else:
+            measure(f"sqlite:///{folder}/bench.db")
+
+
+def measure(url: str) -> None:
+    upgrade(url)
+    db = Database(url)
+    started = time.perf_counter()
+    populate(db)
+    print(f"timers: populated {OPEN:,} open exceptions in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    report = TimerSweep(db, FixedClock(), worker_id="bench", batch=500).sweep()
+    elapsed = time.perf_counter() - started
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"timers: one sweep claimed {report.claimed:,} and fired {report.fired:,} due timers "
+        f"of {OPEN:,} open exceptions in {elapsed:.3f} s "
+        f"({report.fired / elapsed:,.0f} timers/s) on {db.dialect}; peak RSS {rss_mb:.0f} MB"
+    )
+    second = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        TimerSweep(db, FixedClock(), worker_id="bench").sweep()
+        second.append(time.perf_counter() - t0)
+    print(f"timers: an idle sweep (nothing due) takes {statistics.median(second) * 1000:.1f} ms")
+    db.dispose()
 
 
 if __name__ == "__main__":
