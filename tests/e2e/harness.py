@@ -30,6 +30,7 @@ from app.sandbox.local import emulator_settings
 from app.sandbox.slack_delivery import SlackDelivery
 from app.sandbox.slack_emulator import SlackEmulator
 from app.store.db import Database
+from app.store.tables import ExceptionRow
 from app.web import create_web_app
 
 SIGNING_SECRET = "test-signing-secret-not-real"
@@ -215,6 +216,17 @@ class Stack:
         """The latest card posted in `channel`, waiting for it to arrive."""
         messages = wait_for(lambda: self.slack.messages(channel), what=f"a card in {channel}")
         return messages[index]
+
+    def snapshot_taken(self, exception_id: int = 1) -> None:
+        """Wait for the opening snapshot (the invoice as Intacct had it then): it runs beside
+        the card's post, so a test that changes the invoice after the card waits for it."""
+
+        def taken() -> bool:
+            with self.runtime.db.transaction() as session:
+                row = session.get(ExceptionRow, exception_id)
+                return row is not None and row.invoice_snapshot is not None
+
+        wait_for(taken, timeout=15, what=f"the Intacct snapshot of exception {exception_id}")
 
 
 def start_stack(database_url: str, policies: str) -> Stack:

@@ -202,6 +202,7 @@ def test_changed_invoice_is_not_posted_but_asked_again(stack: Stack) -> None:
     seed_invoice(stack)
     stack.send_event(discount_event())
     card = stack.card()
+    stack.snapshot_taken()
     stack.intacct.set_amount(INVOICE, "99999.00")
     stack.delivery.click("C0BILLING", card.ts, ActionId.APPROVE, "U0FINMGR1")
     wait_for(lambda: stack.slack.thread("C0BILLING", card.ts), what="a thread note")
