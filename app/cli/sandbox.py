@@ -339,6 +339,19 @@ def _answered(card: Card, answer: httpx.Response) -> None:
         raise NotRecorded(f"{card.label}: Countersign answered {answer.status_code} {answer.text}")
 
 
+@contextmanager
+def _asking(ports: Ports) -> Iterator[None]:
+    """Countersign and the emulated Slack asked something: either one not reached, or the
+    answer not what was asked for, is one plain line and exit 1."""
+    from app.sandbox.clicks import NotRecorded
+
+    try:
+        with _reaching(f"Countersign at {ports.app_url} or Slack at {ports.slack_url}"):
+            yield
+    except NotRecorded as why:
+        raise _fail(str(why)) from None
+
+
 @sandbox_app.command("home")
 def home(
     user: Annotated[str, typer.Option("--as", help="Whose Home tab, e.g. U0FINMGR1.")],
@@ -347,14 +360,10 @@ def home(
 ) -> None:
     """Open the person's App Home in the emulated Slack and print what Countersign published."""
     from app.cli.sandbox_views import echo_lines, home_of
-    from app.sandbox.clicks import NotRecorded
 
     ports = Ports(port, slack_port)
-    try:
-        with _reaching(f"Countersign at {ports.app_url} or Slack at {ports.slack_url}"):
-            echo_lines(home_of(ports, user))
-    except NotRecorded as why:
-        raise _fail(str(why)) from None
+    with _asking(ports):
+        echo_lines(home_of(ports, user))
 
 
 @sandbox_app.command("command")
@@ -367,14 +376,10 @@ def command(
 ) -> None:
     """Type a /billing-exceptions command in the emulated Slack and print the answer."""
     from app.cli.sandbox_views import command_answer
-    from app.sandbox.clicks import NotRecorded
 
     ports = Ports(port, slack_port)
-    try:
-        with _reaching(f"Countersign at {ports.app_url} or Slack at {ports.slack_url}"):
-            typer.echo(command_answer(ports, line, user, channel))
-    except NotRecorded as why:
-        raise _fail(str(why)) from None
+    with _asking(ports):
+        typer.echo(command_answer(ports, line, user, channel))
 
 
 @sandbox_app.command("show")

@@ -7,6 +7,7 @@ a table with collected rows must call `flush` first, so that the update sees the
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,14 +69,19 @@ class _Shape:
     named: bool
 
 
-_SHAPES: dict[tuple[int, str, tuple[str, ...], bool], _Shape] = {}
+# Per dialect object (an engine's), dropped with it: its id could be reused by a later engine
+# of the other kind, whose statements take another parameter style.
+_SHAPES: weakref.WeakKeyDictionary[Dialect, dict[tuple[str, tuple[str, ...], bool], _Shape]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _shape(
     dialect: Dialect, table: Table, given: tuple[str, ...], ignore_conflicts: bool
 ) -> _Shape:
-    key = (id(dialect), table.name, given, ignore_conflicts)
-    shape = _SHAPES.get(key)
+    shapes = _SHAPES.setdefault(dialect, {})
+    key = (table.name, given, ignore_conflicts)
+    shape = shapes.get(key)
     if shape is None:
         defaults: dict[str, Any] = {}
         for column in table.columns:
@@ -97,7 +103,7 @@ def _shape(
             for name in order
         )
         shape = _Shape(compiled.string, parameters, defaults, named=not compiled.positional)
-        _SHAPES[key] = shape
+        shapes[key] = shape
     return shape
 
 

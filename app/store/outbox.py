@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select, update
 from app.store import bulk
 from app.store.claims import claim_due
 from app.store.db import Database
-from app.store.tables import OutboxRow
+from app.store.tables import OutboxRow, sa_table
 
 LEASE = timedelta(minutes=2)
 
@@ -101,8 +101,7 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
     queued is skipped by the database (ON CONFLICT DO NOTHING), with no lookup first."""
     if not rows:
         return
-    table = OutboxRow.__table__  # type: ignore[attr-defined]
-    bulk.insert_many(session, table, rows, ignore_conflicts=True)
+    bulk.insert_many(session, sa_table(OutboxRow), rows, ignore_conflicts=True)
 
 
 def claim(
