@@ -16,7 +16,7 @@ from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.flows import jobs, reload_request
 from app.flows.changes import Resume
-from app.flows.home import HOME_PUBLISH, HomeJobs, queue_refresh
+from app.flows.home import HomeJobs, queue_refresh_in
 from app.flows.intake import Intake
 from app.flows.notify import SlackJobs
 from app.flows.outbox_worker import Handler, OutboxWorker, publish_counts
@@ -61,7 +61,7 @@ SLACK_JOBS = (
     jobs.CHANNEL_NOTICE,
     jobs.POLICY_CARD,
     jobs.POLICY_CARD_UPDATE,
-    HOME_PUBLISH,
+    jobs.HOME_PUBLISH,
 )
 
 
@@ -117,6 +117,7 @@ class Runtime:
             on_progress=lambda: self.scheduler.touch(OUTBOX),
             concurrency=settings.OUTBOX_CONCURRENCY,
             linger_seconds=max(1.0, settings.OUTBOX_POLL_SECONDS),
+            queues=(outbox.Kinds(jobs.SLACK_KINDS), outbox.Kinds(jobs.SLACK_KINDS, among=False)),
         )
         self.timers = TimerSweep(self.db, self.clock, worker_id=self.worker.worker_id)
         self.slack_health = SlackHealth(
@@ -175,7 +176,7 @@ class Runtime:
         return {
             jobs.POST_CARD: self._then_homes(slack.post_card),
             jobs.UPDATE_CARD: self._then_homes(slack.update_card),
-            HOME_PUBLISH: self.homes.publish,
+            jobs.HOME_PUBLISH: self.homes.publish,
             jobs.THREAD_NOTE: slack.thread_note,
             jobs.NOTIFY_USER: slack.notify_user,
             jobs.DM_CARD: slack.dm_card,
@@ -188,11 +189,13 @@ class Runtime:
         }
 
     def _then_homes(self, handler: Handler) -> Handler:
-        """`handler`, then a (debounced) Home refresh for everyone its exception concerns."""
+        """`handler`, and with its completion a (debounced) Home refresh for everyone its
+        exception concerns (in the same transaction as the job's row marked done)."""
 
         def run(payload: dict[str, Any], now: datetime) -> None:
+            exception_id = int(payload["exception_id"])
+            outbox.on_completion(lambda session: queue_refresh_in(session, exception_id, now=now))
             handler(payload, now)
-            queue_refresh(self.db, int(payload["exception_id"]), now=now)
 
         return run
 

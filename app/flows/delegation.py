@@ -82,6 +82,7 @@ def create(db: Database, command: DelegateCommand, *, now: datetime) -> Delegati
                 "reason": command.reason,
             },
         )
+        jobs.queue_home(session, command.delegate, now=now)  # "waiting for you as a delegate"
         why = f" ({command.reason})" if command.reason else ""
         jobs.queue_notify(
             session,
@@ -106,6 +107,7 @@ def revoke(db: Database, delegator: str, *, now: datetime) -> list[Delegation]:
 def _revoke(session: Session, row: DelegationRow, *, by: str, why: str, now: datetime) -> None:
     row.revoked_at, row.revoked_by = now, by
     session.add(row)
+    jobs.queue_home(session, row.delegate, now=now)  # what they stood in for leaves their Home
     audit.append(
         session,
         at=now,

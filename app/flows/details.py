@@ -130,7 +130,7 @@ def _pairs(value: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 def stored_details(db: Database, exception_id: int) -> StoredDetails | None:
     """What Countersign holds about the exception; None when there is no such exception."""
-    with db.transaction() as session:
+    with db.reading() as session:
         row = session.get(ExceptionRow, exception_id)
         if row is None or row.id is None:
             return None

@@ -15,28 +15,26 @@ paced outbox like every Slack call, so it comes to rest."""
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.domain.approval import Actor
 from app.flows.decide import set_aside_count
 from app.flows.delegation import acting_for, stand_ins
+from app.flows.jobs import queue_home
 from app.flows.notify import step_text
 from app.flows.ports import DeliveryFailed
 from app.flows.queue import QueueLine, line_of
-from app.store import outbox, queue_read
+from app.store import queue_read
 from app.store.db import Database
-from app.store.tables import ExceptionRow, OutboxRow
+from app.store.tables import ExceptionRow
 
 log = structlog.get_logger("countersign.home")
-HOME_PUBLISH = "home.publish"
-HOME_DEBOUNCE = timedelta(seconds=1)
 WAITING_LIMIT = 20  # each waiting item takes two blocks of the Home's 100
 MINE_LIMIT = 50  # `/billing-exceptions mine` lists more than Home has room for
 DELEGATE_LIMIT = 5
@@ -158,7 +156,7 @@ def queue_for(
     """Everything the person's Home shows; `as_delegate` holds what waits for the people
     whose delegation `actor` holds at `now` (`on_behalf_of` set), less what waits for them
     anyway."""
-    with db.transaction() as session:
+    with db.reading() as session:
         waiting, more = waiting_items(session, actor, now, limit=waiting_limit)
         delegated = _delegated(session, actor, now, {w.exception_id for w in waiting})
         requests = [
@@ -196,40 +194,22 @@ def concerned(row: ExceptionRow) -> list[str]:
     return list(dict.fromkeys(p for p in people if _SLACK_USER.match(p)))[:MOST_PEOPLE]
 
 
-def queue_home(session: Session, user: str, *, now: datetime) -> None:
-    """Queue publishing `user`'s Home unless a publish is already waiting for them."""
-    prefix = f"home:{user}:"
-    waiting = session.exec(
-        select(OutboxRow.id).where(
-            OutboxRow.kind == HOME_PUBLISH,
-            OutboxRow.state == "pending",
-            col(OutboxRow.claimed_by).is_(None),
-            col(OutboxRow.idempotency_key).startswith(prefix),
-        )
-    ).first()
-    if waiting is not None:
-        return
-    outbox.enqueue(
-        session,
-        kind=HOME_PUBLISH,
-        payload={"user": user},
-        idempotency_key=prefix + uuid.uuid4().hex[:16],
-        now=now,
-        delay=HOME_DEBOUNCE,
-    )
-
-
 def queue_refresh(db: Database, exception_id: int, *, now: datetime) -> None:
     """Queue a Home refresh for everyone this exception concerns, and for whoever stands in
     for one of them."""
     with db.transaction() as session:
-        row = session.get(ExceptionRow, exception_id)
-        if row is None:
-            return
-        people = concerned(row)
-        delegates = [d.delegate for d in stand_ins(session, people, now)]  # their as_delegate
-        for user in list(dict.fromkeys([*people, *delegates]))[:MOST_PEOPLE]:
-            queue_home(session, user, now=now)
+        queue_refresh_in(session, exception_id, now=now)
+
+
+def queue_refresh_in(session: Session, exception_id: int, *, now: datetime) -> None:
+    """`queue_refresh` inside the caller's transaction."""
+    row = session.get(ExceptionRow, exception_id)
+    if row is None:
+        return
+    people = concerned(row)
+    delegates = [d.delegate for d in stand_ins(session, people, now)]  # their as_delegate
+    for user in list(dict.fromkeys([*people, *delegates]))[:MOST_PEOPLE]:
+        queue_home(session, user, now=now)
 
 
 class HomeJobs:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from app.domain.lifecycle import exception_label
 from app.store import outbox
+from app.store.tables import OutboxRow
 
 POST_CARD = "slack.post_card"
 UPDATE_CARD = "slack.update_card"
@@ -22,6 +24,23 @@ POLICY_CARD_UPDATE = "slack.policy_card_update"
 RELEASE = "intacct.release"
 SNAPSHOT = "intacct.snapshot"
 RESUBMIT = "intacct.resubmit"  # re-read the corrected invoice and resume approval
+HOME_PUBLISH = "home.publish"  # publish one person's App Home (app/flows/home.py)
+HOME_DEBOUNCE = timedelta(seconds=1)
+# Jobs that call Slack: they queue apart from the rest (Intacct's), so a backlog of one
+# destination never holds up the other (see OutboxWorker's `queues`).
+SLACK_KINDS = frozenset(
+    {
+        POST_CARD,
+        UPDATE_CARD,
+        THREAD_NOTE,
+        NOTIFY_USER,
+        DM_CARD,
+        CHANNEL_NOTICE,
+        POLICY_CARD,
+        POLICY_CARD_UPDATE,
+        HOME_PUBLISH,
+    }
+)
 
 
 def release_key(exception_id: int, approval: str) -> str:
@@ -136,3 +155,26 @@ def queue_dm_card(
 def queue_channel_notice(session: Session, channel: str, text: str, *, now: datetime) -> None:
     """A plain message in a channel, e.g. for routes with `continue: true` that only notify."""
     outbox.enqueue_many(session, [channel_notice_job(channel, text, now=now)])
+
+
+def queue_home(session: Session, user: str, *, now: datetime) -> None:
+    """Queue publishing `user`'s Home unless a publish is already waiting for them."""
+    prefix = f"home:{user}:"
+    waiting = session.exec(
+        select(OutboxRow.id).where(
+            OutboxRow.kind == HOME_PUBLISH,
+            OutboxRow.state == "pending",
+            col(OutboxRow.claimed_by).is_(None),
+            col(OutboxRow.idempotency_key).startswith(prefix),
+        )
+    ).first()
+    if waiting is not None:
+        return
+    outbox.enqueue(
+        session,
+        kind=HOME_PUBLISH,
+        payload={"user": user},
+        idempotency_key=prefix + uuid.uuid4().hex[:16],
+        now=now,
+        delay=HOME_DEBOUNCE,
+    )

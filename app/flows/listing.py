@@ -49,7 +49,7 @@ def open_listing(
 ) -> tuple[list[Listed], int]:
     """Open exceptions matching `filters`, oldest first: at most `limit`, and how many match."""
     wanted = filters.customer.casefold() if filters.customer else None
-    with db.transaction() as session:
+    with db.reading() as session:
         rows = [
             row
             for row in queue_read.scan_open(session)
@@ -84,7 +84,7 @@ def stats(db: Database, window: timedelta, now: datetime) -> Stats:
     """Open exceptions by route, and for exceptions decided within `window`: median and p90
     time from opening to the final decision, and how many were decided by their SLA."""
     since = now - window
-    with db.transaction() as session:
+    with db.reading() as session:
         open_by_route = queue_read.open_by_route(session)
         oldest = queue_read.open_rows(session, after=0, scan=1)
         oldest_due = queue_read.sla_due(session, oldest)

@@ -6,8 +6,9 @@ always shows the latest state.
 One card per exception, whatever happens. Slack has no idempotency key for chat.postMessage,
 so a post whose answer is lost (a timeout or dropped connection after Slack accepted it, a
 crash before the ts was stored) may have posted a card nobody knows about. Therefore:
-1. before posting, `card_post_started_at` is committed on the exception; it is cleared when
-   the ts is stored, or when Slack's answer says nothing was posted (429, refusal);
+1. before posting, `card_post_started_at` is committed on the exception, by the one attempt
+   that finds it unset (of two fresh attempts at once, the other backs off); it is cleared
+   when the ts is stored, or when Slack's answer says nothing was posted (429, refusal);
 2. each card carries message metadata naming its exception (see app/slack/chat.py);
 3. when a post starts while the marker is still set (an earlier attempt's outcome is unknown:
    its answer was lost, its process died, or its claim was taken over), the channel's history
@@ -16,7 +17,9 @@ crash before the ts was stored) may have posted a card nobody knows about. There
 4. the ts is stored only if no other attempt stored one already (a worker that overran its
    lease); the loser deletes its own card.
 So the search (conversations.history, rate-limited) runs only after an unknown outcome, never
-on the normal path or after a plain 429.
+on the normal path or after a plain 429. The card is drawn from a read-only transaction (no
+write lock while the job only looks), and the job is completed in the transaction that stores
+the ts (app/store/outbox.py `finish`): a posted card costs the claim, the marker and the record.
 
 A refresh or thread note for a card that is not posted yet waits for the post (which makes it
 due the moment it lands); when no card is coming (an auto-approved exception, or a post that
@@ -47,11 +50,12 @@ from app.flows.ports import (
     DeliveryFailed,
     ExceptionCard,
     OutcomeUnknown,
+    Paced,
     RetryLater,
 )
 from app.store import audit, canonical_json, outbox
 from app.store.db import Database
-from app.store.tables import DecisionRow, ExceptionRow, OutboxRow
+from app.store.tables import DecisionRow, ExceptionRow, OutboxRow, sa_table
 
 CARD_WAITERS = (jobs.UPDATE_CARD, jobs.THREAD_NOTE)
 
@@ -183,17 +187,19 @@ class SlackJobs:
 
     def post_card(self, payload: dict[str, Any], now: datetime) -> None:
         exception_id = int(payload["exception_id"])
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(ExceptionRow, exception_id)
             if row is None or row.message_ts or not row.channel:
                 return
             channel, unsure_since = row.channel, row.card_post_started_at
-            # Paced: back at its slot, nothing written, and the card not drawn for nothing
-            self._chat.card_slot(channel)
+            try:  # Paced: back at its slot, and the card not drawn for nothing
+                self._chat.card_slot(channel)
+            except Paced as wait:
+                self._defer_channel(channel, now, now + timedelta(seconds=wait.wait))
+                raise
             card = build_card(session, row, now)
-            if unsure_since is None:
-                row.card_post_started_at = now
-                session.add(row)
+        if unsure_since is None:
+            self._mark_posting(exception_id, now)
         ts, adopted = None, False
         if unsure_since is not None:
             found = self._chat.find_cards(channel, exception_id, unsure_since - CARD_SEARCH_MARGIN)
@@ -213,6 +219,47 @@ class SlackJobs:
         kept = self._record_card(exception_id, channel, ts, adopted, now, card)
         if kept != ts:
             self._delete_duplicate(exception_id, channel, ts, now)
+
+    def _defer_channel(self, channel: str, now: datetime, until: datetime) -> None:
+        """The channel has no slot before `until`: its other cards due now are not due before
+        then either. One UPDATE for all of them, so a flood of cards into one channel costs
+        one look per slot, not one claim per card, and leaves the workers to the other
+        channels meanwhile. Cards already put back to a later moment hold a reserved slot
+        (app/slack/pacing.py) and keep it."""
+        outbox_table, exceptions = sa_table(OutboxRow), sa_table(ExceptionRow)
+        unposted = select(exceptions.c.id).where(
+            exceptions.c.channel == channel, exceptions.c.message_ts.is_(None)
+        )
+        defer = (
+            update(outbox_table)
+            .where(
+                outbox_table.c.kind == jobs.POST_CARD,
+                outbox_table.c.state == "pending",
+                outbox_table.c.claimed_by.is_(None),
+                outbox_table.c.available_at <= now,
+                outbox_table.c.exception_id.in_(unposted),
+            )
+            .values(available_at=until)
+        )
+        with self._db.transaction() as session:
+            session.connection().execute(defer)
+
+    def _mark_posting(self, exception_id: int, now: datetime) -> None:
+        """Commit the marker (step 1 above), unless another attempt got further meanwhile
+        (set the marker or stored a ts): then this one starts over, from what that one did."""
+        table = ExceptionRow.__table__  # type: ignore[attr-defined]
+        mark = (
+            update(table)
+            .where(
+                table.c.id == exception_id,
+                table.c.message_ts.is_(None),
+                table.c.card_post_started_at.is_(None),
+            )
+            .values(card_post_started_at=now)
+        )
+        with self._db.transaction() as session:
+            if not session.connection().execute(mark).rowcount:
+                raise RetryLater("another attempt at this card started meanwhile")
 
     def _clear_marker(self, exception_id: int) -> None:
         with self._db.transaction() as session:
@@ -250,6 +297,7 @@ class SlackJobs:
                 exception_id=exception_id,
                 detail={"channel": channel, "ts": ts, "adopted": adopted} | card_record(card),
             )
+            outbox.finish(session)  # the card is stored: the job is done in the same commit
         return ts
 
     def _delete_duplicate(self, exception_id: int, channel: str, ts: str, now: datetime) -> None:
@@ -266,7 +314,7 @@ class SlackJobs:
             )
 
     def update_card(self, payload: dict[str, Any], now: datetime) -> None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(ExceptionRow, int(payload["exception_id"]))
             if row is None or not row.channel:
                 return
@@ -285,9 +333,10 @@ class SlackJobs:
                 exception_id=card.exception_id,
                 detail={"channel": channel, "ts": ts} | card_record(card),
             )
+            outbox.finish(session)
 
     def thread_note(self, payload: dict[str, Any], now: datetime) -> None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(ExceptionRow, int(payload["exception_id"]))
             if row is None or not row.channel:
                 return
@@ -309,7 +358,7 @@ class SlackJobs:
     def dm_card(self, payload: dict[str, Any], now: datetime) -> None:
         resubmit = bool(payload.get("resubmit"))
         wanted = State.CHANGES_REQUESTED if resubmit else State.OPEN
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(ExceptionRow, int(payload["exception_id"]))
             if row is None or row.state != wanted:
                 return  # decided (or resubmitted) since: a reminder about it would only confuse

@@ -12,7 +12,12 @@ A paced job (Paced: the rate limiter has no slot for it now, or a 429's Retry-Af
 failure: it is due again at exactly the moment named, with its attempt given back. `drain` runs
 `concurrency` threads, each claiming one job at a time, so posts to different channels are in
 flight together; a thread with nothing due stays while a paced job comes due within
-`linger_seconds` (woken early by `nudge`), so no tick is waited for after a pause."""
+`linger_seconds` (woken early by `nudge`), so no tick is waited for after a pause.
+
+`queues` splits the jobs by destination (Slack's, the rest): thread i claims from queue
+i mod n first and from the others only when its own has nothing due. So a backlog of one kind
+of work (a flood of Intacct snapshots at month end) never stands between an approver and a
+card: each queue always has threads of its own, and no thread idles while any work is due."""
 
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ import heapq
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -82,6 +87,7 @@ class OutboxWorker:
         on_progress: Callable[[], None] = lambda: None,
         concurrency: int = 1,
         linger_seconds: float = 1.0,
+        queues: Sequence[outbox.Kinds] = (),
     ) -> None:
         self._db, self._handlers, self._clock = db, handlers, clock
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
@@ -90,6 +96,7 @@ class OutboxWorker:
         self._retry_later_attempts = retry_later_attempts or max_attempts * RETRY_LATER_FACTOR
         self._admin_channel, self._on_progress = admin_channel, on_progress
         self._concurrency, self._linger = max(1, concurrency), linger_seconds
+        self._queues: list[outbox.Kinds | None] = list(queues) or [None]
         self._soon: list[float] = []  # monotonic times at which paced jobs come due
         self._lock = threading.Lock()
         self._nudged = threading.Event()
@@ -100,9 +107,9 @@ class OutboxWorker:
         """Run every due job until none is left; return how many ran. Jobs are claimed one at a
         time, right before each runs, so the lease covers that job's call and no other's."""
         if self._concurrency == 1:
-            return self._drain_one()
+            return self._drain_one(0)
         with ThreadPoolExecutor(self._concurrency, thread_name_prefix="outbox") as pool:
-            return sum(pool.map(lambda _: self._drain_one(), range(self._concurrency)))
+            return sum(pool.map(self._drain_one, range(self._concurrency)))
 
     def stop(self) -> None:
         """Shutting down: drain threads finish the job they run and take no other."""
@@ -113,14 +120,14 @@ class OutboxWorker:
         """New work was committed: a lingering drain thread looks again now."""
         self._nudged.set()
 
-    def _drain_one(self) -> int:
+    def _drain_one(self, index: int) -> int:
+        n = len(self._queues)
+        order = [self._queues[(index + k) % n] for k in range(n)]  # its own queue first
         done = 0
         while not self._stopping.is_set():
             self._nudged.clear()
             claimed_at = time.monotonic()
-            jobs = outbox.claim(
-                self._db, worker=self.worker_id, now=self._clock.now(), lease=self._lease
-            )
+            jobs = self._claim(order)
             for job in jobs:
                 self._run(job)
                 self._on_progress()
@@ -131,6 +138,20 @@ class OutboxWorker:
                     return done
                 self._nudged.wait(wait)
         return done
+
+    def _claim(self, order: list[outbox.Kinds | None]) -> list[outbox.Job]:
+        """One due job from the first of these queues that has one (none: nothing is due)."""
+        for kinds in order:
+            jobs = outbox.claim(
+                self._db,
+                worker=self.worker_id,
+                now=self._clock.now(),
+                lease=self._lease,
+                kinds=kinds,
+            )
+            if jobs:
+                return jobs
+        return []
 
     def _next_soon(self, claimed_at: float) -> float | None:
         """Seconds until the next paced job comes due, if within the linger time (those due
@@ -167,7 +188,8 @@ class OutboxWorker:
             self._dead(job, f"no handler for job kind {job.kind!r}", now)
             return
         try:
-            handler(job.payload, now)
+            with outbox.running(job, now) as run:
+                _call(handler, job, run)
         except NeedsAttention as problem:  # credentials, a permission: only a person can fix it
             ATTENTION.labels(problem.code or "other").inc()
             self.attention = Attention(job.id, job.kind, problem.code, problem.reason, now)
@@ -207,7 +229,8 @@ class OutboxWorker:
                     job, outbox.retry_later(self._db, job, now=now, after=after, error=message)
                 )
         else:
-            self._settled(job, outbox.complete(self._db, job, now=now))
+            if not run.done:  # the handler did not complete it in its own last transaction
+                self._settled(job, outbox.complete(self._db, job, now=now, then=run.then))
             if self.attention is not None and self.attention.job == job.id:
                 self.attention = None  # the parked job was retried and went through
 
@@ -246,6 +269,17 @@ class OutboxWorker:
                     payload={"channel": channel, "text": text, ABOUT_JOB: job.id},
                     now=now,
                 )
+
+
+def _call(handler: Handler, job: outbox.Job, run: outbox.Running) -> None:
+    """Run the handler. Once it has completed its job (`outbox.finish`, committed), what it
+    does after cannot undo that: a failure then is logged, and the job stays done."""
+    try:
+        handler(job.payload, run.now)
+    except Exception:
+        if not run.done:
+            raise
+        log.exception("outbox.failed_after_completion", job=job.id, kind=job.kind)
 
 
 def publish_counts(db: Database) -> None:

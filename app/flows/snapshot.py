@@ -18,7 +18,7 @@ from app.domain.invoice import InvoiceSnapshot
 from app.domain.lifecycle import State
 from app.flows import jobs
 from app.flows.ports import InvoicePort, InvoiceRefused
-from app.store import audit
+from app.store import audit, outbox
 from app.store.db import Database
 from app.store.tables import ExceptionRow
 
@@ -58,7 +58,7 @@ class Snapshot:
 
     def __call__(self, payload: dict[str, Any], now: datetime) -> None:
         exception_id = int(payload["exception_id"])
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(ExceptionRow, exception_id)
             if row is None or row.state != State.OPEN or row.invoice_snapshot is not None:
                 return
@@ -83,14 +83,16 @@ class Snapshot:
                 )
                 _audit_note(session, row, "invoice.snapshot_mismatch", text, now)
                 jobs.queue_thread_note(session, exception_id, text, now=now)
-                return
-            take_snapshot(session, row, invoice, actor="countersign", now=now)
+            else:
+                take_snapshot(session, row, invoice, actor="countersign", now=now)
+            outbox.finish(session)  # done in the same commit as what it found
 
     def _note(self, exception_id: int, action: str, why: str, now: datetime) -> None:
         with self._db.transaction() as session:
             row = session.get(ExceptionRow, exception_id)
             if row is not None:
                 _audit_note(session, row, action, why, now)
+            outbox.finish(session)
 
 
 def _audit_note(session: Session, row: ExceptionRow, action: str, why: str, now: datetime) -> None:

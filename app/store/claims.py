@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Table, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, or_, select, update
 
 from app.store.db import Database
 
@@ -27,8 +27,10 @@ def claim_due(
     limit: int,
     returning: Sequence[str],
     also_set: dict[str, Any] | None = None,
+    where: ColumnElement[bool] | None = None,
 ) -> list[Row[Any]]:
-    """Take up to `limit` pending rows due by `now` for `worker`; return the chosen columns."""
+    """Take up to `limit` pending rows due by `now` for `worker` (and matching `where`, if
+    given); return the chosen columns."""
     due = table.c[due_column]
     chosen = (
         select(table.c.id)
@@ -36,6 +38,7 @@ def claim_due(
             table.c.state == "pending",
             due <= now,
             or_(table.c.claim_expires_at.is_(None), table.c.claim_expires_at < now),
+            *([] if where is None else [where]),
         )
         .order_by(due, table.c.id)
         .limit(limit)

@@ -1,6 +1,12 @@
 """Engine and transactions. SQLite runs in WAL mode with write transactions taken up front
 (BEGIN IMMEDIATE) so that concurrent writers queue instead of failing; PostgreSQL uses psycopg 3.
-Both pool their connections: SQLite's PRAGMAs run once per connection, not per transaction."""
+Both pool their connections: SQLite's PRAGMAs run once per connection, not per transaction.
+
+`reading()` is a transaction that only reads. On SQLite it runs on connections of their own
+that begin DEFERRED and are `query_only`: in WAL mode such a reader sees one consistent
+snapshot, never waits for the write lock and never holds it, so a job that only looks (is the
+card posted? what does the exception say now?) does not queue behind intake's writes
+(sqlite.org/wal.html, "readers do not block writers and a writer does not block readers")."""
 
 from __future__ import annotations
 
@@ -40,7 +46,7 @@ def make_engine(url: str) -> Engine:
     )
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, *, read_only: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.database in (None, "", ":memory:"):
         raise ValueError(
@@ -64,11 +70,15 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")  # a write here is a bug: refuse it
         cursor.close()
+
+    begin = "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE"
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(begin)
 
     return engine
 
@@ -79,6 +89,9 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
+        # SQLite's readers get connections of their own (see `reading`); engines connect lazily
+        sqlite = self.dialect == "sqlite"
+        self._reader = _sqlite_engine(self.url, read_only=True) if sqlite else None
 
     @property
     def dialect(self) -> str:
@@ -94,6 +107,15 @@ class Database:
                 session.rollback()
                 raise
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction that only reads (a write in it fails on SQLite): one consistent view,
+        without taking SQLite's write lock. PostgreSQL's readers never wait for writers anyway:
+        there it is an ordinary transaction, rolled back at the end. What was read stays
+        readable after the block (closing the session rolls back without expiring it)."""
+        with Session(self._reader or self.engine, expire_on_commit=False) as session:
+            yield session
+
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:
@@ -105,3 +127,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._reader is not None:
+            self._reader.dispose()

@@ -5,16 +5,23 @@ A claim belongs to one worker for one attempt: `complete`, `retry_later` and `gi
 row only while that worker still holds that attempt's claim (same `claimed_by`, same `attempts`,
 still pending), and return False when it was lost, e.g. because the lease ran out and another
 worker took the row over. The lease must outlast one run of a job; workers claim one job at a
-time so that the lease starts right before the call it covers."""
+time so that the lease starts right before the call it covers.
+
+A job's completion is one transaction: the row marked done and whatever was registered to
+happen with it (`Running.then`, e.g. queueing Home refreshes). A handler whose last step
+writes anyway calls `finish(session)` in that transaction, so the job is done in the same
+commit as its result and the worker writes nothing more; otherwise the worker completes it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import event, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select, update
 
@@ -34,6 +41,65 @@ class Job:
     attempts: int
     idempotency_key: str | None
     claimed_by: str = ""  # the worker holding this attempt's claim
+
+
+@dataclass
+class Running:
+    """The job this thread runs now, and what completing it also writes."""
+
+    job: Job
+    now: datetime
+    then: list[Callable[[Session], None]] = field(default_factory=list)
+    done: bool = False  # its completion has committed
+
+
+_RUNNING: ContextVar[Running | None] = ContextVar("outbox_running", default=None)
+
+
+@contextmanager
+def running(job: Job, now: datetime) -> Iterator[Running]:
+    """Mark `job` as the one this thread runs, for `finish` (used by the worker)."""
+    run = Running(job, now)
+    token = _RUNNING.set(run)
+    try:
+        yield run
+    finally:
+        _RUNNING.reset(token)
+
+
+def on_completion(write: Callable[[Session], None]) -> None:
+    """Have the running job's completion also do `write`, in the same transaction (only the
+    worker runs jobs, so there is always one)."""
+    run = _RUNNING.get()
+    if run is None:
+        raise RuntimeError("on_completion outside a running outbox job")
+    run.then.append(write)
+
+
+def finish(session: Session) -> None:
+    """Complete the running job inside the caller's transaction (its handler's last write):
+    when that commits, the job is done and the worker has nothing left to write. Outside a
+    job (a flow called directly) it does nothing; a claim lost meanwhile marks nothing."""
+    run = _RUNNING.get()
+    if run is None or run.done:
+        return
+    if _complete_in(session, run.job, run.now, run.then):
+
+        def committed(_session: Session) -> None:
+            run.done = True
+
+        event.listen(session, "after_commit", committed, once=True)
+
+
+def _complete_in(
+    session: Session, job: Job, now: datetime, then: Iterable[Callable[[Session], None]]
+) -> bool:
+    for also in then:
+        also(session)
+    statement = _settling(job).values(
+        claimed_by=None, claim_expires_at=None, state="done", finished_at=now
+    )
+    return bool(session.connection().execute(statement).rowcount)
 
 
 def enqueue(
@@ -104,10 +170,29 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
     bulk.insert_many(session, sa_table(OutboxRow), rows, ignore_conflicts=True)
 
 
+@dataclass(frozen=True)
+class Kinds:
+    """Which jobs a claim takes: these kinds (`among=True`) or every kind but these."""
+
+    names: frozenset[str]
+    among: bool = True
+
+    def clause(self, table: Any) -> Any:
+        listed = table.c.kind.in_(sorted(self.names))
+        return listed if self.among else ~listed
+
+
 def claim(
-    db: Database, *, worker: str, now: datetime, limit: int = 1, lease: timedelta = LEASE
+    db: Database,
+    *,
+    worker: str,
+    now: datetime,
+    limit: int = 1,
+    lease: timedelta = LEASE,
+    kinds: Kinds | None = None,
 ) -> list[Job]:
-    """Claim up to `limit` due rows for this worker; no two workers get the same row."""
+    """Claim up to `limit` due rows (of `kinds`, if given) for this worker; no two workers get
+    the same row."""
     table = OutboxRow.__table__  # type: ignore[attr-defined]
     rows = claim_due(
         db,
@@ -119,30 +204,43 @@ def claim(
         limit=limit,
         returning=("id", "kind", "payload", "attempts", "idempotency_key"),
         also_set={"attempts": table.c.attempts + 1},
+        where=None if kinds is None else kinds.clause(table),
     )
     return [Job(r.id, r.kind, r.payload, r.attempts, r.idempotency_key, worker) for r in rows]
 
 
+def _settling(job: Job) -> Any:
+    """The UPDATE of `job`'s row, only while this worker still holds this attempt's claim."""
+    table = sa_table(OutboxRow)
+    return update(table).where(
+        table.c.id == job.id,
+        table.c.state == "pending",
+        table.c.claimed_by == job.claimed_by,
+        table.c.attempts == job.attempts,
+    )
+
+
 def _settle(db: Database, job: Job, **values: Any) -> bool:
     """Write the outcome of `job` if its claim is still this worker's; False if it was lost."""
-    table = OutboxRow.__table__  # type: ignore[attr-defined]
-    statement = (
-        update(table)
-        .where(
-            table.c.id == job.id,
-            table.c.state == "pending",
-            table.c.claimed_by == job.claimed_by,
-            table.c.attempts == job.attempts,
-        )
-        .values(claimed_by=None, claim_expires_at=None, **values)
-    )
+    statement = _settling(job).values(claimed_by=None, claim_expires_at=None, **values)
     with db.transaction() as session:
         return bool(session.connection().execute(statement).rowcount)
 
 
-def complete(db: Database, job: Job, *, now: datetime) -> bool:
-    """Mark the job done; False (and nothing written) when this worker no longer holds it."""
-    return _settle(db, job, state="done", finished_at=now)
+def complete(
+    db: Database,
+    job: Job,
+    *,
+    now: datetime,
+    then: Iterable[Callable[[Session], None]] = (),
+) -> bool:
+    """Mark the job done, with what `then` writes, in one transaction; False (and nothing
+    written) when this worker no longer holds it."""
+    with db.transaction() as session:
+        if _complete_in(session, job, now, then):
+            return True
+        session.rollback()  # the claim was lost: what `then` wrote goes with it
+        return False
 
 
 def retry_later(

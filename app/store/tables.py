@@ -139,7 +139,10 @@ class OutboxRow(SQLModel, table=True):
     """Work that talks to Slack or Intacct, written in the same transaction as its cause."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "state", "available_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "available_at"),
+        Index("ix_outbox_kind_due", "state", "kind", "available_at"),  # a destination's jobs
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=40)

@@ -143,6 +143,6 @@ def test_a_delegate_sees_and_decides_what_waits_for_the_person_they_stand_in_for
     served.home("U0OUTSIDER", "you approved it")
     assert "for <@U0FINMGR1>" in str(served.card(label).blocks)
     served.delivery.slash_command("delegate off", "U0FINMGR1")
-    served.delivery.app_home_opened("U0OUTSIDER")
+    # ending the delegation refreshes the delegate's Home by itself (no visit needed)
     served.home("U0OUTSIDER", "You are not standing in for anyone right now")
     assert_at_rest(served.env["DATABASE_URL"])

@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 from slack_bolt import App, BoltRequest, BoltResponse
 
-from app.flows.home import queue_home
+from app.flows.jobs import queue_home
 from app.flows.ports import RetryLater
 from app.slack.deps import SlackDeps
 from app.slack.executor import Busy

@@ -202,30 +202,55 @@ def test_other_exceptions_cards_are_not_adopted(db: Database, slack: SlackEmulat
     assert len(slack.calls("conversations.history")) == 2
 
 
-def test_two_workers_posting_one_card_at_once_leave_one_card(
-    db: Database, slack: SlackEmulator
-) -> None:
-    """Two attempts racing (a lease overrun): the first ts stored wins, the other card goes."""
-    clock = SettableClock()
-    exception_id = open_exception(db)
-    slack.slow_down(0.5, "chat.postMessage")
+def _race(db: Database, slack: SlackEmulator, exception_id: int, now: datetime) -> list[str]:
+    """Two post_card attempts started together; what each raised (empty: it returned)."""
     barrier = threading.Barrier(2)
+    outcomes: list[str] = []
 
     def attempt() -> None:
         barrier.wait()
-        SlackJobs(db, _chat(slack, timeout=5)).post_card(
-            {"exception_id": exception_id}, clock.now()
-        )
+        try:
+            SlackJobs(db, _chat(slack, timeout=5)).post_card({"exception_id": exception_id}, now)
+        except Exception as error:
+            outcomes.append(type(error).__name__)
 
     threads = [threading.Thread(target=attempt) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=20)
+    return outcomes
+
+
+def test_two_fresh_attempts_at_once_leave_one_card(db: Database, slack: SlackEmulator) -> None:
+    """Two attempts starting together: the one that marks the post first posts; the other
+    either backs off (it read no marker) or searches and posts, and its card is deleted."""
+    clock = SettableClock()
+    exception_id = open_exception(db)
+    slack.slow_down(0.5, "chat.postMessage")
+    assert set(_race(db, slack, exception_id, clock.now())) <= {"RetryLater"}
+    _one_card_stored(db, slack, exception_id)
+    posted, deleted = slack.calls("chat.postMessage"), slack.calls("chat.delete")
+    assert len(posted) - len(deleted) == 1
+
+
+def test_two_attempts_after_an_unknown_outcome_leave_one_card(
+    db: Database, slack: SlackEmulator
+) -> None:
+    """Two attempts racing after a lost answer (a lease overrun): both search, find nothing
+    and post; the first ts stored wins and the other card is deleted."""
+    clock = SettableClock()
+    exception_id = open_exception(db)
+    with db.transaction() as session:
+        row = session.get(ExceptionRow, exception_id)
+        assert row is not None
+        row.card_post_started_at = clock.now()  # an earlier attempt's outcome is unknown
+        session.add(row)
+    slack.slow_down(0.5, "chat.postMessage")
+    assert _race(db, slack, exception_id, clock.now()) == []
     kept = _one_card_stored(db, slack, exception_id)
-    posted = [c.args for c in slack.calls("chat.postMessage")]
     deletes = [c.args["ts"] for c in slack.calls("chat.delete")]
-    assert len(posted) == 2
+    assert len(slack.calls("chat.postMessage")) == 2
     assert len(deletes) == 1
     assert deletes[0] != kept
 

@@ -12,7 +12,8 @@ from app.domain.approval import Actor, Outcome
 from app.domain.lifecycle import exception_label
 from app.flows.decide import DecisionCommand, decide
 from app.flows.details import stored_details
-from app.flows.home import HOME_PUBLISH, queue_for, queue_home, queue_refresh
+from app.flows.home import queue_for, queue_refresh
+from app.flows.jobs import HOME_PUBLISH, queue_home
 from app.flows.listing import Filters, open_listing, stats
 from app.store.db import Database
 from app.store.tables import OutboxRow, TimerRow
