@@ -167,6 +167,14 @@ def _count(number: int, word: str) -> str:
     return f"{number} {word}{'' if number == 1 else 's'}"
 
 
+def unposted_in(channel: str) -> Any:
+    """The ids of the channel's exceptions whose card is not posted yet (a subquery)."""
+    exceptions = sa_table(ExceptionRow)
+    return select(exceptions.c.id).where(
+        exceptions.c.channel == channel, exceptions.c.message_ts.is_(None)
+    )
+
+
 def card_coming(session: Session, exception_id: int) -> bool:
     """True while the exception's card post is still queued or retrying."""
     return (
@@ -195,7 +203,7 @@ class SlackJobs:
             try:  # Paced: back at its slot, and the card not drawn for nothing
                 self._chat.card_slot(channel)
             except Paced as wait:
-                self._defer_channel(channel, now, now + timedelta(seconds=wait.wait))
+                self._put_back(channel, now, now + timedelta(seconds=wait.wait))
                 raise
             card = build_card(session, row, now)
         if unsure_since is None:
@@ -220,34 +228,23 @@ class SlackJobs:
         if kept != ts:
             self._delete_duplicate(exception_id, channel, ts, now)
 
-    def _defer_channel(self, channel: str, now: datetime, until: datetime) -> None:
+    def _put_back(self, channel: str, now: datetime, until: datetime) -> None:
         """The channel has no slot before `until`: its other cards due now are not due before
         then either. One UPDATE for all of them, so a flood of cards into one channel costs
-        one look per slot, not one claim per card, and leaves the workers to the other
-        channels meanwhile. Cards already put back to a later moment hold a reserved slot
-        (app/slack/pacing.py) and keep it."""
-        outbox_table, exceptions = sa_table(OutboxRow), sa_table(ExceptionRow)
-        unposted = select(exceptions.c.id).where(
-            exceptions.c.channel == channel, exceptions.c.message_ts.is_(None)
-        )
-        defer = (
-            update(outbox_table)
-            .where(
-                outbox_table.c.kind == jobs.POST_CARD,
-                outbox_table.c.state == "pending",
-                outbox_table.c.claimed_by.is_(None),
-                outbox_table.c.available_at <= now,
-                outbox_table.c.exception_id.in_(unposted),
-            )
-            .values(available_at=until)
-        )
+        one look per slot, not one claim per card, and leaves the workers to the others."""
         with self._db.transaction() as session:
-            session.connection().execute(defer)
+            outbox.put_back(
+                session,
+                kind=jobs.POST_CARD,
+                exception_ids=unposted_in(channel),
+                now=now,
+                until=until,
+            )
 
     def _mark_posting(self, exception_id: int, now: datetime) -> None:
         """Commit the marker (step 1 above), unless another attempt got further meanwhile
         (set the marker or stored a ts): then this one starts over, from what that one did."""
-        table = ExceptionRow.__table__  # type: ignore[attr-defined]
+        table = sa_table(ExceptionRow)
         mark = (
             update(table)
             .where(

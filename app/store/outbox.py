@@ -288,6 +288,27 @@ def make_due(
     session.execute(query.values(available_at=now))
 
 
+def put_back(
+    session: Session, *, kind: str, exception_ids: Any, now: datetime, until: datetime
+) -> None:
+    """Rows of this kind for these exceptions (a subquery) that are due now and unclaimed are
+    not due before `until` (their channel has no slot before then): `make_due`'s opposite.
+    Rows already put back to a later moment hold a reserved slot (app/slack/pacing.py) and
+    keep it."""
+    table = sa_table(OutboxRow)
+    session.connection().execute(
+        update(table)
+        .where(
+            table.c.kind == kind,
+            table.c.state == "pending",
+            table.c.claimed_by.is_(None),
+            table.c.available_at <= now,
+            table.c.exception_id.in_(exception_ids),
+        )
+        .values(available_at=until)
+    )
+
+
 def counts(db: Database) -> dict[str, int]:
     """How many rows are pending and how many are parked dead."""
     with db.transaction() as session:
