@@ -126,10 +126,10 @@ class Pacer:
             bucket.tickets.popleft()  # its holder never came back: the slot is gone
         if bucket.tickets and bucket.tickets[0] <= now:
             return -1.0  # a reserved slot is due: it is this caller's
-        if now < bucket.paused_until:
-            return bucket.paused_until - now
+        # The later of a Retry-After's end and the next slot at the pace: callers who come
+        # during a pause line up one slot apart after it instead of all going at its end.
         tolerance = (bucket.rate.burst - 1) / bucket.rate.per_second
-        wait = bucket.tat - tolerance - now
+        wait = max(bucket.paused_until, bucket.tat - tolerance) - now
         return wait if wait > 1e-9 else 0.0
 
     @staticmethod

@@ -115,3 +115,14 @@ def test_void_reservations_do_not_delay_the_calls_after_a_pause(clock: FakeMonot
     clock.now += 1.0
     assert pacer.acquire("chat.postMessage", "C1") == 0.0
     assert pacer.acquire("chat.postMessage", "C1") == pytest.approx(1.0)
+
+
+def test_callers_waiting_out_a_pause_get_successive_slots_after_it(clock: FakeMonotonic) -> None:
+    """Callers that come during a Retry-After get one slot each after it, not all its end."""
+    pacer = Pacer(clock)
+    pacer.pause("chat.postMessage", "C1", 1.0)
+    waits = [pacer.acquire("chat.postMessage", "C1") for _ in range(3)]
+    assert waits == [pytest.approx(1.0), pytest.approx(2.0), pytest.approx(3.0)]
+    clock.now += 1.0
+    assert pacer.acquire("chat.postMessage", "C1") == 0.0  # the first reserved slot
+    assert pacer.acquire("chat.postMessage", "C1") > 0  # the others' slots are still ahead
