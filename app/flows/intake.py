@@ -446,7 +446,7 @@ def _write_chunk(session: Session, plans: list[_Plan], via: str) -> list[IntakeO
         outcomes.append(IntakeOutcome("created", exception_id, state, plan.event.event_id))
     bulk.insert_many(session, sa_table(BillingEventRow), events)
     bulk.insert_many(session, sa_table(TimerRow), timers)
-    outbox.enqueue_many(session, jobs_rows)
+    outbox.enqueue_many(session, jobs_rows, keys_are_new=True)  # keyed by the new ids
     audit.append_many(session, entries)
     return outcomes
 

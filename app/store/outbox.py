@@ -162,12 +162,17 @@ def job_values(
     }
 
 
-def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
+def enqueue_many(
+    session: Session, rows: list[dict[str, Any]], *, keys_are_new: bool = False
+) -> None:
     """Queue `job_values` rows in one multi-row INSERT; a row whose idempotency key is already
-    queued is skipped by the database (ON CONFLICT DO NOTHING), with no lookup first."""
+    queued is skipped by the database (ON CONFLICT DO NOTHING), with no lookup first.
+    `keys_are_new`: every key names a row this transaction created (an exception just opened),
+    so none can be queued yet and no conflict is checked for (on PostgreSQL the rows then go
+    in by COPY, see bulk.insert_many)."""
     if not rows:
         return
-    bulk.insert_many(session, sa_table(OutboxRow), rows, ignore_conflicts=True)
+    bulk.insert_many(session, sa_table(OutboxRow), rows, ignore_conflicts=not keys_are_new)
 
 
 @dataclass(frozen=True)

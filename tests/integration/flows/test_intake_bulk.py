@@ -83,8 +83,10 @@ def test_a_concurrent_duplicate_at_commit_is_answered_as_a_duplicate(database_ur
     mine, theirs = Database(database_url), Database(database_url)
     fired: list[Any] = []
 
-    def meanwhile(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if not fired and statement.startswith("INSERT INTO billing_exception"):
+    def meanwhile(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        # the new exceptions' ids are taken after the lookup, right before their rows go in
+        taking_ids = "nextval" in statement and parameters.get("table") == "billing_exception"
+        if not fired and taking_ids:
             fired.extend(intake(theirs).receive([raw("x")], via="webhook", now=NOW))
 
     event.listen(mine.engine, "before_cursor_execute", meanwhile)

@@ -105,6 +105,24 @@ def test_insert_many_reads_back_as_the_orm_would_write_it(db: Database) -> None:
     assert {r.current_step for r in stored} == {0}  # the column's default
 
 
+def test_insert_many_keeps_every_character_of_text_and_json(db: Database) -> None:
+    """Tabs, newlines, backslashes, a literal \\N, quotes and non-ASCII text come back exactly
+    (PostgreSQL takes these rows by COPY, whose text format escapes all of them)."""
+    awkward = 'tab\there\nnew line \\ back\\N "quoted" \u00e9\u20ac\U0001f600 \r end'
+    row = _exception_row("e-awkward", NOW, "1.00") | {
+        "customer_name": awkward,
+        "reason": None,
+        "details": {"note": awkward, "empty": "", "none": None},
+    }
+    with db.transaction() as session:
+        bulk.insert_many(session, sa_table(ExceptionRow), [row])
+    with db.transaction() as session:
+        stored = session.exec(select(ExceptionRow)).one()
+    assert stored.customer_name == awkward
+    assert stored.reason is None
+    assert stored.details == {"note": awkward, "empty": "", "none": None}
+
+
 def test_insert_many_skips_conflicting_rows_only_when_asked(db: Database) -> None:
     """ignore_conflicts leaves an already queued idempotency key alone; without it the insert
     fails as a whole."""
