@@ -72,7 +72,7 @@ from app.routing import load_policy_set
 from app.store import bulk, migrate
 from app.store.db import Database
 from app.web import incoming_events
-from bench.bench_intake import POLICIES, RAW_TABLE, create_raw_table
+from bench.bench_intake import POLICIES, RAW_TABLE, create_raw_table, load
 from bench.bench_intake import event as billing_event
 from tests.databases import scratch_postgres
 
@@ -430,13 +430,6 @@ def report(
         f" (medians {mid / all_mid:.0%})",
         flush=True,
     )
-
-
-def load() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def main() -> None:
