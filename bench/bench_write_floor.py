@@ -70,7 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.flows.intake import Incoming, Intake
 from app.routing import load_policy_set
 from app.store import bulk, migrate
-from app.store.db import Database
+from app.store.db import SQLITE_PRAGMAS, Database
 from app.web import incoming_events
 from bench.bench_intake import POLICIES, RAW_TABLE, create_raw_table, load
 from bench.bench_intake import event as billing_event
@@ -78,7 +78,6 @@ from tests.databases import scratch_postgres
 
 EVENTS = 1000
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
-PRAGMAS = ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL")
 PING = "SELECT 1"  # what SQLAlchemy's pre-ping sends (DefaultDialect.do_ping)
 _TABLE = re.compile(r'^\s*(INSERT\s+INTO|COPY|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
 
@@ -244,7 +243,7 @@ class SqliteState:
         # as app/store/db.py opens them: check_same_thread, timeout, BEGIN issued by us, PRAGMAs
         connection = sqlite3.connect(copy, check_same_thread=False, timeout=30)
         connection.isolation_level = None
-        for pragma in PRAGMAS:
+        for pragma in SQLITE_PRAGMAS:
             connection.execute(f"PRAGMA {pragma}")
         try:
             yield connection

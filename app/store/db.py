@@ -46,6 +46,10 @@ def make_engine(url: str) -> Engine:
     )
 
 
+# Every SQLite connection's settings (the README's durability note states synchronous=NORMAL).
+SQLITE_PRAGMAS = ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL")
+
+
 def _sqlite_engine(url: str, *, read_only: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.database in (None, "", ":memory:"):
@@ -66,10 +70,8 @@ def _sqlite_engine(url: str, *, read_only: bool = False) -> Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(f"PRAGMA {pragma}")
         if read_only:
             cursor.execute("PRAGMA query_only=ON")  # a write here is a bug: refuse it
         cursor.close()
