@@ -1,10 +1,12 @@
 """Delivery at Slack's pace through a running `countersign serve`: a 429's Retry-After holds
-that channel's posts for exactly its duration while other channels go on, and an error a
-person must fix (the bot not in the channel) parks the job, tells #admin, shows in /readyz,
-and `countersign outbox retry` delivers it once fixed."""
+that channel's posts for exactly its duration while other channels go on (and the cards that
+waited it out go one slot apart after it), and an error a person must fix (the bot not in the
+channel) parks the job, tells #admin, shows in /readyz, and `countersign outbox retry`
+delivers it once fixed."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -113,6 +115,44 @@ def test_retry_after_holds_that_channel_exactly_while_others_flow(tmp_path: Path
             for channel in ("C0BILLING", "C0ARDISPUTES"):
                 texts = [card.text for card in _cards(slack, channel)]  # each names its BX-
                 assert len(set(texts)) == len(texts) == count, texts
+    finally:
+        slack.stop()
+        intacct.stop()
+
+
+def test_cards_waiting_out_a_retry_after_go_one_slot_apart_after_it(tmp_path: Path) -> None:
+    """Cards queued in a channel during a 429's Retry-After go one a second after it, not in a
+    burst at its end (into the next 429): after the first 429 no two posts there are within
+    half a second, none goes under Retry-After, every card goes once."""
+    slack, intacct = SlackEmulator().start(), IntacctEmulator().start()
+    env = process_env(
+        tmp_path,
+        slack,
+        intacct,
+        COUNTERSIGN_POLICIES=str(_policies(tmp_path)),
+        BILLING_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        SLACK_RATE_SCALE="1",
+    )
+    count = 8
+    try:
+        with serve_process(env) as url:
+            slack.throttle("chat.postMessage", every=3, retry_after=1, channel="C0BILLING")
+            for n in range(count):
+                _send(url, _event(n, dispute=False))
+            wait_for(
+                lambda: len(_cards(slack, "C0BILLING")) == count, timeout=40, what="every card"
+            )
+            assert slack.calls_under_retry_after() == []
+            billing = [
+                c for c in slack.calls("chat.postMessage") if c.args.get("channel") == "C0BILLING"
+            ]
+            first_429 = next(i for i, c in enumerate(billing) if c.status == 429)
+            after = billing[first_429 + 1 :]
+            gaps = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(after)]
+            assert len(after) >= 4, billing
+            assert min(gaps) >= 0.5, f"a burst after the pause: gaps {gaps}"
+            texts = [card.text for card in _cards(slack, "C0BILLING")]
+            assert len(set(texts)) == len(texts) == count, texts
     finally:
         slack.stop()
         intacct.stop()
